@@ -1,0 +1,20 @@
+"""The shipped candle files, for tests that need real market data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.data import parse_file_name, read_candle_file
+
+ROOT = Path(__file__).resolve().parents[1]
+CANDLE_DIR = ROOT / "data" / "candles"
+CANDLE_FILES = sorted(CANDLE_DIR.glob("*.csv.gz"))
+
+
+def shipped(path: Path) -> tuple[str, pd.DataFrame]:
+    """Give a shipped file's symbol and candles."""
+    name = parse_file_name(path)
+    assert name is not None
+    return name.symbol, read_candle_file(path, name.timeframe)

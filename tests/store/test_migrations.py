@@ -1,0 +1,114 @@
+"""Migrations: from empty, from every earlier version, refusal of a newer schema, rollback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from workbench.store import SchemaTooNew, Store, StoreError, StoreLocked
+from workbench.store.migrations import current_version, known_migrations, latest_version, migrate
+
+
+def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+
+
+def test_opening_an_empty_file_applies_every_migration_once(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        rows = store.con.execute(
+            "SELECT version, name FROM schema_migrations ORDER BY 1"
+        ).fetchall()
+    assert [v for v, _ in rows] == list(range(1, latest_version() + 1))
+    assert [n for _, n in rows] == [m.name for m in known_migrations()]
+    with Store.open(db_path) as store:
+        count = store.con.execute("SELECT count(*) FROM schema_migrations").fetchone()
+    assert count == (latest_version(),)
+
+
+@pytest.mark.parametrize("start", range(0, latest_version() + 1))
+def test_every_earlier_version_migrates_to_the_latest(db_path: Path, start: int) -> None:
+    con = duckdb.connect(str(db_path))
+    migrate(con, target=start)
+    assert current_version(con) == start
+    con.close()
+    with Store.open(db_path) as store:
+        assert current_version(store.con) == latest_version()
+        assert "candles" in tables(store.con)
+
+
+def test_a_newer_schema_is_refused_with_a_clear_error(db_path: Path) -> None:
+    Store.open(db_path).close()
+    con = duckdb.connect(str(db_path))
+    con.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'from_the_future')")
+    con.close()
+    with pytest.raises(SchemaTooNew, match=r"version 999.*knows only up to"):
+        Store.open(db_path)
+    with pytest.raises(SchemaTooNew):
+        Store.open(db_path, read_only=True)
+
+
+def test_a_failing_migration_leaves_the_previous_version(db_path: Path) -> None:
+    con = duckdb.connect(str(db_path))
+    # A table in the way makes migration 1 fail halfway (after CREATE TABLE would run).
+    con.execute("CREATE TABLE candles (x INTEGER)")
+    with pytest.raises(StoreError, match="0001_candles failed"):
+        migrate(con)
+    assert current_version(con) == 0
+    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)
+    con.close()
+
+
+def test_read_only_open_of_a_missing_file_says_what_to_do(db_path: Path) -> None:
+    with pytest.raises(StoreError, match="workbench data import"):
+        Store.open(db_path, read_only=True)
+    assert not db_path.exists()
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from workbench.store import Store
+    store = Store.open(sys.argv[1])
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    store.close()
+    """
+)
+
+
+def hold(db_path: Path, seconds: float) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db_path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_a_second_process_waits_for_the_lock_then_opens(db_path: Path) -> None:
+    holder = hold(db_path, 1.0)
+    started = time.monotonic()
+    with Store.open(db_path, read_only=True, wait_s=20) as store:
+        assert current_version(store.con) == latest_version()
+    assert time.monotonic() - started > 0.3
+    assert holder.wait(timeout=20) == 0
+
+
+def test_a_lock_held_too_long_names_the_holder(db_path: Path) -> None:
+    holder = hold(db_path, 5.0)
+    try:
+        with pytest.raises(StoreLocked, match=f"PID {holder.pid}"):
+            Store.open(db_path, wait_s=0.3)
+    finally:
+        holder.kill()
+        holder.wait()

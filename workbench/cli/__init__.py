@@ -1,0 +1,20 @@
+"""The `workbench` command: one subcommand per job, `workbench <noun> <verb>`."""
+
+from __future__ import annotations
+
+import typer
+
+from workbench.cli import config, data
+
+app = typer.Typer(
+    help="Crypto trading workbench: candle data, strategies, backtests, live trading.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config.app, name="config")
+app.add_typer(data.app, name="data")
+
+
+def main() -> None:
+    """Run the command line."""
+    app()

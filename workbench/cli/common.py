@@ -1,0 +1,56 @@
+"""What every subcommand shares: settings with command-line overrides, printing, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from workbench.settings import Settings, load_settings
+
+console = Console()
+errors = Console(stderr=True)
+
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="DuckDB file (default: settings, WORKBENCH_DB)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+def settings_with(db: Path | None = None, exchange: str | None = None) -> Settings:
+    """Give the settings in force, with the options given on the command line on top."""
+    overrides: dict[str, Any] = {}
+    if db is not None:
+        overrides["db"] = db
+    if exchange is not None:
+        overrides["exchange"] = exchange
+    return load_settings(**overrides)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error the user can act on and exit."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def print_frame(frame: pd.DataFrame, title: str | None = None, as_json: bool = False) -> None:
+    """Print a DataFrame as a table, or as JSON records."""
+    if as_json:
+        typer.echo(frame.to_json(orient="records", date_format="iso", indent=2))
+        return
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(value) for value in row))
+    console.print(table)
+
+
+def print_json(value: Any) -> None:
+    """Print a value as indented JSON."""
+    typer.echo(json.dumps(value, indent=2, default=str))

@@ -1,0 +1,71 @@
+"""Settings: one object read from WORKBENCH_* variables and an optional TOML file.
+
+Precedence, highest first: keyword arguments, environment (`WORKBENCH_DB`, `WORKBENCH_EXCHANGE`,
+`WORKBENCH_API_KEY`, `WORKBENCH_API_SECRET`, ...), the TOML file named by `WORKBENCH_CONFIG`
+(default `workbench.toml` in the working directory, when it exists), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "workbench.toml"
+
+
+def config_file() -> Path:
+    """Give the TOML settings file in force (it may not exist)."""
+    return Path(os.environ.get("WORKBENCH_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+class Settings(BaseSettings):
+    """The effective settings of the workbench."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", extra="forbid")
+
+    db: Path = Field(Path("data/workbench.duckdb"), description="DuckDB file")
+    exchange: str = Field("local", description="'local' (the local exchange) or a ccxt id")
+    api_key: SecretStr | None = Field(None, description="exchange API key")
+    api_secret: SecretStr | None = Field(None, description="exchange API secret")
+    sandbox: bool = Field(False, description="use the exchange's testnet where it has one")
+    local_host: str = Field("127.0.0.1", description="address of the local exchange")
+    local_port: int = Field(8765, description="port of the local exchange")
+    local_speed: float = Field(60.0, description="local exchange replay speed (x real time)")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return init_settings, env_settings, toml
+
+    def masked(self) -> dict[str, Any]:
+        """Give the settings as plain values with secrets masked, fit to print."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                shown[name] = "**********"
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        return shown
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Give the settings in force now, with keyword overrides on top."""
+    return Settings(**overrides)

@@ -1,0 +1,15 @@
+"""Errors raised by the store."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """A problem with the workbench database: what went wrong and why."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer workbench than this one."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the database file."""

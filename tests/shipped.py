@@ -11,6 +11,8 @@ from workbench.data import parse_file_name, read_candle_file
 ROOT = Path(__file__).resolve().parents[1]
 CANDLE_DIR = ROOT / "data" / "candles"
 CANDLE_FILES = sorted(CANDLE_DIR.glob("*.csv.gz"))
+# Screenshots and server logs that CI keeps.
+ARTIFACTS = ROOT / "artifacts"
 
 
 def shipped(path: Path) -> tuple[str, pd.DataFrame]:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from shipped import CANDLE_FILES
+from shipped import CANDLE_FILES, ROOT
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -66,14 +66,32 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     assert shown["api_key"] == "**********"
 
 
+def show_settings(env: dict[str, str], cwd: Path) -> dict[str, object]:
+    """Run `workbench config show --json` with only these WORKBENCH_ variables set."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "config", "show", "--json"],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        cwd=cwd,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 def test_settings_come_from_env_over_toml_over_defaults(tmp_path: Path) -> None:
     (tmp_path / "workbench.toml").write_text('db = "from-file.duckdb"\nexchange = "kraken"\n')
-    shown = json.loads(
-        run("config", "show", "--json", env={"WORKBENCH_EXCHANGE": "binance"}, cwd=tmp_path).stdout
-    )
+    shown = show_settings({"WORKBENCH_EXCHANGE": "binance"}, cwd=tmp_path)
     assert (shown["db"], shown["exchange"]) == ("from-file.duckdb", "binance")
-    defaults = json.loads(run("config", "show", "--json", cwd=tmp_path / "..").stdout)
-    assert defaults["db"] == "data/workbench.duckdb" and defaults["exchange"] == "local"
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text('exchange = "kraken"\n')
+    shown = show_settings({"WORKBENCH_CONFIG": str(elsewhere)}, cwd=tmp_path.parent)
+    assert shown["exchange"] == "kraken"
+    defaults = show_settings({}, cwd=tmp_path.parent)
+    assert defaults["db"] == str(ROOT / "data" / "workbench.duckdb")
+    assert defaults["exchange"] == "local"
 
 
 def test_data_import_then_list(tmp_path: Path) -> None:

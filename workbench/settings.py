@@ -20,6 +20,10 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG_FILE = "workbench.toml"
+# In a clone of the repository the default database sits in its data/ folder, whatever the
+# working directory (the CLI, the apps and the notebooks then share one file).
+_REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+DEFAULT_DB = (_REPO_DATA if _REPO_DATA.is_dir() else Path("data")) / "workbench.duckdb"
 
 
 def config_file() -> Path:
@@ -32,7 +36,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", extra="forbid")
 
-    db: Path = Field(Path("data/workbench.duckdb"), description="DuckDB file")
+    db: Path = Field(DEFAULT_DB, description="DuckDB file")
     exchange: str = Field("local", description="'local' (the local exchange) or a ccxt id")
     api_key: SecretStr | None = Field(None, description="exchange API key")
     api_secret: SecretStr | None = Field(None, description="exchange API secret")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from workbench.cli import config, data
+from workbench.cli import config, data, demo
 
 app = typer.Typer(
     help="Crypto trading workbench: candle data, strategies, backtests, live trading.",
@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 app.add_typer(config.app, name="config")
 app.add_typer(data.app, name="data")
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

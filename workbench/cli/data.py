@@ -91,14 +91,17 @@ def download(
         async with connect(settings.exchange, settings=settings) as clients:
             client = clients.rest
             await client.load_markets()
-            with Store.open(settings.db) as store, Progress(
-                TextColumn(f"{settings.exchange} {symbol} {timeframe}"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}% {task.fields[rows]} bars"),
-                TimeRemainingColumn(),
-                console=console,
-                disable=as_json,
-            ) as progress:
+            with (
+                Store.open(settings.db) as store,
+                Progress(
+                    TextColumn(f"{settings.exchange} {symbol} {timeframe}"),
+                    BarColumn(),
+                    TextColumn("{task.percentage:>3.0f}% {task.fields[rows]} bars"),
+                    TimeRemainingColumn(),
+                    console=console,
+                    disable=as_json,
+                ) as progress,
+            ):
                 task = progress.add_task("download", total=None, rows=0)
                 report = await download_candles(
                     client,

@@ -73,12 +73,18 @@ def parse_file_name(path: Path | str) -> SeriesName | None:
     return SeriesName(symbol, match["timeframe"])
 
 
-def _read_raw(path: Path) -> tuple[pd.DataFrame, int, str]:
-    """Give the file's rows as text or numbers, the line of its first row, and the line word."""
+def _read_raw(path: Path, typed: bool) -> tuple[pd.DataFrame, int, str]:
+    """Give the file's rows, the line of its first row, and the word for a line.
+
+    A typed read (pyarrow's CSV parser) is fast; a text read keeps every line as written, so
+    that each bad one can be named exactly.
+    """
     name = path.name.lower()
     if name.endswith(".parquet"):
         return pd.read_parquet(path), 1, "row"
     if name.endswith((".csv", ".csv.gz")):
+        if typed:
+            return pd.read_csv(path, engine="pyarrow"), 2, "line"
         try:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
         except pd.errors.ParserError as exc:
@@ -103,7 +109,15 @@ def _parse_times(values: pd.Series) -> pd.Series:
 def read_candle_file(path: Path | str, timeframe: str) -> pd.DataFrame:
     """Give a file's candles, checked whole; raise CandleFileError listing every bad row."""
     path = Path(path)
-    raw, first_line, word = _read_raw(path)
+    try:
+        return _checked(path, timeframe, typed=True)
+    except (CandleFileError, ValueError, TypeError, OSError):
+        # Read again as text: slower, but each problem gets its exact line.
+        return _checked(path, timeframe, typed=False)
+
+
+def _checked(path: Path, timeframe: str, typed: bool) -> pd.DataFrame:
+    raw, first_line, word = _read_raw(path, typed)
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     time_column = next((c for c in TIME_COLUMNS if c in raw.columns), None)
     missing = [c for c in COLUMNS if c not in raw.columns]

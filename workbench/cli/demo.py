@@ -1,0 +1,55 @@
+"""`workbench demo`: the dashboard on the embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workbench.cli.common import DbOption, console, fail, settings_with
+from workbench.data.shipped import ensure_shipped, shipped_files
+from workbench.store import Store, StoreError
+
+APP = Path(__file__).resolve().parents[2] / "apps" / "dashboard.py"
+
+
+def demo(
+    port: Annotated[int, typer.Option(help="dashboard port")] = 5006,
+    db: DbOption = None,
+) -> None:
+    """Import the shipped candles on first run, then serve the dashboard on 127.0.0.1."""
+    settings = settings_with(db)
+    if not shipped_files() or not APP.exists():
+        fail("the demo runs from a clone of the repository (data/candles and apps/ are missing)")
+    try:
+        with Store.open(settings.db) as store:
+            for done in ensure_shipped(store):
+                console.print(f"imported {done.symbol} {done.timeframe}: {done.rows} bars")
+    except StoreError as exc:
+        fail(str(exc))
+    console.print(f"dashboard: http://127.0.0.1:{port}/dashboard  (Ctrl-C stops)")
+    command = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(APP),
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--allow-websocket-origin",
+        f"127.0.0.1:{port}",
+        "--allow-websocket-origin",
+        f"localhost:{port}",
+    ]
+    try:
+        code = subprocess.call(command, env={**os.environ, "WORKBENCH_DB": str(settings.db)})
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+

@@ -1,0 +1,1 @@
+"""Panel components and Bokeh charts shared by the apps and the notebooks."""

@@ -64,6 +64,20 @@ def check_market(client: Any, symbol: str, timeframe: str) -> None:
         raise DownloadError(_choices(timeframe, timeframes, f"timeframe on {client.id}"))
 
 
+async def market_now_ms(client: Any) -> int:
+    """Give the exchange's market time: the replay clock for the local exchange, else its time.
+
+    A bar is closed once this clock has passed its end; the forming bar is never stored.
+    """
+    base = str(client.urls["api"]["public"])
+    if base.startswith(("http://127.0.0.1", "http://localhost")) and base.endswith("/api/v3"):
+        state = await client.fetch(base.removesuffix("/api/v3") + "/_local/state", "GET")
+        return int(state["now_ms"])
+    if client.has.get("fetchTime"):
+        return int(await client.fetch_time())
+    return int(client.milliseconds())
+
+
 async def _with_retries(
     call: Callable[[], Any], report: DownloadReport, max_retries: int, backoff_s: float
 ) -> Any:
@@ -105,10 +119,7 @@ async def download_candles(
     step = timeframe_ms(timeframe)
     start_ms = -(-int(to_utc(since).value // 1_000_000) // step) * step
     report = DownloadReport(exchange, symbol, timeframe, to_utc(start_ms), to_utc(start_ms))
-    if client.has.get("fetchTime"):
-        now_ms = int(await _with_retries(client.fetch_time, report, max_retries, backoff_s))
-    else:
-        now_ms = int(client.milliseconds())
+    now_ms = int(await _with_retries(lambda: market_now_ms(client), report, max_retries, backoff_s))
     end_ms = now_ms if until is None else min(int(to_utc(until).value // 1_000_000), now_ms)
     report.end = to_utc(end_ms)
     cursor = start_ms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from workbench.cli import config, data, demo
+from workbench.cli import config, data, demo, exchange
 
 app = typer.Typer(
     help="Crypto trading workbench: candle data, strategies, backtests, live trading.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 app.add_typer(config.app, name="config")
 app.add_typer(data.app, name="data")
 app.command("demo")(demo.demo)
+app.add_typer(exchange.app, name="exchange")
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from workbench.settings import Settings, load_settings
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     Path | None, typer.Option("--db", help="DuckDB file (default: settings, WORKBENCH_DB)")

@@ -1,0 +1,81 @@
+"""`workbench exchange serve` in its own process, reached by ccxt; `fault` and `state` too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import ccxt
+import pytest
+
+from workbench.exchange import connect
+from workbench.settings import Settings
+
+from .conftest import candles_dir
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from workbench.cli.exchange import app; app()", *args]
+
+
+async def test_serve_runs_a_local_exchange_that_ccxt_and_the_fault_command_reach(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        cli(
+            "serve",
+            "--port",
+            str(port),
+            "--speed",
+            "600",
+            "--symbols",
+            "ETH/BTC",
+            "--candles",
+            str(candles_dir()),
+            "--start",
+            "2018-01-20",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+        state = None
+        deadline = time.monotonic() + 20
+        while state is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_local/state") as r:
+                    state = json.loads(r.read())
+            except OSError:
+                await asyncio.sleep(0.1)
+        assert state is not None, server.stdout.read().decode() if server.stdout else ""
+        assert state["symbols"] == ["ETH/BTC"] and state["now"].startswith("2018-01-20")
+        async with connect("local", port=port, settings=Settings()) as ex:
+            candles = await ex.rest.fetch_ohlcv("ETH/BTC", "5m", limit=10)
+            assert len(candles) == 10
+            done = subprocess.run(
+                cli("fault", "rate_limit", "--count", "1", "--port", str(port)),
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=tmp_path,
+            )
+            assert "rate_limit" in done.stdout
+            with pytest.raises(ccxt.DDoSProtection):
+                await ex.rest.fetch_ticker("ETH/BTC")
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -1,0 +1,153 @@
+"""`workbench exchange`: run the local exchange, and steer a running one (faults, state)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from workbench.cli.common import DbOption, console, fail, settings_with
+
+app = typer.Typer(
+    help="The local exchange: a Binance-protocol server replaying stored candles.",
+    no_args_is_help=True,
+)
+
+PortOption = Annotated[int | None, typer.Option("--port", help="port (default: settings)")]
+DEFAULT_CANDLES_DIR = Path("data/candles")
+
+
+def _symbols(raw: list[str] | None) -> list[str] | None:
+    if not raw:
+        return None
+    return [s.strip() for item in raw for s in item.split(",") if s.strip()]
+
+
+@app.command()
+def serve(
+    port: PortOption = None,
+    speed: Annotated[
+        float | None, typer.Option("--speed", help="replay speed, x real time (default: settings)")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="replay start, UTC (default: 1 day in)")
+    ] = None,
+    symbols: Annotated[
+        list[str] | None, typer.Option("--symbols", "--symbol", help="symbols, e.g. ETH/BTC")
+    ] = None,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="base timeframe")] = "5m",
+    db: DbOption = None,
+    candles: Annotated[
+        Path | None,
+        typer.Option("--candles", help="read shipped CSV files from this directory, not the DB"),
+    ] = None,
+    fee_rate: Annotated[
+        float, typer.Option("--fee-rate", help="fee, fraction of notional")
+    ] = 0.001,
+    slippage: Annotated[float, typer.Option("--slippage", help="market-order slippage")] = 0.0,
+) -> None:
+    """Serve the local exchange until interrupted (Ctrl-C).
+
+    History comes from the DuckDB file (read once, then released) or, with --candles or when
+    there is no database yet, from the shipped CSV files in data/candles.
+    """
+    from workbench.exchange import (
+        LOCAL_API_KEY,
+        LOCAL_API_SECRET,
+        HistoryError,
+        LocalExchange,
+        load_csv_history,
+        load_history_file,
+    )
+    from workbench.fills import FillModel
+
+    settings = settings_with(db)
+    wanted = _symbols(symbols)
+    try:
+        if candles is not None or not Path(settings.db).exists():
+            source = candles or DEFAULT_CANDLES_DIR
+            history = load_csv_history(source, wanted, timeframe)
+        else:
+            source = Path(settings.db)
+            history = load_history_file(source, "local", wanted, timeframe)
+    except (HistoryError, OSError) as exc:
+        fail(str(exc))
+    server = LocalExchange(
+        history,
+        host=settings.local_host,
+        port=port if port is not None else settings.local_port,
+        speed=speed if speed is not None else settings.local_speed,
+        start=start,
+        timeframe=timeframe,
+        fill_model=FillModel(fee_rate=fee_rate, slippage=slippage),
+    )
+
+    async def run() -> None:
+        async with server:
+            console.print(
+                f"local exchange on {server.url} ({source}): {', '.join(server.symbols)}\n"
+                f"speed {getattr(server.clock, 'speed', '-')}x, "
+                f"api key {LOCAL_API_KEY!r}, secret {LOCAL_API_SECRET!r}; Ctrl-C stops",
+                highlight=False,
+            )
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except OSError as exc:
+        fail(f"cannot serve on {settings.local_host}:{server.port}: {exc}")
+
+
+def _call(method: str, port: int | None, path: str, body: dict[str, Any] | None = None) -> Any:
+    settings = settings_with()
+    url = f"http://{settings.local_host}:{port or settings.local_port}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError) as exc:
+        fail(f"no local exchange at {url}: {exc}")
+
+
+@app.command()
+def state(port: PortOption = None) -> None:
+    """Show a running local exchange's clock, symbols, connections and faults."""
+    typer.echo(json.dumps(_call("GET", port, "/_local/state"), indent=2))
+
+
+@app.command()
+def fault(
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="drop_websockets, stall_streams, rate_limit, ban, server_error, latency, or clear"
+        ),
+    ],
+    duration: Annotated[float | None, typer.Option("--duration", help="seconds")] = None,
+    count: Annotated[int | None, typer.Option("--count", help="number of requests")] = None,
+    status: Annotated[int | None, typer.Option("--status", help="HTTP status (5xx)")] = None,
+    retry_after: Annotated[int, typer.Option("--retry-after", help="Retry-After, s")] = 1,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="added delay")] = 0.0,
+    port: PortOption = None,
+) -> None:
+    """Inject a fault into a running local exchange (or `clear` them all)."""
+    if kind == "clear":
+        typer.echo(json.dumps(_call("DELETE", port, "/_local/faults")))
+        return
+    spec: dict[str, Any] = {"kind": kind, "retry_after_s": retry_after, "latency_ms": latency_ms}
+    if duration is not None:
+        spec["duration_s"] = duration
+    if count is not None:
+        spec["count"] = count
+    if status is not None:
+        spec["status"] = status
+    typer.echo(json.dumps(_call("POST", port, "/_local/faults", spec)))

@@ -1,0 +1,85 @@
+"""The engine of the local exchange: replay clock, markets, matcher and streams in one step.
+
+`Engine.step` is the heartbeat. It reads the replay clock, walks every symbol's price path from
+the last step to now, lets resting orders fill on it, and publishes klines. The server calls it
+on a timer and before answering any request, so every answer is as of "now" and never later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from workbench.exchange.auth import KeyRing
+from workbench.exchange.clock import Clock
+from workbench.exchange.errors import bad_symbol
+from workbench.exchange.faults import Faults
+from workbench.exchange.formats import account_position, execution_report
+from workbench.exchange.markets import MarketRules, market_id
+from workbench.exchange.matching import BalanceEvent, Matcher, OrderEvent
+from workbench.exchange.replay import SymbolReplay
+from workbench.exchange.streams import StreamHub
+from workbench.fills import FillModel
+
+
+class Engine:
+    """Everything the local exchange knows, advanced by `step`."""
+
+    def __init__(
+        self,
+        history: Mapping[str, pd.DataFrame],
+        *,
+        clock: Clock,
+        timeframe_ms: int,
+        fill_model: FillModel,
+        accounts: dict[str, dict[str, float]],
+        keyring: KeyRing,
+    ) -> None:
+        if not history:
+            raise ValueError("the local exchange needs the candles of at least one symbol")
+        self.clock = clock
+        self.timeframe_ms = timeframe_ms
+        self.fill_model = fill_model
+        self.keyring = keyring
+        self.replays: dict[str, SymbolReplay] = {
+            market_id(symbol): SymbolReplay(symbol, frame, timeframe_ms)
+            for symbol, frame in sorted(history.items())
+        }
+        self.markets: dict[str, MarketRules] = {
+            mid: MarketRules.derive(replay) for mid, replay in self.replays.items()
+        }
+        for mid, rules in self.markets.items():
+            self.replays[mid].price_decimals = rules.price_decimals
+        self.matcher = Matcher(self.markets, self.replays, fill_model, accounts)
+        self.matcher.listeners.append(self._publish_user_event)
+        self.hub = StreamHub(self.replays)
+        self.faults = Faults()
+        self.last_ms = clock.now_ms()
+
+    def step(self) -> int:
+        """Advance matching and streams to the clock's now, and give now (sim epoch ms)."""
+        now = self.clock.now_ms()
+        if now > self.last_ms:
+            for mid in {o.symbol for o in self.matcher.working.values()}:
+                path = self.replays[mid].path_between(self.last_ms, now)
+                self.matcher.advance(mid, path, now)
+            self.hub.publish_klines(now)
+            self.last_ms = now
+        return self.last_ms
+
+    def rules(self, market: str | None) -> MarketRules:
+        """Give a market's rules by Binance id, or reject the symbol with -1121."""
+        if not market or market not in self.markets:
+            raise bad_symbol()
+        return self.markets[market]
+
+    def _publish_user_event(self, event: OrderEvent | BalanceEvent) -> None:
+        if isinstance(event, OrderEvent):
+            payload = execution_report(event.order, event.exec_type, event.trade, event.time_ms)
+            self.hub.publish_user(event.order.account, payload)
+        else:
+            account = self.matcher.accounts[event.account]
+            self.hub.publish_user(
+                event.account, account_position(account, event.assets, event.time_ms)
+            )

@@ -1,0 +1,232 @@
+"""The one fill model: what price an order gets, what it pays, and when a stop fires.
+
+The backtest, the paper broker and the local exchange all call these functions, so a fill means
+the same thing everywhere (DESIGN.md, decision 3). Everything here is pure: numbers in, numbers
+out, no IO and no clock.
+
+Decisions, stated once:
+
+* **Market orders** fill at the reference price moved against the taker by ``slippage``
+  (a fraction): a BUY at ``price * (1 + slippage)``, a SELL at ``price * (1 - slippage)``.
+* **Fees** are ``fee_rate * notional`` and are always charged in the QUOTE currency: a buy
+  costs ``notional + fee`` quote, a sell yields ``notional - fee`` quote, and the base amount
+  moves by exactly the order quantity. Binance charges the asset received (base on a buy), or
+  BNB; we simplify so that positions stay whole numbers of lots and P&L is in one currency.
+  Maker and taker pay the same rate.
+* **Intrabar path.** Inside a bar the price travels a fixed path (`bar_path`): open→low→high→
+  close for an up bar (close >= open), open→high→low→close for a down bar. The local exchange
+  replays this path in real time and the backtest uses it to decide which of two levels a bar
+  touched first, so both agree.
+* **Limit orders** fill at their limit price when the price crosses it inside the bar (a buy
+  when ``low <= limit``, a sell when ``high >= limit``), or at the bar's open when the bar opens
+  already through the limit (a gap gives the better price). A limit order that is already
+  marketable when placed fills at once at the current price (capped at the limit).
+* **Stops** follow Binance spot: a stop-loss SELL (and a take-profit BUY) fires when the price
+  falls to the stop; a stop-loss BUY (and a take-profit SELL) fires when the price rises to it.
+  A stop fires at its stop price, or at the open when the bar gaps through it. A fired stop
+  becomes a market order (slippage applies) or, for the ``*_LIMIT`` kinds, a limit order.
+* **Trailing stops** on a long position trail the highest price seen since entry by a fraction:
+  level = peak × (1 − trail); on a short, level = trough × (1 + trail). The peak is updated
+  along the intrabar path, so a bar that first rises then falls can stop out in the same bar.
+
+Every function here works on one "segment" (open, high, low): a whole bar for the backtest, or
+the stretch of path between two replay ticks for the local exchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import pairwise
+
+
+class Side(StrEnum):
+    """Order side, in ccxt's spelling."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class StopKind(StrEnum):
+    """What a triggered order protects: a loss limit or a profit target."""
+
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    TRAILING_STOP = "trailing_stop"
+
+
+@dataclass(frozen=True)
+class FillModel:
+    """Fees and slippage: the costs of trading, applied the same way everywhere.
+
+    ``fee_rate`` is a fraction of notional charged in the quote currency; ``slippage`` is a
+    fraction by which a market (taker-at-market) fill is worse than the reference price.
+    """
+
+    fee_rate: float = 0.001
+    slippage: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fee_rate < 1.0:
+            raise ValueError(f"fee_rate must be in [0, 1), got {self.fee_rate}")
+        if not 0.0 <= self.slippage < 1.0:
+            raise ValueError(f"slippage must be in [0, 1), got {self.slippage}")
+
+    def market_price(self, side: Side, price: float) -> float:
+        """Give the fill price of a market order whose reference price is ``price``."""
+        if side is Side.BUY:
+            return price * (1.0 + self.slippage)
+        return price * (1.0 - self.slippage)
+
+    def fee(self, notional: float) -> float:
+        """Give the fee, in quote currency, on a fill of ``notional`` quote."""
+        return abs(notional) * self.fee_rate
+
+    def quote_delta(self, side: Side, price: float, quantity: float) -> float:
+        """Give the signed change of the quote balance for a fill (fees included)."""
+        notional = price * quantity
+        if side is Side.BUY:
+            return -(notional + self.fee(notional))
+        return notional - self.fee(notional)
+
+    def max_buy_quantity(self, quote: float, price: float) -> float:
+        """Give the largest quantity ``quote`` can buy at ``price`` once the fee is paid."""
+        return quote / (price * (1.0 + self.fee_rate))
+
+
+def bar_path(open_: float, high: float, low: float, close: float) -> tuple[float, ...]:
+    """Give the four vertices of the price path inside one bar, in time order."""
+    if close >= open_:
+        return (open_, low, high, close)
+    return (open_, high, low, close)
+
+
+def path_price(path: Sequence[float], fraction: float) -> float:
+    """Give the price at ``fraction`` (0..1) of a bar along its path (equal time per leg)."""
+    legs = len(path) - 1
+    if fraction <= 0.0:
+        return path[0]
+    if fraction >= 1.0:
+        return path[-1]
+    position = fraction * legs
+    leg = int(position)
+    within = position - leg
+    return path[leg] + (path[leg + 1] - path[leg]) * within
+
+
+def limit_fill_price(
+    side: Side, limit_price: float, open_: float, high: float, low: float
+) -> float | None:
+    """Give the fill price of a resting limit order over one segment, or None if untouched."""
+    if side is Side.BUY:
+        if open_ <= limit_price:
+            return open_
+        if low <= limit_price:
+            return limit_price
+        return None
+    if open_ >= limit_price:
+        return open_
+    if high >= limit_price:
+        return limit_price
+    return None
+
+
+def stop_fires_on_rise(kind: StopKind, side: Side) -> bool:
+    """Tell whether a stop of this kind and side fires when the price rises to it."""
+    if kind is StopKind.TAKE_PROFIT:
+        return side is Side.SELL
+    return side is Side.BUY
+
+
+def stop_trigger_price(
+    kind: StopKind, side: Side, stop_price: float, open_: float, high: float, low: float
+) -> float | None:
+    """Give the price at which a stop fires over one segment, or None if it does not."""
+    if stop_fires_on_rise(kind, side):
+        if open_ >= stop_price:
+            return open_
+        if high >= stop_price:
+            return stop_price
+        return None
+    if open_ <= stop_price:
+        return open_
+    if low <= stop_price:
+        return stop_price
+    return None
+
+
+def would_trigger_now(kind: StopKind, side: Side, stop_price: float, price: float) -> bool:
+    """Tell whether a stop placed now, at ``price``, would fire immediately."""
+    if stop_fires_on_rise(kind, side):
+        return price >= stop_price
+    return price <= stop_price
+
+
+@dataclass(frozen=True)
+class Exit:
+    """A protective exit that fired: which kind, and the price it fired at."""
+
+    kind: StopKind
+    price: float
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The protective levels of an open position, all optional.
+
+    ``stop_loss`` and ``take_profit`` are absolute prices; ``trail`` is a fraction and ``peak``
+    the best price seen since entry (highest for a long, lowest for a short).
+    """
+
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trail: float | None = None
+    peak: float | None = None
+
+
+def first_exit(
+    position_side: Side, protection: Protection, path: Sequence[float]
+) -> tuple[Exit | None, Protection]:
+    """Walk a price path and give the first protective exit it hits, with the updated peak.
+
+    ``position_side`` is the side of the open position (BUY = long); exits trade the other
+    way. The path is a sequence of prices in time order (``bar_path`` of a bar, or replay
+    ticks); each leg is checked in turn, so whichever level the path reaches first wins.
+    """
+    exit_side = Side.SELL if position_side is Side.BUY else Side.BUY
+    peak = protection.peak if protection.peak is not None else path[0]
+    # The opening point first (only a gap fires there), then each monotonic leg in turn.
+    legs = [(path[0], path[0]), *pairwise(path)]
+    for start, end in legs:
+        high, low = max(start, end), min(start, end)
+        candidates: list[Exit] = []
+        levels = [
+            (StopKind.STOP_LOSS, protection.stop_loss),
+            (StopKind.TAKE_PROFIT, protection.take_profit),
+        ]
+        if protection.trail is not None:
+            levels.append(
+                (StopKind.TRAILING_STOP, _trail_level(position_side, peak, protection.trail))
+            )
+        for kind, level in levels:
+            if level is None:
+                continue
+            trigger_kind = StopKind.STOP_LOSS if kind is StopKind.TRAILING_STOP else kind
+            fired = stop_trigger_price(trigger_kind, exit_side, level, start, high, low)
+            if fired is not None:
+                candidates.append(Exit(kind, fired))
+        if candidates:
+            # Within one monotonic leg the level nearest the leg's start is reached first.
+            best = min(candidates, key=lambda e: abs(e.price - start))
+            return best, Protection(
+                protection.stop_loss, protection.take_profit, protection.trail, peak
+            )
+        peak = max(peak, end) if position_side is Side.BUY else min(peak, end)
+    return None, Protection(protection.stop_loss, protection.take_profit, protection.trail, peak)
+
+
+def _trail_level(position_side: Side, peak: float, trail: float) -> float:
+    if position_side is Side.BUY:
+        return peak * (1.0 - trail)
+    return peak * (1.0 + trail)

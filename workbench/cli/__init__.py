@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from workbench.cli import config, data, demo, exchange
+from workbench.cli import config, data, demo, exchange, strategy
 
 app = typer.Typer(
     help="Crypto trading workbench: candle data, strategies, backtests, live trading.",
@@ -15,6 +15,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(data.app, name="data")
 app.command("demo")(demo.demo)
 app.add_typer(exchange.app, name="exchange")
+app.add_typer(strategy.app, name="strategy")
 
 
 def main() -> None:

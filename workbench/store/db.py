@@ -19,6 +19,7 @@ import duckdb
 from workbench.store.candles import CandleStore
 from workbench.store.errors import StoreError, StoreLocked
 from workbench.store.migrations import check_version, migrate
+from workbench.store.trading import TradingStore
 
 _LOCK_MESSAGE = "Could not set lock"
 
@@ -42,12 +43,13 @@ def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConne
 
 
 class Store:
-    """An open workbench database; `store.candles` reads and writes candles."""
+    """An open workbench database: `store.candles`, `store.trading` (live records)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
         self.con = con
         self.path = path
         self.candles = CandleStore(con)
+        self.trading = TradingStore(con)
 
     @classmethod
     def open(

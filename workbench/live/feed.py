@@ -1,0 +1,174 @@
+"""Candle feeds: one per (exchange, symbol, timeframe), shared by every strategy on it.
+
+Built on ccxt.pro `watch_ohlcv`, which gives the bars updated since the last call. A bar is
+closed when a later bar has been seen; listeners get each closed bar exactly once, in order,
+and every forming update (for charts). Before a closed bar is delivered the feed makes sure
+nothing is missing since the last one: a hole (a dropped socket, a slow consumer) is filled
+from REST `fetch_ohlcv` first, so no bar is skipped or seen twice. After a reconnect the bar
+that was forming is fetched again too, since its last updates may have been lost. A hole the
+exchange itself has (no trading) stays a hole. Network errors are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt
+
+from workbench.candles import Candle
+from workbench.timeframes import timeframe_ms
+
+log = logging.getLogger(__name__)
+
+ClosedListener = Callable[[Candle], Awaitable[None]]
+FormingListener = Callable[[Candle], None]
+
+
+def _candle(row: list[float]) -> Candle:
+    return Candle(
+        int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5])
+    )
+
+
+@dataclass
+class FeedStats:
+    """What a feed has done: bars delivered, bars backfilled, reconnects."""
+
+    closed: int = 0
+    backfilled: int = 0
+    reconnects: int = 0
+    updates: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class CandleFeed:
+    """Closed and forming candles of one market from a ccxt.pro client."""
+
+    def __init__(
+        self,
+        clients: Any,
+        symbol: str,
+        timeframe: str,
+        *,
+        last_closed_ms: int | None = None,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        page_limit: int = 1000,
+    ) -> None:
+        self.clients = clients
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.step_ms = timeframe_ms(timeframe)
+        self.last_closed_ms = last_closed_ms
+        self.forming: Candle | None = None
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.page_limit = page_limit
+        self.stats = FeedStats()
+        self._closed_listeners: list[ClosedListener] = []
+        self._forming_listeners: list[FormingListener] = []
+        self._resync = True
+        self.connected = asyncio.Event()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.clients.name, self.symbol, self.timeframe)
+
+    def on_closed(self, listener: ClosedListener) -> None:
+        self._closed_listeners.append(listener)
+
+    def on_forming(self, listener: FormingListener) -> None:
+        self._forming_listeners.append(listener)
+
+    async def run(self) -> None:
+        """Watch the market until cancelled; reconnect after network errors."""
+        attempt = 0
+        while True:
+            try:
+                rows = await self.clients.pro.watch_ohlcv(self.symbol, self.timeframe)
+                self.connected.set()
+                attempt = 0
+                await self._take(sorted(rows, key=lambda r: r[0]))
+            except asyncio.CancelledError:
+                raise
+            except ccxt.NetworkError as exc:
+                self.connected.clear()
+                self._resync = True
+                self.stats.reconnects += 1
+                delay = min(self.backoff_s * 2**attempt, self.max_backoff_s)
+                attempt += 1
+                log.warning(
+                    "%s %s feed lost (%s); retry in %.1fs", self.symbol, self.timeframe, exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _take(self, rows: list[list[float]]) -> None:
+        for row in rows:
+            candle = _candle(row)
+            self.stats.updates += 1
+            if self.last_closed_ms is not None and candle.ts_ms <= self.last_closed_ms:
+                continue  # an update of a bar already delivered closed
+            if self.forming is not None and candle.ts_ms > self.forming.ts_ms:
+                # A later bar: the one that was forming has closed.
+                await self._close_through(candle.ts_ms)
+            elif (
+                self.forming is None
+                and self.last_closed_ms is not None
+                and (candle.ts_ms > self.last_closed_ms + self.step_ms)
+            ):
+                await self._close_through(candle.ts_ms)
+            self.forming = candle
+            for listener in self._forming_listeners:
+                listener(candle)
+
+    async def _close_through(self, next_open_ms: int) -> None:
+        """Deliver every closed bar before `next_open_ms` not yet delivered, in order."""
+        start = self.last_closed_ms + self.step_ms if self.last_closed_ms is not None else None
+        known = self.forming
+        expected_only_forming = (
+            known is not None
+            and not self._resync
+            and (start is None or known.ts_ms == start)
+            and known.ts_ms + self.step_ms == next_open_ms
+        )
+        if expected_only_forming and known is not None:
+            bars = [known]
+        else:
+            first = start if start is not None else (known.ts_ms if known else next_open_ms)
+            bars = await self._fetch_range(first, next_open_ms)
+            self.stats.backfilled += max(len(bars) - (1 if known else 0), 0)
+        self._resync = False
+        for bar in bars:
+            if self.last_closed_ms is not None and bar.ts_ms <= self.last_closed_ms:
+                continue
+            self.last_closed_ms = bar.ts_ms
+            self.stats.closed += 1
+            for listener in self._closed_listeners:
+                await listener(bar)
+
+    async def _fetch_range(self, start_ms: int, end_ms: int) -> list[Candle]:
+        """Fetch the closed bars in [start, end) through REST, retrying network errors."""
+        bars: list[Candle] = []
+        cursor = start_ms
+        attempt = 0
+        while cursor < end_ms:
+            try:
+                rows = await self.clients.rest.fetch_ohlcv(
+                    self.symbol, self.timeframe, since=cursor, limit=self.page_limit
+                )
+            except ccxt.NetworkError as exc:
+                delay = min(self.backoff_s * 2**attempt, self.max_backoff_s)
+                attempt += 1
+                log.warning("backfill of %s failed (%s); retry in %.1fs", self.symbol, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            page = [_candle(r) for r in rows if cursor <= r[0] < end_ms]
+            if not page:
+                break
+            bars.extend(page)
+            cursor = page[-1].ts_ms + self.step_ms
+        return bars

@@ -1,0 +1,302 @@
+"""Live trading records: strategies, orders, fills, closed trades, equity, refusals.
+
+The engine writes each row before it acts on it or reports it anywhere else, so a process
+killed at any point restarts from what is here (orders by client order id, positions from
+fills). Times are epoch milliseconds in, UTC timestamps in the tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from workbench.broker.models import Fill, Order, OrderState, OrderType
+from workbench.fills import Side
+from workbench.portfolio.accounting import RoundTrip
+
+_TS = "make_timestamp(CAST(? AS BIGINT) * 1000)"
+_ORDER_COLUMNS = (
+    "client_order_id, strategy_id, exchange, symbol, side, type, amount, price, stop_price, "
+    "purpose, state, filled, average_price, exchange_order_id, reason, created_at, updated_at"
+)
+
+
+def _ms(column: str) -> str:
+    return f"CAST(epoch_ms({column}) AS BIGINT) AS {column}_ms"
+
+
+class TradingStore:
+    """The live trading tables of one DuckDB connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def _run(self, sql: str, args: Iterable[Any] = ()) -> None:
+        cursor = self.con.cursor()
+        try:
+            cursor.execute(sql, list(args))
+        finally:
+            cursor.close()
+
+    def _frame(self, sql: str, args: Iterable[Any] = ()) -> pd.DataFrame:
+        cursor = self.con.cursor()
+        try:
+            return cursor.execute(sql, list(args)).df()
+        finally:
+            cursor.close()
+
+    # -- strategies -----------------------------------------------------------------------
+    def save_strategy(
+        self,
+        strategy_id: str,
+        *,
+        spec_name: str,
+        spec_json: str,
+        params: dict[str, Any],
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        broker: str,
+        allocation: float,
+        state: str,
+    ) -> None:
+        """Record a strategy (a known id keeps its state and history)."""
+        self._run(
+            "INSERT INTO strategies (strategy_id, spec_name, spec_json, params_json, exchange, "
+            "symbol, timeframe, broker, allocation, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (strategy_id) DO NOTHING",
+            [
+                strategy_id,
+                spec_name,
+                spec_json,
+                json.dumps(params, sort_keys=True),
+                exchange,
+                symbol,
+                timeframe,
+                broker,
+                allocation,
+                state,
+            ],
+        )
+
+    def set_state(self, strategy_id: str, state: str, error: str | None = None) -> None:
+        """Record a strategy's new state, and the event."""
+        self._run(
+            "UPDATE strategies SET state = ?, error = ?, updated_at = now() WHERE strategy_id = ?",
+            [state, error, strategy_id],
+        )
+        self.add_event(strategy_id, "error" if error else "state", error or state)
+
+    def add_event(self, strategy_id: str, kind: str, detail: str) -> None:
+        self._run(
+            "INSERT INTO strategy_events (strategy_id, kind, detail) VALUES (?, ?, ?)",
+            [strategy_id, kind, detail],
+        )
+
+    def strategies(self) -> pd.DataFrame:
+        return self._frame("SELECT * FROM strategies ORDER BY created_at, strategy_id")
+
+    def events(self, strategy_id: str | None = None) -> pd.DataFrame:
+        where = "WHERE strategy_id = ?" if strategy_id else ""
+        return self._frame(
+            f"SELECT * FROM strategy_events {where} ORDER BY ts",
+            [strategy_id] if strategy_id else [],
+        )
+
+    # -- orders and fills -----------------------------------------------------------------
+    def save_order(self, order: Order, exchange: str) -> None:
+        """Insert or update an order by its client order id."""
+        self._run(
+            f"INSERT OR REPLACE INTO orders ({_ORDER_COLUMNS}) VALUES "
+            f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {_TS}, {_TS})",
+            [
+                order.client_order_id,
+                order.strategy_id,
+                exchange,
+                order.symbol,
+                str(order.side),
+                str(order.type),
+                order.amount,
+                order.price,
+                order.stop_price,
+                order.purpose,
+                str(order.state),
+                order.filled,
+                order.average_price,
+                order.exchange_order_id,
+                order.reason,
+                order.created_ms,
+                order.updated_ms,
+            ],
+        )
+
+    def orders(self, strategy_id: str | None = None, open_only: bool = False) -> list[Order]:
+        """Give stored orders, oldest first."""
+        where, args = [], []
+        if strategy_id:
+            where.append("strategy_id = ?")
+            args.append(strategy_id)
+        if open_only:
+            finals = ", ".join(f"'{s}'" for s in OrderState if s.is_final)
+            where.append(f"state NOT IN ({finals})")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        raw = self._frame(
+            f"SELECT * EXCLUDE (created_at, updated_at), {_ms('created_at')}, "
+            f"{_ms('updated_at')} FROM orders {clause} ORDER BY created_at, client_order_id",
+            args,
+        )
+        return [
+            Order(
+                client_order_id=r.client_order_id,
+                strategy_id=r.strategy_id,
+                symbol=r.symbol,
+                side=Side(r.side),
+                type=OrderType(r.type),
+                amount=r.amount,
+                price=_opt(r.price),
+                stop_price=_opt(r.stop_price),
+                purpose=r.purpose,
+                state=OrderState(r.state),
+                filled=r.filled,
+                average_price=_opt(r.average_price),
+                exchange_order_id=r.exchange_order_id,
+                created_ms=int(r.created_at_ms),
+                updated_ms=int(r.updated_at_ms),
+                reason=r.reason,
+            )
+            for r in raw.itertuples()
+        ]
+
+    def save_fill(self, fill: Fill) -> bool:
+        """Insert a fill; give False when it was already stored (a replayed update)."""
+        cursor = self.con.cursor()
+        try:
+            row = cursor.execute(
+                "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                f"{_TS}) ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
+                [
+                    fill.fill_id,
+                    fill.client_order_id,
+                    fill.strategy_id,
+                    fill.symbol,
+                    str(fill.side),
+                    fill.amount,
+                    fill.price,
+                    fill.fee,
+                    fill.purpose,
+                    fill.ts_ms,
+                ],
+            ).fetchone()
+        finally:
+            cursor.close()
+        return row is not None
+
+    def fills(self, strategy_id: str | None = None) -> list[Fill]:
+        """Give stored fills in the order they happened."""
+        where = "WHERE strategy_id = ?" if strategy_id else ""
+        raw = self._frame(
+            f"SELECT * EXCLUDE (ts), {_ms('ts')} FROM fills {where} ORDER BY ts, fill_id",
+            [strategy_id] if strategy_id else [],
+        )
+        return [
+            Fill(
+                r.fill_id,
+                r.client_order_id,
+                r.strategy_id,
+                r.symbol,
+                Side(r.side),
+                r.amount,
+                r.price,
+                r.fee,
+                int(r.ts_ms),
+                r.purpose,
+            )
+            for r in raw.itertuples()
+        ]
+
+    # -- results ----------------------------------------------------------------------------
+    def save_round_trip(self, strategy_id: str, trade_no: int, trip: RoundTrip) -> None:
+        self._run(
+            f"INSERT OR REPLACE INTO round_trips VALUES (?, ?, ?, ?, {_TS}, {_TS}, ?, ?, ?, ?, ?)",
+            [
+                strategy_id,
+                trade_no,
+                trip.symbol,
+                trip.direction,
+                trip.entry_ms,
+                trip.exit_ms,
+                trip.amount,
+                trip.entry_price,
+                trip.exit_price,
+                trip.pnl,
+                trip.fees,
+            ],
+        )
+
+    def round_trips(self, strategy_id: str | None = None) -> pd.DataFrame:
+        where = "WHERE strategy_id = ?" if strategy_id else ""
+        return self._frame(
+            f"SELECT * FROM round_trips {where} ORDER BY strategy_id, trade_no",
+            [strategy_id] if strategy_id else [],
+        )
+
+    def save_equity(
+        self,
+        strategy_id: str,
+        ts_ms: int,
+        equity: float,
+        cash: float,
+        position: float,
+        price: float,
+    ) -> None:
+        self._run(
+            f"INSERT OR REPLACE INTO equity VALUES (?, {_TS}, ?, ?, ?, ?)",
+            [strategy_id, ts_ms, equity, cash, position, price],
+        )
+
+    def equity(self, strategy_id: str | None = None) -> pd.DataFrame:
+        where = "WHERE strategy_id = ?" if strategy_id else ""
+        return self._frame(
+            f"SELECT * FROM equity {where} ORDER BY strategy_id, ts",
+            [strategy_id] if strategy_id else [],
+        )
+
+    def save_refusal(
+        self,
+        strategy_id: str,
+        ts_ms: int,
+        symbol: str,
+        side: str,
+        amount: float,
+        purpose: str,
+        rule: str,
+        detail: dict[str, Any],
+    ) -> None:
+        self._run(
+            f"INSERT INTO refused_orders VALUES (?, {_TS}, ?, ?, ?, ?, ?, ?)",
+            [
+                strategy_id,
+                ts_ms,
+                symbol,
+                side,
+                amount,
+                purpose,
+                rule,
+                json.dumps(detail, sort_keys=True),
+            ],
+        )
+
+    def refusals(self, strategy_id: str | None = None) -> pd.DataFrame:
+        where = "WHERE strategy_id = ?" if strategy_id else ""
+        return self._frame(
+            f"SELECT * FROM refused_orders {where} ORDER BY ts",
+            [strategy_id] if strategy_id else [],
+        )
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)

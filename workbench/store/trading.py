@@ -258,6 +258,24 @@ class TradingStore:
             [strategy_id, ts_ms, equity, cash, position, price],
         )
 
+    def save_equity_rows(self, rows: list[tuple[str, int, float, float, float, float]]) -> None:
+        """Store many (strategy_id, ts_ms, equity, cash, position, price) rows at once."""
+        if not rows:
+            return
+        frame = pd.DataFrame(
+            rows, columns=["strategy_id", "ts_ms", "equity", "cash", "position", "price"]
+        )
+        cursor = self.con.cursor()
+        try:
+            cursor.register("equity_rows", frame)
+            cursor.execute(
+                "INSERT OR REPLACE INTO equity SELECT strategy_id, "
+                "make_timestamp(ts_ms * 1000), equity, cash, position, price FROM equity_rows"
+            )
+            cursor.unregister("equity_rows")
+        finally:
+            cursor.close()
+
     def equity(self, strategy_id: str | None = None) -> pd.DataFrame:
         where = "WHERE strategy_id = ?" if strategy_id else ""
         return self._frame(

@@ -1,0 +1,362 @@
+"""The live engine: feeds, strategies, risk, broker and store in one asyncio process.
+
+Order of operations for every order (freqtrade's rule): the order row is stored (pending)
+before it is sent; each fill is stored before it is booked or reported; the order's new state
+is stored after. A strategy that raises is set to `error` with its traceback stored; the
+others go on. Candles, equity and state changes are stored as they happen, so a restart
+(`LiveEngine.resume`) comes back with the same strategies, positions and equity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from workbench.broker.base import Broker, Execution, OrderRejected
+from workbench.broker.models import Order, OrderIntent, OrderState
+from workbench.candles import COLUMNS, Candle
+from workbench.data.download import market_now_ms
+from workbench.fills import FillModel
+from workbench.live.feed import CandleFeed
+from workbench.live.runner import StrategyRunner, StrategyState
+from workbench.risk.limits import RiskLimits, RiskManager
+from workbench.store import Store
+from workbench.strategy import Spec, load_spec
+from workbench.timeframes import timeframe_ms
+
+log = logging.getLogger(__name__)
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class _Live:
+    runner: StrategyRunner
+    risk: RiskManager
+    feed_key: tuple[str, str, str]
+    trades: int = 0
+
+
+class LiveEngine:
+    """Runs strategies on streaming candles; the Python API of notebooks and the dashboard."""
+
+    def __init__(
+        self,
+        store: Store,
+        clients: Any,
+        broker: Broker,
+        *,
+        fill_model: FillModel | None = None,
+        limits: RiskLimits | None = None,
+        history_bars: int | None = None,
+        flush_s: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.clients = clients
+        self.broker = broker
+        self.fill_model = fill_model or FillModel()
+        self.limits = limits
+        self.history_bars = history_bars
+        self.exchange = clients.name
+        self.strategies: dict[str, _Live] = {}
+        self.feeds: dict[tuple[str, str, str], CandleFeed] = {}
+        self._opened: dict[tuple[str, str, str], int] = {}
+        self.flush_s = flush_s
+        # Candles and equity marks are written in batches (they can be rebuilt: the feed
+        # backfills candles after a restart); orders, fills and trades are written at once.
+        self._candles: dict[tuple[str, str, str], list[Candle]] = {}
+        self._equity: list[tuple[str, int, float, float, float, float]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._running = False
+        self._listeners: list[Listener] = []
+
+    # -- strategies ---------------------------------------------------------------------
+    async def add_strategy(
+        self,
+        spec: Spec | str | dict[str, Any],
+        *,
+        allocation: float,
+        params: dict[str, Any] | None = None,
+        strategy_id: str | None = None,
+        symbol: str | None = None,
+        state: StrategyState = StrategyState.RUNNING,
+    ) -> str:
+        """Add a strategy with `allocation` quote of its own; give its id."""
+        spec = load_spec(spec)
+        symbol = symbol or spec.market.symbol
+        strategy_id = (
+            strategy_id or f"{spec.name}-{symbol.replace('/', '')}-{len(self.strategies) + 1}"
+        )
+        runner = StrategyRunner(
+            strategy_id, spec, params, allocation, self.fill_model, symbol=symbol
+        )
+        self.store.trading.save_strategy(
+            strategy_id,
+            spec_name=spec.name,
+            spec_json=json.dumps(spec.raw, sort_keys=True),
+            params=runner.params,
+            exchange=self.exchange,
+            symbol=symbol,
+            timeframe=runner.timeframe,
+            broker=self.broker.name,
+            allocation=allocation,
+            state=str(state),
+        )
+        await self._attach(strategy_id, runner, state)
+        return strategy_id
+
+    async def resume(self) -> list[str]:
+        """Bring back every stored strategy of this exchange with its positions; give ids."""
+        rows = self.store.trading.strategies()
+        back = []
+        for row in rows.itertuples():
+            if row.exchange != self.exchange or row.strategy_id in self.strategies:
+                continue
+            spec = load_spec(json.loads(row.spec_json))
+            runner = StrategyRunner(
+                row.strategy_id,
+                spec,
+                json.loads(row.params_json),
+                row.allocation,
+                self.fill_model,
+                symbol=row.symbol,
+            )
+            for fill in self.store.trading.fills(row.strategy_id):
+                runner.on_fill(fill)
+            live = await self._attach(row.strategy_id, runner, StrategyState(row.state))
+            live.trades = len(runner.portfolio.round_trips)
+            for order in self.store.trading.orders(row.strategy_id, open_only=True):
+                # Never acknowledged by the broker before the crash: it did not happen.
+                self.store.trading.save_order(
+                    order.update(state=OrderState.EXPIRED, reason="not sent before a restart"),
+                    self.exchange,
+                )
+            back.append(row.strategy_id)
+        return back
+
+    async def _attach(
+        self, strategy_id: str, runner: StrategyRunner, state: StrategyState
+    ) -> _Live:
+        runner.state = state
+        key = (self.exchange, runner.symbol, runner.timeframe)
+        history, current_open_ms = await self._history(key, runner.warmup_bars)
+        runner.seed(history)
+        if not history.empty:
+            runner.last_price = float(history["close"].iloc[-1])
+        live = self.strategies[strategy_id] = _Live(runner, RiskManager(self.limits), key)
+        if key not in self.feeds:
+            # Trading starts with the bar forming now; bars before it are history.
+            step = timeframe_ms(runner.timeframe)
+            last = max(runner.last_close_ms or -step, current_open_ms - step)
+            feed = CandleFeed(self.clients, runner.symbol, runner.timeframe, last_closed_ms=last)
+            feed.on_forming(lambda c, k=key: self._on_forming(k, c))
+            feed.on_closed(lambda c, k=key: self._on_closed(k, c))
+            self.feeds[key] = feed
+            if self._running:
+                self._spawn(feed.run())
+        return live
+
+    async def _history(self, key: tuple[str, str, str], warmup: int) -> tuple[pd.DataFrame, int]:
+        """Give the stored closed bars before the market's current bar (never later ones:
+        the local exchange's history is in the store, future included), and that bar's open."""
+        exchange, symbol, timeframe = key
+        now_ms = await market_now_ms(self.clients.rest)
+        step = timeframe_ms(timeframe)
+        bars = self.history_bars or max(warmup * 2, 500)
+        end = pd.Timestamp(now_ms - now_ms % step, unit="ms", tz="UTC")
+        start = end - pd.Timedelta(milliseconds=step * bars)
+        history = self.store.candles.read(exchange, symbol, timeframe, start=start, end=end)
+        return history, int(end.value // 1_000_000)
+
+    def set_state(self, strategy_id: str, state: StrategyState | str) -> None:
+        """Run, pause or stop a strategy; the change is stored."""
+        state = StrategyState(state)
+        self.strategies[strategy_id].runner.state = state
+        self.store.trading.set_state(strategy_id, str(state))
+        self._emit("state", {"strategy_id": strategy_id, "state": str(state)})
+
+    # -- running --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start every feed."""
+        self._running = True
+        for feed in self.feeds.values():
+            self._spawn(feed.run())
+        self._spawn(self._flush_loop())
+
+    async def stop(self) -> None:
+        """Stop the feeds (strategies keep their stored states)."""
+        self._running = False
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered candles and equity marks (kept for the next try on failure)."""
+        for key in list(self._candles):
+            self.store.candles.write(*key, _frame(self._candles[key]))
+            del self._candles[key]
+        self.store.trading.save_equity_rows(self._equity)
+        self._equity = []
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            try:
+                self.flush()
+            except Exception:  # the store may be busy; what is buffered is written next time
+                log.exception("writing candles and equity failed; retrying in %.1fs", self.flush_s)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(kind, data)` on each candle, order, fill and state change."""
+        self._listeners.append(listener)
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            listener(kind, data)
+
+    def _on_forming(self, key: tuple[str, str, str], candle: Candle) -> None:
+        self._emit("forming", {"key": key, "candle": candle})
+        if self._opened.get(key, -1) < candle.ts_ms:
+            self._spawn(self._open_bar(key, candle))
+
+    async def _open_bar(self, key: tuple[str, str, str], candle: Candle) -> None:
+        if self._opened.get(key, -1) >= candle.ts_ms:
+            return
+        self._opened[key] = candle.ts_ms
+        self.broker.on_price(key[1], candle.open, candle.ts_ms)
+        for sid, live in list(self.strategies.items()):
+            if live.feed_key == key:
+                await self._guarded(sid, lambda r=live.runner: r.on_open(candle.ts_ms, candle.open))
+
+    async def _on_closed(self, key: tuple[str, str, str], candle: Candle) -> None:
+        t0 = time.perf_counter()
+        await self._open_bar(key, candle)  # a backfilled bar was never seen forming
+        self._candles.setdefault(key, []).append(candle)
+        self.broker.on_price(key[1], candle.close, candle.ts_ms)
+        for sid, live in list(self.strategies.items()):
+            if live.feed_key != key:
+                continue
+            await self._guarded(sid, lambda r=live.runner: r.on_close(candle))
+            runner = live.runner
+            equity = runner.equity()
+            position = runner.portfolio.position(runner.symbol).amount
+            self.store.trading.save_equity(
+                sid, candle.ts_ms, equity, runner.portfolio.cash, position, candle.close
+            )
+            live.risk.mark(candle.ts_ms, equity)
+        self._emit(
+            "closed",
+            {"key": key, "candle": candle, "latency_ms": (time.perf_counter() - t0) * 1000},
+        )
+
+    async def _guarded(self, sid: str, decide: Callable[[], list[OrderIntent]]) -> None:
+        live = self.strategies[sid]
+        if live.runner.state is StrategyState.ERROR:
+            return
+        try:
+            for intent in decide():
+                await self._place(live, intent)
+        except Exception:  # one strategy's failure must not stop the others
+            error = traceback.format_exc()
+            log.error("strategy %s failed:\n%s", sid, error)
+            live.runner.state = StrategyState.ERROR
+            self.store.trading.set_state(sid, str(StrategyState.ERROR), error)
+            self._emit("state", {"strategy_id": sid, "state": "error", "error": error})
+
+    async def _place(self, live: _Live, intent: OrderIntent) -> None:
+        runner = live.runner
+        price = runner.last_price or 0.0
+        marks = {runner.symbol: price}
+        refusal = live.risk.check(
+            intent,
+            now_ms=intent.bar_ts_ms,
+            price=price,
+            equity=runner.equity(),
+            position_value=abs(runner.portfolio.position(runner.symbol).amount) * price,
+            exposure=runner.portfolio.exposure(marks),
+            open_orders=len(self.store.trading.orders(runner.strategy_id, open_only=True)),
+        )
+        if refusal is not None:
+            self.store.trading.save_refusal(
+                runner.strategy_id,
+                intent.bar_ts_ms,
+                intent.symbol,
+                str(intent.side),
+                intent.amount,
+                intent.purpose,
+                refusal.rule,
+                refusal.detail,
+            )
+            self._emit("refused", {"intent": intent, "refusal": refusal})
+            return
+        order = Order.from_intent(intent, intent.bar_ts_ms)
+        self.store.trading.save_order(order, self.exchange)
+        try:
+            execution = await self.broker.submit(order)
+        except OrderRejected as exc:
+            rejected = order.update(state=OrderState.REJECTED, reason=exc.reason)
+            self.store.trading.save_order(rejected, self.exchange)
+            self._emit("order", {"order": rejected})
+            return
+        self._book(live, execution)
+
+    def _book(self, live: _Live, execution: Execution) -> None:
+        runner = live.runner
+        for fill in execution.fills:
+            if not self.store.trading.save_fill(fill):
+                continue  # already booked
+            trips_before = len(runner.portfolio.round_trips)
+            runner.on_fill(fill)
+            for trip in runner.portfolio.round_trips[trips_before:]:
+                live.trades += 1
+                self.store.trading.save_round_trip(runner.strategy_id, live.trades, trip)
+            self._emit("fill", {"fill": fill})
+        self.store.trading.save_order(execution.order, self.exchange)
+        self._emit("order", {"order": execution.order})
+
+    # -- reading ----------------------------------------------------------------------------
+    def status(self) -> pd.DataFrame:
+        """Give one row per strategy: state, position, cash, equity, P&L, trades."""
+        rows = []
+        for sid, live in self.strategies.items():
+            r = live.runner
+            pos = r.portfolio.position(r.symbol)
+            marks = {r.symbol: r.last_price} if r.last_price else {}
+            rows.append(
+                {
+                    "strategy_id": sid,
+                    "state": str(r.state),
+                    "symbol": r.symbol,
+                    "position": pos.amount,
+                    "average_price": pos.average_price,
+                    "cash": r.portfolio.cash,
+                    "equity": r.equity(),
+                    "realized_pnl": r.portfolio.realized,
+                    "unrealized_pnl": r.portfolio.unrealized(marks),
+                    "fees": r.portfolio.fees,
+                    "trades": len(r.portfolio.round_trips),
+                    "return": r.equity() / r.initial_cash - 1.0,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _frame(candles: list[Candle]) -> pd.DataFrame:
+    rows = [(c.ts_ms, c.open, c.high, c.low, c.close, c.volume) for c in candles]
+    frame = pd.DataFrame(rows, columns=["ts_ms", *COLUMNS]).drop_duplicates("ts_ms", keep="last")
+    frame.index = pd.to_datetime(frame.pop("ts_ms"), unit="ms", utc=True)
+    return frame

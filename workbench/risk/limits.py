@@ -1,0 +1,140 @@
+"""Portfolio-level risk limits: what may be placed, and why not. Pure: no IO.
+
+Exits are never refused (a limit must not trap a position). Entries are checked against:
+per-symbol position value, total exposure, open orders, today's loss, and the drawdown guard
+that stops new entries (optionally flattens) for a cool-down once equity falls too far from
+its peak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.broker.models import OrderIntent
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Limits as fractions of equity (None: no limit)."""
+
+    max_position_fraction: float | None = None
+    max_exposure_fraction: float | None = None
+    max_open_orders: int | None = None
+    daily_loss_fraction: float | None = None
+    max_drawdown_fraction: float | None = None
+    drawdown_cooldown_ms: int = DAY_MS
+    flatten_on_drawdown: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused order: the rule, and the numbers that refused it."""
+
+    rule: str
+    detail: dict[str, Any]
+
+
+@dataclass
+class RiskState:
+    """What the guard remembers: the equity peak, today's start, a running cool-down."""
+
+    peak_equity: float = 0.0
+    day_start_ms: int = -1
+    day_start_equity: float = 0.0
+    halted_until_ms: int = -1
+    halts: list[int] = field(default_factory=list)
+
+
+class RiskManager:
+    """Checks order intents against the limits, with equity and exposure given by the caller."""
+
+    def __init__(self, limits: RiskLimits | None = None) -> None:
+        self.limits = limits or RiskLimits()
+        self.state = RiskState()
+
+    def mark(self, ts_ms: int, equity: float) -> bool:
+        """Take the equity at a closed bar; give True when the drawdown guard trips now."""
+        state, limits = self.state, self.limits
+        day = ts_ms - ts_ms % DAY_MS
+        if day != state.day_start_ms:
+            state.day_start_ms, state.day_start_equity = day, equity
+        state.peak_equity = max(state.peak_equity, equity)
+        if limits.max_drawdown_fraction is None or ts_ms < state.halted_until_ms:
+            return False
+        drawdown = 1.0 - equity / state.peak_equity if state.peak_equity > 0 else 0.0
+        if drawdown >= limits.max_drawdown_fraction:
+            state.halted_until_ms = ts_ms + limits.drawdown_cooldown_ms
+            state.halts.append(ts_ms)
+            # After the cool-down the guard measures from the equity it resumes at.
+            state.peak_equity = equity
+            return True
+        return False
+
+    def check(
+        self,
+        intent: OrderIntent,
+        *,
+        now_ms: int,
+        price: float,
+        equity: float,
+        position_value: float,
+        exposure: float,
+        open_orders: int,
+    ) -> Refusal | None:
+        """Give why an intent is refused, or None to let it through."""
+        if intent.purpose != "entry":
+            return None
+        limits, state = self.limits, self.state
+        notional = intent.amount * price
+        if now_ms < state.halted_until_ms:
+            return Refusal(
+                "drawdown_guard",
+                {
+                    "halted_until_ms": state.halted_until_ms,
+                    "peak_equity": state.peak_equity,
+                    "equity": equity,
+                },
+            )
+        if limits.daily_loss_fraction is not None and state.day_start_equity > 0:
+            loss = 1.0 - equity / state.day_start_equity
+            if loss >= limits.daily_loss_fraction:
+                return Refusal(
+                    "daily_loss",
+                    {
+                        "loss_fraction": loss,
+                        "limit": limits.daily_loss_fraction,
+                        "day_start_equity": state.day_start_equity,
+                    },
+                )
+        if limits.max_open_orders is not None and open_orders >= limits.max_open_orders:
+            return Refusal(
+                "open_orders", {"open_orders": open_orders, "limit": limits.max_open_orders}
+            )
+        if limits.max_position_fraction is not None:
+            allowed = limits.max_position_fraction * equity
+            if position_value + notional > allowed:
+                return Refusal(
+                    "position_limit",
+                    {
+                        "position_value": position_value,
+                        "order_notional": notional,
+                        "allowed": allowed,
+                        "equity": equity,
+                    },
+                )
+        if limits.max_exposure_fraction is not None:
+            allowed = limits.max_exposure_fraction * equity
+            if exposure + notional > allowed:
+                return Refusal(
+                    "exposure_limit",
+                    {
+                        "exposure": exposure,
+                        "order_notional": notional,
+                        "allowed": allowed,
+                        "equity": equity,
+                    },
+                )
+        return None

@@ -25,7 +25,11 @@ def test_environment_yml_lists_the_same_packages_as_pyproject() -> None:
     wanted |= dict(requirement(s) for s in project["optional-dependencies"]["dev"])
     wanted = {CONDA_NAMES.get(name, name): pins for name, pins in wanted.items()}
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
-    listed = dict(requirement(s) for s in environment["dependencies"] if isinstance(s, str))
+    entries = [s for s in environment["dependencies"] if isinstance(s, str) and s != "pip"]
+    for section in environment["dependencies"]:
+        if isinstance(section, dict):
+            entries += section["pip"]  # what conda-forge lacks comes from PyPI
+    listed = dict(requirement(s) for s in entries)
     python = listed.pop("python")
     assert python == project["requires-python"].replace(" ", "")
     assert listed == wanted

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from workbench.cli import config, data, demo, exchange, strategy
+from workbench.cli import backtest as backtest_cli
+from workbench.cli import config, data, demo, exchange, live, strategy
 
 app = typer.Typer(
     help="Crypto trading workbench: candle data, strategies, backtests, live trading.",
@@ -16,6 +17,8 @@ app.add_typer(data.app, name="data")
 app.command("demo")(demo.demo)
 app.add_typer(exchange.app, name="exchange")
 app.add_typer(strategy.app, name="strategy")
+app.add_typer(live.app, name="live")
+backtest_cli.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,131 @@
+"""The command line end to end on a fresh database: backtest, sweep, runs, Monte Carlo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from shipped import CANDLE_DIR
+from typer.testing import CliRunner
+
+from workbench.cli.backtest import register
+from workbench.data import import_file
+from workbench.store import Store
+from workbench.store.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = str(ROOT / "data" / "strategies" / "ema_cross_rsi.json")
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "wb.duckdb"
+    with Store.open(path) as store:
+        import_file(store, CANDLE_DIR / "ETH_BTC-5m.csv.gz", exchange="local")
+        import_file(store, CANDLE_DIR / "LTC_BTC-5m.csv.gz", exchange="local")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(db: Path):
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> str:
+        result = runner.invoke(app, [*args, "--db", str(db)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return invoke
+
+
+def test_backtest_json_is_stored_and_reloads_identically(run, db: Path) -> None:
+    out = json.loads(run("backtest", SPEC, "--param", "fast=10", "--fees", "0.001", "--json"))
+    closed = [t for t in out["trades"] if t["exit_reason"] != "open"]
+    assert out["params"]["fast"] == 10 and out["stats"]["trades"] == len(closed)
+    with Store.open(db, read_only=True) as store:
+        runs = RunStore(store.con)
+        stored = runs.get(out["run_id"])
+        assert stored["stats"]["final_equity"] == pytest.approx(out["stats"]["final_equity"])
+        assert len(runs.trades(out["run_id"])) == len(out["trades"])
+        assert runs.equity(out["run_id"]).iloc[-1] == pytest.approx(out["stats"]["final_equity"])
+        assert len(stored["spec_hash"]) == 64 and stored["package_version"]
+
+
+def test_many_symbols_with_separate_cash_add_up(run) -> None:
+    both = json.loads(
+        run(
+            "backtest",
+            SPEC,
+            "--symbol",
+            "ETH/BTC",
+            "--symbol",
+            "LTC/BTC",
+            "--separate-cash",
+            "--json",
+        )
+    )
+    alone = [
+        json.loads(run("backtest", SPEC, "--symbol", s, "--cash", "5000", "--json"))
+        for s in ("ETH/BTC", "LTC/BTC")
+    ]
+    # Separate cash = two independent halves (on the bars both symbols have).
+    total = sum(a["stats"]["final_equity"] for a in alone)
+    assert both["stats"]["final_equity"] == pytest.approx(total, rel=1e-6)
+    shared = json.loads(
+        run("backtest", SPEC, "--symbol", "ETH/BTC", "--symbol", "LTC/BTC", "--json")
+    )
+    assert {t["symbol"] for t in shared["trades"]} == {"ETH/BTC", "LTC/BTC"}
+
+
+def test_sweep_stores_one_row_per_combination_and_runs_commands_read_it(run, db: Path) -> None:
+    out = json.loads(
+        run(
+            "sweep",
+            SPEC,
+            "--grid",
+            "fast=5:15:5",
+            "--grid",
+            "slow=20,40",
+            "--constraint",
+            "fast<slow",
+            "--top",
+            "3",
+            "--json",
+        )
+    )
+    assert out["combinations"] == 6 and len(out["top"]) == 3
+    assert 0.0 <= out["overfitting"]["deflated_sharpe"] <= 1.0
+    with Store.open(db, read_only=True) as store:
+        assert len(RunStore(store.con).sweep(out["run_id"])) == 6
+    listed = json.loads(run("runs", "list", "--json"))
+    assert out["run_id"] in {r["run_id"] for r in listed}
+    assert "top" not in run("runs", "show", out["run_id"])
+    first = listed[-1]["run_id"]
+    compared = json.loads(run("runs", "compare", first, out["run_id"], "--json"))
+    assert set(compared) == {first, out["run_id"]}
+
+
+def test_montecarlo_of_a_stored_run_is_reproducible(run) -> None:
+    bt = json.loads(run("backtest", SPEC, "--json"))
+    one = json.loads(
+        run("montecarlo", bt["run_id"], "--paths", "200", "--method", "bootstrap", "--json")
+    )
+    two = json.loads(
+        run("montecarlo", bt["run_id"], "--paths", "200", "--method", "bootstrap", "--json")
+    )
+    assert one == two and one["paths"] == 200
+
+
+def test_walkforward_and_optuna_commands_store_runs(run) -> None:
+    wf = json.loads(
+        run("walkforward", SPEC, "--grid", "fast=8,12", "--train", "7d", "--test", "3d", "--json")
+    )
+    assert wf["summary"]["windows"] >= 3
+    opt = json.loads(
+        run("sweep", SPEC, "--search", "optuna", "--trials", "6", "--grid", "fast=5:30:5", "--json")
+    )
+    assert opt["combinations"] == 6

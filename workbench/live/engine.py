@@ -15,7 +15,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -42,6 +42,7 @@ class _Live:
     risk: RiskManager
     feed_key: tuple[str, str, str]
     trades: int = 0
+    resubmit: list[Order] = field(default_factory=list)
 
 
 class LiveEngine:
@@ -109,6 +110,10 @@ class LiveEngine:
             allocation=allocation,
             state=str(state),
         )
+        known = self.store.trading.strategies()
+        if strategy_id in set(known["strategy_id"]):
+            # A restart: the stored state and positions win over the arguments.
+            state = StrategyState(known.set_index("strategy_id").loc[strategy_id, "state"])
         await self._attach(strategy_id, runner, state)
         return strategy_id
 
@@ -128,16 +133,7 @@ class LiveEngine:
                 self.fill_model,
                 symbol=row.symbol,
             )
-            for fill in self.store.trading.fills(row.strategy_id):
-                runner.on_fill(fill)
-            live = await self._attach(row.strategy_id, runner, StrategyState(row.state))
-            live.trades = len(runner.portfolio.round_trips)
-            for order in self.store.trading.orders(row.strategy_id, open_only=True):
-                # Never acknowledged by the broker before the crash: it did not happen.
-                self.store.trading.save_order(
-                    order.update(state=OrderState.EXPIRED, reason="not sent before a restart"),
-                    self.exchange,
-                )
+            await self._attach(row.strategy_id, runner, StrategyState(row.state))
             back.append(row.strategy_id)
         return back
 
@@ -146,11 +142,20 @@ class LiveEngine:
     ) -> _Live:
         runner.state = state
         key = (self.exchange, runner.symbol, runner.timeframe)
+        for fill in self.store.trading.fills(strategy_id):
+            runner.on_fill(fill)
         history, current_open_ms = await self._history(key, runner.warmup_bars)
         runner.seed(history)
         if not history.empty:
             runner.last_price = float(history["close"].iloc[-1])
         live = self.strategies[strategy_id] = _Live(runner, RiskManager(self.limits), key)
+        live.trades = len(runner.portfolio.round_trips)
+        # Stored but never acknowledged before a crash: sent again, same id, at the next bar.
+        live.resubmit = [
+            o
+            for o in self.store.trading.orders(strategy_id, open_only=True)
+            if o.state is OrderState.PENDING
+        ]
         if key not in self.feeds:
             # Trading starts with the bar forming now; bars before it are history.
             step = timeframe_ms(runner.timeframe)
@@ -238,6 +243,11 @@ class LiveEngine:
             return
         self._opened[key] = candle.ts_ms
         self.broker.on_price(key[1], candle.open, candle.ts_ms)
+        for live in self.strategies.values():
+            if live.feed_key == key and live.resubmit:
+                pending, live.resubmit = live.resubmit, []
+                for order in pending:
+                    await self._send(live, order)
         for sid, live in list(self.strategies.items()):
             if live.feed_key == key:
                 await self._guarded(sid, lambda r=live.runner: r.on_open(candle.ts_ms, candle.open))
@@ -245,7 +255,6 @@ class LiveEngine:
     async def _on_closed(self, key: tuple[str, str, str], candle: Candle) -> None:
         t0 = time.perf_counter()
         await self._open_bar(key, candle)  # a backfilled bar was never seen forming
-        self._candles.setdefault(key, []).append(candle)
         self.broker.on_price(key[1], candle.close, candle.ts_ms)
         for sid, live in list(self.strategies.items()):
             if live.feed_key != key:
@@ -258,6 +267,8 @@ class LiveEngine:
                 sid, candle.ts_ms, equity, runner.portfolio.cash, position, candle.close
             )
             live.risk.mark(candle.ts_ms, equity)
+        # Stored after the decisions on it: a stored bar is a bar fully acted on.
+        self._candles.setdefault(key, []).append(candle)
         self._emit(
             "closed",
             {"key": key, "candle": candle, "latency_ms": (time.perf_counter() - t0) * 1000},
@@ -303,8 +314,15 @@ class LiveEngine:
             )
             self._emit("refused", {"intent": intent, "refusal": refusal})
             return
-        order = Order.from_intent(intent, intent.bar_ts_ms)
+        known = self.store.trading.order(intent.client_order_id)
+        if known is not None and known.state is not OrderState.PENDING:
+            log.info("order %s was placed before a restart; not again", known.client_order_id)
+            return
+        order = known or Order.from_intent(intent, intent.bar_ts_ms)
         self.store.trading.save_order(order, self.exchange)
+        await self._send(live, order)
+
+    async def _send(self, live: _Live, order: Order) -> None:
         try:
             execution = await self.broker.submit(order)
         except OrderRejected as exc:

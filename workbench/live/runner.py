@@ -80,6 +80,7 @@ class StrategyRunner:
             self.last_signal = self.strategy.update(candle)
             self.trader.sizer.update(candle)
             self.last_close_ms = candle.ts_ms
+        self.trader.remember(self.last_signal)
 
     def on_open(self, ts_ms: int, price: float) -> list[OrderIntent]:
         """Give the orders for the first price of a new bar."""

@@ -94,10 +94,7 @@ class SignalTrader:
     def on_close(self, candle: Candle, signal: SignalEvent | None) -> list[OrderIntent]:
         """Give the protective exits bar `candle` reached; remember its signals for the open."""
         self.sizer.update(candle)
-        if signal is not None:
-            self._pending = _Pending(
-                signal.entry, signal.exit, signal.short_entry, signal.short_exit
-            )
+        self.remember(signal)
         if self.side == 0 or self._exiting:
             return []
         path = bar_path(candle.open, candle.high, candle.low, candle.close)
@@ -105,6 +102,13 @@ class SignalTrader:
         if hit is None:
             return []
         return [self._exit(candle.ts_ms, hit.kind.value, hit.price)]
+
+    def remember(self, signal: SignalEvent | None) -> None:
+        """Keep a closed bar's signals for the next open (also after seeding on history)."""
+        if signal is not None:
+            self._pending = _Pending(
+                signal.entry, signal.exit, signal.short_entry, signal.short_exit
+            )
 
     def on_fill(self, fill: Fill) -> None:
         """Book a fill of one of this trader's orders."""

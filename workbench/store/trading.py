@@ -134,9 +134,22 @@ class TradingStore:
             ],
         )
 
-    def orders(self, strategy_id: str | None = None, open_only: bool = False) -> list[Order]:
+    def order(self, client_order_id: str) -> Order | None:
+        """Give the stored order with this client order id, if any."""
+        found = self.orders(client_order_id=client_order_id)
+        return found[0] if found else None
+
+    def orders(
+        self,
+        strategy_id: str | None = None,
+        open_only: bool = False,
+        client_order_id: str | None = None,
+    ) -> list[Order]:
         """Give stored orders, oldest first."""
         where, args = [], []
+        if client_order_id:
+            where.append("client_order_id = ?")
+            args.append(client_order_id)
         if strategy_id:
             where.append("strategy_id = ?")
             args.append(strategy_id)

@@ -1,0 +1,122 @@
+"""`Live`: a live run set up and torn down in one place, for the CLI, notebooks and apps.
+
+It opens the store, starts the local exchange in-process when the exchange is `local`
+(replaying the stored candles; pass `serve_local=False` to use one already running at the
+settings' address), builds the ccxt clients with `workbench.exchange.connect`, the broker and
+the engine:
+
+    async with Live(paper=True, speed=600) as live:
+        sid = await live.engine.add_strategy("data/strategies/sma_cross.json", allocation=1.0)
+        await live.engine.start()
+        ...
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any, Self
+
+from workbench.broker.paper import PaperBroker
+from workbench.exchange import LocalExchange, connect, load_history
+from workbench.fills import FillModel
+from workbench.live.engine import LiveEngine
+from workbench.risk.limits import RiskLimits
+from workbench.settings import Settings, load_settings
+from workbench.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class LiveError(Exception):
+    """A live run that cannot start: what is missing and what to do."""
+
+
+class Live:
+    """Store, (local) exchange, clients, broker and engine of one live run."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        paper: bool = True,
+        exchange: str | None = None,
+        serve_local: bool = True,
+        speed: float | None = None,
+        start: Any = None,
+        symbols: list[str] | None = None,
+        fill_model: FillModel | None = None,
+        limits: RiskLimits | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.exchange_name = exchange or self.settings.exchange
+        self.paper = paper
+        self.serve_local = serve_local and self.exchange_name == "local"
+        self.speed = speed if speed is not None else self.settings.local_speed
+        self.start_at = start
+        self.symbols = symbols
+        self.fill_model = fill_model or FillModel()
+        self.limits = limits
+        self.store: Store | None = None
+        self.server: LocalExchange | None = None
+        self.clients: Any = None
+        self._engine: LiveEngine | None = None
+
+    @property
+    def engine(self) -> LiveEngine:
+        if self._engine is None:
+            raise LiveError("the live run has not started: use `async with Live(...)`")
+        return self._engine
+
+    async def __aenter__(self) -> Self:
+        if not self.paper:
+            raise LiveError(
+                "orders on a real account go through CcxtBroker, which is not available yet: "
+                "run with --paper (paper trading on live prices)"
+            )
+        self.store = Store.open(self.settings.db)
+        try:
+            port = None
+            if self.serve_local:
+                history = load_history(self.store, "local", self.symbols)
+                self.server = LocalExchange(
+                    history,
+                    host=self.settings.local_host,
+                    port=0,
+                    speed=self.speed,
+                    start=self.start_at,
+                    fill_model=self.fill_model,
+                )
+                await self.server.start()
+                port = self.server.port
+            self.clients = connect(self.exchange_name, settings=self.settings, port=port)
+            await self.clients.load_markets()
+            self._engine = LiveEngine(
+                self.store,
+                self.clients,
+                PaperBroker(self.fill_model),
+                fill_model=self.fill_model,
+                limits=self.limits,
+            )
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._engine is not None:
+            await self._engine.stop()
+        if self.clients is not None:
+            await self.clients.close()
+        if self.server is not None:
+            await self.server.stop()
+        if self.store is not None:
+            self.store.close()

@@ -9,8 +9,6 @@ price, as in the backtest. Limit orders rest until a closed bar's range crosses 
 
 from __future__ import annotations
 
-import itertools
-
 from workbench.broker.base import Execution, OrderRejected
 from workbench.broker.models import Fill, Order, OrderState, OrderType
 from workbench.candles import Candle
@@ -27,7 +25,6 @@ class PaperBroker:
         self._last: dict[str, tuple[float, int]] = {}
         self._orders: dict[str, Execution] = {}
         self._resting: dict[str, Order] = {}
-        self._ids = itertools.count(1)
 
     def on_price(self, symbol: str, price: float, ts_ms: int) -> None:
         self._last[symbol] = (price, ts_ms)
@@ -76,7 +73,9 @@ class PaperBroker:
     def _fill(self, order: Order, reference: float, ts_ms: int, slip: bool) -> Execution:
         price = self.fill_model.market_price(order.side, reference) if slip else reference
         fill = Fill(
-            fill_id=f"paper-{next(self._ids)}",
+            # One fill per paper order: its id follows from the order's, so executing the
+            # same order again after a restart gives the same fill, not a second one.
+            fill_id=f"{order.client_order_id}-1",
             client_order_id=order.client_order_id,
             strategy_id=order.strategy_id,
             symbol=order.symbol,

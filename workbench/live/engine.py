@@ -58,6 +58,7 @@ class LiveEngine:
         limits: RiskLimits | None = None,
         history_bars: int | None = None,
         flush_s: float = 0.5,
+        catch_up_bars: int = 288,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -70,6 +71,7 @@ class LiveEngine:
         self.feeds: dict[tuple[str, str, str], CandleFeed] = {}
         self._opened: dict[tuple[str, str, str], int] = {}
         self.flush_s = flush_s
+        self.catch_up_bars = catch_up_bars
         # Candles and equity marks are written in batches (they can be rebuilt: the feed
         # backfills candles after a restart); orders, fills and trades are written at once.
         self._candles: dict[tuple[str, str, str], list[Candle]] = {}
@@ -157,9 +159,14 @@ class LiveEngine:
             if o.state is OrderState.PENDING
         ]
         if key not in self.feeds:
-            # Trading starts with the bar forming now; bars before it are history.
+            # Bars since the last stored one are caught up (a restart trades through them,
+            # as if it had never stopped) unless too many are missing; then, or with no
+            # history at all, trading starts with the bar forming now.
             step = timeframe_ms(runner.timeframe)
-            last = max(runner.last_close_ms or -step, current_open_ms - step)
+            last = current_open_ms - step
+            stored = runner.last_close_ms
+            if stored is not None and last - stored <= self.catch_up_bars * step:
+                last = stored
             feed = CandleFeed(self.clients, runner.symbol, runner.timeframe, last_closed_ms=last)
             feed.on_forming(lambda c, k=key: self._on_forming(k, c))
             feed.on_closed(lambda c, k=key: self._on_closed(k, c))

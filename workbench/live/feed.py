@@ -20,6 +20,7 @@ from typing import Any
 import ccxt
 
 from workbench.candles import Candle
+from workbench.data.download import market_now_ms
 from workbench.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ class CandleFeed:
         attempt = 0
         while True:
             try:
+                if self._resync and self.last_closed_ms is not None:
+                    # Catch up at once on the bars that closed while away: the stream
+                    # only speaks when the market moves.
+                    await self._catch_up()
                 rows = await self.clients.pro.watch_ohlcv(self.symbol, self.timeframe)
                 self.connected.set()
                 attempt = 0
@@ -124,6 +129,13 @@ class CandleFeed:
             self.forming = candle
             for listener in self._forming_listeners:
                 listener(candle)
+
+    async def _catch_up(self) -> None:
+        now_ms = await market_now_ms(self.clients.rest)
+        current_open = now_ms - now_ms % self.step_ms
+        if self.last_closed_ms is not None and self.last_closed_ms + self.step_ms < current_open:
+            await self._close_through(current_open)
+            self._resync = True  # the forming bar may still have moved on meanwhile
 
     async def _close_through(self, next_open_ms: int) -> None:
         """Deliver every closed bar before `next_open_ms` not yet delivered, in order."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -40,3 +42,10 @@ def test_top_level_layout_is_the_one_users_expect() -> None:
         assert (ROOT / name).is_dir(), name
     for name in ("environment.yml", "pyproject.toml", "README.md", "Makefile", ".ci/run"):
         assert (ROOT / name).is_file(), name
+
+
+def test_the_code_is_ruff_clean() -> None:
+    ruff = [sys.executable, "-m", "ruff"]
+    for args in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run([*ruff, *args], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,19 +59,19 @@ def served_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def dashboard(served_db: Path) -> Iterator[str]:
-    """Serve apps/dashboard.py with `panel serve` and give its URL."""
+@contextmanager
+def serve(app: Path, db: Path, log_name: str) -> Iterator[str]:
+    """Serve one app with `panel serve` on 127.0.0.1 against ``db``; give its URL."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "panel-serve.log").open("wb")
+    log = (ARTIFACTS / log_name).open("wb")
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "panel",
             "serve",
-            str(ROOT / "apps" / "dashboard.py"),
+            str(app),
             "--address",
             "127.0.0.1",
             "--port",
@@ -78,11 +79,11 @@ def dashboard(served_db: Path) -> Iterator[str]:
             "--allow-websocket-origin",
             f"127.0.0.1:{port}",
         ],
-        env={**os.environ, "WORKBENCH_DB": str(served_db)},
+        env={**os.environ, "WORKBENCH_DB": str(db)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}/dashboard"
+    url = f"http://127.0.0.1:{port}/{app.stem}"
     try:
         wait_for(url, process)
         yield url
@@ -95,9 +96,25 @@ def dashboard(served_db: Path) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def dashboard(served_db: Path) -> Iterator[str]:
+    """Serve apps/dashboard.py with `panel serve` and give its URL."""
+    with serve(ROOT / "apps" / "dashboard.py", served_db, "panel-serve.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def research(served_db: Path) -> Iterator[str]:
+    """Serve apps/research.py with `panel serve` and give its URL."""
+    with serve(ROOT / "apps" / "research.py", served_db, "panel-serve-research.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Give a headless Debian chromium under Playwright."""
+    """Give a headless Debian chromium under Playwright, for one test module (Playwright's
+    sync API keeps an event loop marked running while it lives, which asyncio tests in
+    later modules would trip on)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

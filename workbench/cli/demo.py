@@ -52,4 +52,3 @@ def demo(
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)
-

@@ -1,0 +1,77 @@
+"""The research app in a real browser: it loads cleanly, runs a backtest from the UI and shows
+the same statistics as a direct `backtest()` of the same spec and parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from shipped import ARTIFACTS, ROOT
+
+from workbench.backtest.engine import backtest
+from workbench.store import Store
+from workbench.strategy import load_spec
+from workbench.ui.backtest_charts import format_stat
+
+pytestmark = pytest.mark.browser
+
+
+def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    # Nothing may leave this machine: the app runs offline.
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
+            else problems.append(f"external request: {r.url}")
+        ),
+    )
+    page.goto(url, wait_until="networkidle")
+    return page, problems
+
+
+def stat_cell(page: Any, name: str) -> str:
+    """Give the displayed value of statistic ``name`` in the stats table."""
+    values = page.locator(".tabulator-row").evaluate_all(
+        """(rows, name) => rows
+            .filter(r => r.querySelector('[tabulator-field=stat]')?.innerText.trim() === name)
+            .map(r => r.querySelector('[tabulator-field=value]').innerText.trim())""",
+        name,
+    )
+    assert len(values) == 1, (name, values)
+    return values[0]
+
+
+def test_a_backtest_run_from_the_ui_shows_the_direct_backtest_stats(
+    browser: Any, research: str, served_db: Path
+) -> None:
+    page, problems = open_page(browser, research)
+    page.get_by_role("button", name="Run backtest").wait_for(timeout=60_000)
+
+    page.get_by_role("button", name="Run backtest").click()
+    page.get_by_text("backtest done.").wait_for(timeout=60_000)
+    page.wait_for_selector('.tabulator-cell:has-text("total_return")', timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "research.png"), full_page=True)
+
+    # The app's defaults: ema_cross_rsi on the stored ETH/BTC 5m bars, default costs.
+    spec = load_spec(ROOT / "data" / "strategies" / "ema_cross_rsi.json")
+    with Store.open(served_db, read_only=True) as store:
+        candles = store.candles.read("local", "ETH/BTC", "5m")
+    direct = backtest(spec, candles, spec.default_params(), cash=10_000.0, fees=0.001)
+    for name in ("total_return", "sharpe", "max_drawdown", "trades", "final_equity"):
+        assert stat_cell(page, name) == format_stat(name, direct.stats[name]), name
+
+    # Saved, the run is listed in the Runs tab.
+    page.get_by_role("button", name="Save run").click()
+    page.get_by_text("Saved as run").wait_for(timeout=30_000)
+    run_id = page.get_by_text("Saved as run").inner_text().split()[-1].rstrip(".")
+    page.locator(".bk-tab", has_text="Runs").click()
+    page.locator(".tabulator-cell", has_text=run_id).wait_for(timeout=30_000)
+    assert problems == []
+    page.close()

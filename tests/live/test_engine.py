@@ -8,6 +8,7 @@ so the engine sees every bar from the start, as the backtest does.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_his
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
 from workbench.live.runner import StrategyState
+from workbench.risk.limits import RiskLimits
 from workbench.settings import Settings
 from workbench.store import Store
 from workbench.strategy import load_spec
@@ -36,14 +38,16 @@ def candles() -> pd.DataFrame:
     return load_csv_history(CANDLE_DIR, ["ETH/BTC"])["ETH/BTC"].iloc[:BARS]
 
 
-async def step_until(clock: ManualClock, end_ms: int, engine: LiveEngine) -> None:
+async def step_until(
+    clock: ManualClock, end_ms: int, engine: LiveEngine, ids: list[str] | None = None
+) -> None:
     """Move replay time a third of a bar at a time, letting the engine keep up."""
     while clock.now_ms() < end_ms:
         clock.advance(STEP_MS // 3)
         await asyncio.sleep(0.002)
     # The last bar of the data never closes: the one before it is the last the engine sees.
     last_closed = end_ms - 1 - STEP_MS
-    runners = [live.runner for live in engine.strategies.values()]
+    runners = [live.runner for sid, live in engine.strategies.items() if ids is None or sid in ids]
     for _ in range(500):
         if all(r.last_close_ms is not None and r.last_close_ms >= last_closed for r in runners):
             return
@@ -125,3 +129,70 @@ async def test_strategies_on_one_feed_trade_like_the_backtest_and_pausing_is_sto
     row = store.trading.strategies().set_index("strategy_id").loc[paused]
     assert row["state"] == "paused"
     assert "paused" in set(store.trading.events(paused)["detail"])
+
+
+async def test_a_failing_strategy_is_isolated_and_metrics_match_the_backtest(
+    running: tuple[LiveEngine, ManualClock, Store], candles: pd.DataFrame
+) -> None:
+    engine, clock, store = running
+    spec = load_spec(ROOT / "data" / "strategies" / "sma_cross.json")
+    healthy = await engine.add_strategy(spec, allocation=10_000.0, strategy_id="healthy")
+    broken = await engine.add_strategy(spec, allocation=10_000.0, strategy_id="broken")
+    runner = engine.strategies[broken].runner
+    original = runner.trader.on_close
+    calls = 0
+
+    def fail_on_the_100th_bar(*args: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 100:
+            raise ZeroDivisionError("a bug in a strategy")
+        return original(*args)
+
+    runner.trader.on_close = fail_on_the_100th_bar  # type: ignore[method-assign]
+    await engine.start()
+    await step_until(clock, int(candles.index[-1].value // 1_000_000) + 1, engine, [healthy])
+    await engine.stop()
+
+    row = store.trading.strategies().set_index("strategy_id").loc[broken]
+    assert row["state"] == "error"
+    assert "ZeroDivisionError: a bug in a strategy" in row["error"]
+    assert "Traceback" in row["error"]
+    assert engine.strategies[broken].runner.last_close_ms == int(
+        candles.index[99].value // 1_000_000
+    )
+    seen = candles.iloc[: BARS - 1]
+    assert_trades_like_the_backtest(store, healthy, "sma_cross", seen)
+    metrics = engine.metrics().set_index("strategy_id").loc[healthy]
+    tested = backtest(
+        spec, seen, cash=10_000.0, fees=FILL_MODEL.fee_rate, slippage=FILL_MODEL.slippage
+    ).stats
+    for name in ("total_return", "max_drawdown", "sharpe", "win_rate", "trades"):
+        assert metrics[name] == pytest.approx(tested[name], rel=1e-9), name
+
+
+async def test_refused_orders_are_stored_with_the_rule_and_the_numbers(
+    candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    first_ms = int(candles.index[0].value // 1_000_000)
+    clock = ManualClock(first_ms + 1)
+    limits = RiskLimits(max_position_fraction=0.05)
+    async with LocalExchange({"ETH/BTC": candles}, clock=clock, tick_s=0.002) as server:
+        clients = connect("local", settings=Settings(), port=server.port)
+        await clients.load_markets()
+        with Store.open(tmp_path / "risk.duckdb") as store:
+            engine = LiveEngine(
+                store, clients, PaperBroker(FILL_MODEL), fill_model=FILL_MODEL, limits=limits
+            )
+            spec = load_spec(ROOT / "data" / "strategies" / "sma_cross.json")
+            sid = await engine.add_strategy(spec, allocation=10_000.0)
+            await engine.start()
+            await step_until(clock, int(candles.index[150].value // 1_000_000) + 1, engine)
+            await engine.stop()
+            refused = store.trading.refusals(sid)
+            orders = store.trading.orders(sid)
+        await clients.close()
+    assert len(refused) >= 1 and orders == []
+    assert set(refused["rule"]) == {"position_limit"}
+    detail = json.loads(refused["detail"].iloc[0])
+    assert detail["order_notional"] > detail["allowed"] == pytest.approx(0.05 * detail["equity"])

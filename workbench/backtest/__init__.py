@@ -2,7 +2,8 @@
 
 `backtest(spec, candles, params)` runs one combination; `sweep(spec, candles, grid)` runs a
 grid in memory-bounded chunks (locally or on Dask). Fill rules: `workbench.backtest.plan`;
-sizing: `workbench.backtest.sizing`; statistics and annualization: `workbench.backtest.stats`.
+sizing: `workbench.backtest.sizing`; statistics and annualization: `workbench.portfolio.stats`
+(shared with the live metrics).
 """
 
 from workbench.backtest.engine import BacktestResult, Simulation, backtest, simulate

@@ -28,8 +28,8 @@ import pandas as pd
 
 from workbench.backtest.plan import REASON_NAMES, plan_orders_nb
 from workbench.backtest.sizing import entry_sizes
-from workbench.backtest.stats import equity_stats, stats_frame, trade_stats
 from workbench.fills import FillModel
+from workbench.portfolio.stats import equity_stats, stats_frame, trade_stats
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
 from workbench.strategy.vectorized import evaluate

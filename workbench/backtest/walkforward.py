@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.backtest.engine import simulate
-from workbench.backtest.stats import equity_stats
 from workbench.backtest.sweep import SweepSettings, sweep
 from workbench.fills import FillModel
+from workbench.portfolio.stats import equity_stats
 from workbench.strategy.model import Spec
 
 

@@ -254,8 +254,8 @@ def sweep_command(
 def _deflated(spec: Any, candles: Any, table: pd.DataFrame, best: dict, settings: Any) -> dict:
     from workbench.backtest.engine import simulate
     from workbench.backtest.overfit import deflated_sharpe
-    from workbench.backtest.stats import periods_per_year
     from workbench.fills import FillModel
+    from workbench.portfolio.stats import periods_per_year
 
     params = pd.DataFrame([{k: best[k] for k in spec.params}]).astype(
         {k: np.int64 if p.type is int else np.float64 for k, p in spec.params.items()}

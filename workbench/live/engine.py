@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from workbench.broker.base import Broker, Execution, OrderRejected
@@ -27,6 +28,7 @@ from workbench.data.download import market_now_ms
 from workbench.fills import FillModel
 from workbench.live.feed import CandleFeed
 from workbench.live.runner import StrategyRunner, StrategyState
+from workbench.portfolio.metrics import live_metrics
 from workbench.risk.limits import RiskLimits, RiskManager
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
@@ -354,6 +356,19 @@ class LiveEngine:
         self._emit("order", {"order": execution.order})
 
     # -- reading ----------------------------------------------------------------------------
+    def metrics(self) -> pd.DataFrame:
+        """Give live metrics per strategy: return, drawdown, Sharpe to date, win rate, trades."""
+        self.flush()
+        rows = []
+        for sid, live in self.strategies.items():
+            runner = live.runner
+            pnl = np.array([t.pnl for t in runner.portfolio.round_trips], dtype=np.float64)
+            found = live_metrics(
+                self.store.trading.equity(sid), pnl, runner.initial_cash, runner.timeframe
+            )
+            rows.append({"strategy_id": sid, "equity": runner.equity(), **found})
+        return pd.DataFrame(rows)
+
     def status(self) -> pd.DataFrame:
         """Give one row per strategy: state, position, cash, equity, P&L, trades."""
         rows = []

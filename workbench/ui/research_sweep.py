@@ -9,9 +9,9 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.backtest.stats import STAT_COLUMNS
 from workbench.backtest.sweep import build_grid, parse_grid_arg, sweep
 from workbench.backtest.walkforward import WalkForwardResult, walk_forward
+from workbench.portfolio.stats import STAT_COLUMNS
 from workbench.strategy import Spec
 from workbench.ui.backtest_charts import format_stat, heatmap_figure, walkforward_figure
 from workbench.ui.research_setup import Jobs, Report, ResearchSetup, axis_text

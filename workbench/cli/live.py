@@ -43,7 +43,15 @@ def run(
     exchange: Annotated[str | None, typer.Option(help="local or a ccxt id")] = None,
     speed: Annotated[float | None, typer.Option(help="local exchange replay speed")] = None,
     start: Annotated[str | None, typer.Option(help="local exchange replay start (UTC)")] = None,
-    allocation: Annotated[float, typer.Option(help="starting cash per strategy (quote)")] = 1.0,
+    capital: Annotated[
+        float | None, typer.Option(help="cash to split between the strategies (quote)")
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="how to split the capital: equal or volatility")
+    ] = "equal",
+    allocation: Annotated[
+        float, typer.Option(help="starting cash per strategy when no --capital")
+    ] = 1.0,
     serve_local: Annotated[
         bool,
         typer.Option(
@@ -59,7 +67,9 @@ def run(
     A strategy already in the database (same spec name and symbol) resumes with its stored
     state, positions and orders.
     """
+    from workbench.exchange import HistoryError
     from workbench.live.session import Live, LiveError
+    from workbench.portfolio.allocation import AllocationError, allocate, recent_volatility
     from workbench.strategy import SpecError, load_spec
 
     settings = settings_with(db, exchange)
@@ -89,12 +99,23 @@ def run(
             settings, paper=paper, serve_local=serve_local, speed=speed, start=start
         ) as live:
             live.engine.subscribe(log)
-            for spec in loaded:
-                sid = await live.engine.add_strategy(
-                    spec,
-                    allocation=allocation,
-                    strategy_id=f"{spec.name}-{spec.market.symbol.replace('/', '')}",
-                )
+            ids = [f"{spec.name}-{spec.market.symbol.replace('/', '')}" for spec in loaded]
+            shares = dict.fromkeys(ids, allocation)
+            if capital is not None:
+                vols = None
+                if split == "volatility":
+                    assert live.store is not None
+                    vols = {
+                        sid: recent_volatility(
+                            live.store.candles.read(
+                                live.exchange_name, spec.market.symbol, spec.market.timeframe
+                            )
+                        )
+                        for sid, spec in zip(ids, loaded, strict=True)
+                    }
+                shares = allocate(capital, ids, split, volatility=vols)
+            for sid, spec in zip(ids, loaded, strict=True):
+                await live.engine.add_strategy(spec, allocation=shares[sid], strategy_id=sid)
                 runner = live.engine.strategies[sid].runner
                 pos = runner.portfolio.position(runner.symbol)
                 console.print(
@@ -109,7 +130,7 @@ def run(
 
     try:
         asyncio.run(main())
-    except LiveError as exc:
+    except (LiveError, AllocationError, HistoryError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         with contextlib.suppress(Exception):

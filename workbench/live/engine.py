@@ -258,7 +258,7 @@ class LiveEngine:
                 for order in pending:
                     await self._send(live, order)
         for sid, live in list(self.strategies.items()):
-            if live.feed_key == key:
+            if live.feed_key == key and not _seen(live.runner, candle):
                 await self._guarded(sid, lambda r=live.runner: r.on_open(candle.ts_ms, candle.open))
 
     async def _on_closed(self, key: tuple[str, str, str], candle: Candle) -> None:
@@ -266,8 +266,8 @@ class LiveEngine:
         await self._open_bar(key, candle)  # a backfilled bar was never seen forming
         self.broker.on_price(key[1], candle.close, candle.ts_ms)
         for sid, live in list(self.strategies.items()):
-            if live.feed_key != key:
-                continue
+            if live.feed_key != key or _seen(live.runner, candle):
+                continue  # a strategy added later may have been seeded past this bar
             await self._guarded(sid, lambda r=live.runner: r.on_close(candle))
             runner = live.runner
             equity = runner.equity()
@@ -393,6 +393,10 @@ class LiveEngine:
                 }
             )
         return pd.DataFrame(rows)
+
+
+def _seen(runner: StrategyRunner, candle: Candle) -> bool:
+    return runner.last_close_ms is not None and candle.ts_ms <= runner.last_close_ms
 
 
 def _frame(candles: list[Candle]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from workbench.broker.paper import PaperBroker
+from workbench.data.shipped import ensure_shipped
 from workbench.exchange import LocalExchange, connect, load_history
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
@@ -78,6 +79,8 @@ class Live:
         try:
             port = None
             if self.serve_local:
+                # A fresh database gets the shipped candles, as `make demo` does.
+                ensure_shipped(self.store)
                 history = load_history(self.store, "local", self.symbols)
                 self.server = LocalExchange(
                     history,

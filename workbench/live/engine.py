@@ -272,8 +272,8 @@ class LiveEngine:
             runner = live.runner
             equity = runner.equity()
             position = runner.portfolio.position(runner.symbol).amount
-            self.store.trading.save_equity(
-                sid, candle.ts_ms, equity, runner.portfolio.cash, position, candle.close
+            self._equity.append(
+                (sid, candle.ts_ms, equity, runner.portfolio.cash, position, candle.close)
             )
             live.risk.mark(candle.ts_ms, equity)
         # Stored after the decisions on it: a stored bar is a bar fully acted on.

@@ -257,20 +257,6 @@ class TradingStore:
             [strategy_id] if strategy_id else [],
         )
 
-    def save_equity(
-        self,
-        strategy_id: str,
-        ts_ms: int,
-        equity: float,
-        cash: float,
-        position: float,
-        price: float,
-    ) -> None:
-        self._run(
-            f"INSERT OR REPLACE INTO equity VALUES (?, {_TS}, ?, ?, ?, ?)",
-            [strategy_id, ts_ms, equity, cash, position, price],
-        )
-
     def save_equity_rows(self, rows: list[tuple[str, int, float, float, float, float]]) -> None:
         """Store many (strategy_id, ts_ms, equity, cash, position, price) rows at once."""
         if not rows:

@@ -17,6 +17,7 @@ import ccxt
 import pandas as pd
 
 from workbench.candles import TimeLike, from_ccxt, to_utc
+from workbench.exchange.client import market_now_ms
 from workbench.store import Store
 from workbench.timeframes import timeframe_ms
 
@@ -62,20 +63,6 @@ def check_market(client: Any, symbol: str, timeframe: str) -> None:
     timeframes = list(getattr(client, "timeframes", None) or {})
     if timeframes and timeframe not in timeframes:
         raise DownloadError(_choices(timeframe, timeframes, f"timeframe on {client.id}"))
-
-
-async def market_now_ms(client: Any) -> int:
-    """Give the exchange's market time: the replay clock for the local exchange, else its time.
-
-    A bar is closed once this clock has passed its end; the forming bar is never stored.
-    """
-    base = str(client.urls["api"]["public"])
-    if base.startswith(("http://127.0.0.1", "http://localhost")) and base.endswith("/api/v3"):
-        state = await client.fetch(base.removesuffix("/api/v3") + "/_local/state", "GET")
-        return int(state["now_ms"])
-    if client.has.get("fetchTime"):
-        return int(await client.fetch_time())
-    return int(client.milliseconds())
 
 
 async def _with_retries(

@@ -24,7 +24,7 @@ import pandas as pd
 from workbench.broker.base import Broker, Execution, OrderRejected
 from workbench.broker.models import Order, OrderIntent, OrderState
 from workbench.candles import COLUMNS, Candle
-from workbench.data.download import market_now_ms
+from workbench.exchange.client import market_now_ms
 from workbench.fills import FillModel
 from workbench.live.feed import CandleFeed
 from workbench.live.runner import StrategyRunner, StrategyState

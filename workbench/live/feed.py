@@ -20,7 +20,7 @@ from typing import Any
 import ccxt
 
 from workbench.candles import Candle
-from workbench.data.download import market_now_ms
+from workbench.exchange.client import market_now_ms
 from workbench.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)

@@ -19,25 +19,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from workbench.portfolio.stats import STAT_COLUMNS
 from workbench.store.errors import StoreError
 
-SWEEP_STAT_COLUMNS = (
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "max_drawdown_bars",
-    "max_drawdown_days",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "trades",
-    "exposure",
-    "fees",
-    "final_equity",
-)
+SWEEP_STAT_COLUMNS = STAT_COLUMNS
 
 
 def spec_hash(raw_spec: dict[str, Any]) -> str:

@@ -11,22 +11,13 @@ bar's close, so this is exactly "only HTF bars that have closed", without look-a
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 from numba import njit
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_TF_RE = re.compile(r"^([1-9][0-9]*)([smhdw])$")
+from workbench.timeframes import timeframe_seconds
 
-
-def timeframe_seconds(timeframe: str) -> int:
-    """Give the length of a timeframe string such as ``"5m"`` in seconds (ValueError if bad)."""
-    match = _TF_RE.match(timeframe) if isinstance(timeframe, str) else None
-    if match is None:
-        raise ValueError(f"invalid timeframe {timeframe!r}; expected like '1m', '5m', '1h', '1d'")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+__all__ = ["bucket_start_ns", "resample_ohlcv", "timeframe_seconds", "usable_htf_positions"]
 
 
 def bucket_start_ns(ts_ns: np.ndarray | int, htf_seconds: int) -> np.ndarray | int:

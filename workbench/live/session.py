@@ -17,6 +17,7 @@ import logging
 from types import TracebackType
 from typing import Any, Self
 
+from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.paper import PaperBroker
 from workbench.data.shipped import ensure_shipped
 from workbench.exchange import LocalExchange, connect, load_history
@@ -70,10 +71,12 @@ class Live:
         return self._engine
 
     async def __aenter__(self) -> Self:
-        if not self.paper:
+        if not self.paper and self.exchange_name != "local" and not (
+            self.settings.api_key and self.settings.api_secret
+        ):
             raise LiveError(
-                "orders on a real account go through CcxtBroker, which is not available yet: "
-                "run with --paper (paper trading on live prices)"
+                f"orders on {self.exchange_name} need WORKBENCH_API_KEY and "
+                "WORKBENCH_API_SECRET; or run with --paper"
             )
         self.store = Store.open(self.settings.db)
         try:
@@ -94,10 +97,11 @@ class Live:
                 port = self.server.port
             self.clients = connect(self.exchange_name, settings=self.settings, port=port)
             await self.clients.load_markets()
+            broker = PaperBroker(self.fill_model) if self.paper else CcxtBroker(self.clients)
             self._engine = LiveEngine(
                 self.store,
                 self.clients,
-                PaperBroker(self.fill_model),
+                broker,
                 fill_model=self.fill_model,
                 limits=self.limits,
             )

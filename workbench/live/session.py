@@ -26,6 +26,7 @@ from workbench.live.engine import LiveEngine
 from workbench.risk.limits import RiskLimits
 from workbench.settings import Settings, load_settings
 from workbench.store import Store
+from workbench.store.sharing import ReadServer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Live:
         self.fill_model = fill_model or FillModel()
         self.limits = limits
         self.store: Store | None = None
+        self.reads: ReadServer | None = None
         self.server: LocalExchange | None = None
         self.clients: Any = None
         self._engine: LiveEngine | None = None
@@ -71,8 +73,10 @@ class Live:
         return self._engine
 
     async def __aenter__(self) -> Self:
-        if not self.paper and self.exchange_name != "local" and not (
-            self.settings.api_key and self.settings.api_secret
+        if (
+            not self.paper
+            and self.exchange_name != "local"
+            and not (self.settings.api_key and self.settings.api_secret)
         ):
             raise LiveError(
                 f"orders on {self.exchange_name} need WORKBENCH_API_KEY and "
@@ -80,6 +84,8 @@ class Live:
             )
         self.store = Store.open(self.settings.db)
         try:
+            # This process owns the file while it runs: it serves reads to the others.
+            self.reads = await ReadServer(self.store).start()
             port = None
             if self.serve_local:
                 # A fresh database gets the shipped candles, as `make demo` does.
@@ -125,5 +131,7 @@ class Live:
             await self.clients.close()
         if self.server is not None:
             await self.server.stop()
+        if self.reads is not None:
+            await self.reads.stop()
         if self.store is not None:
             self.store.close()

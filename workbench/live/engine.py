@@ -275,7 +275,10 @@ class LiveEngine:
             self._equity.append(
                 (sid, candle.ts_ms, equity, runner.portfolio.cash, position, candle.close)
             )
-            live.risk.mark(candle.ts_ms, equity)
+            if live.risk.mark(candle.ts_ms, equity):
+                self.store.trading.add_event(sid, "risk", f"drawdown guard tripped at {equity:g}")
+                if live.risk.limits.flatten_on_drawdown:
+                    await self._guarded(sid, lambda r=runner: r.flatten(candle.ts_ms))
         # Stored after the decisions on it: a stored bar is a bar fully acted on.
         self._candles.setdefault(key, []).append(candle)
         self._emit(

@@ -101,6 +101,10 @@ class StrategyRunner:
         self.last_close_ms = candle.ts_ms
         return self.trader.on_close(candle, self.last_signal)
 
+    def flatten(self, ts_ms: int) -> list[OrderIntent]:
+        """Give the order that closes the open position now (the drawdown guard's option)."""
+        return self.trader.flatten(ts_ms)
+
     def on_fill(self, fill: Fill) -> None:
         self.portfolio.apply(fill)
         self.trader.on_fill(fill)

@@ -103,6 +103,12 @@ class SignalTrader:
             return []
         return [self._exit(candle.ts_ms, hit.kind.value, hit.price)]
 
+    def flatten(self, ts_ms: int) -> list[OrderIntent]:
+        """Give a market exit of the whole position (none when flat or already exiting)."""
+        if self.side == 0 or self._exiting:
+            return []
+        return [self._exit(ts_ms, "flatten", None)]
+
     def remember(self, signal: SignalEvent | None) -> None:
         """Keep a closed bar's signals for the next open (also after seeding on history)."""
         if signal is not None:

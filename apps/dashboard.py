@@ -1,15 +1,15 @@
-"""The workbench dashboard: `panel serve apps/dashboard.py` (what `make demo` opens)."""
+"""The live dashboard: `panel serve apps/dashboard.py` (what `make demo` opens).
+
+Paper trading on the local exchange, which replays the stored candles; one engine per server
+process, shared by every browser session (see workbench/ui/shared.py).
+"""
 
 import panel as pn
 
-from workbench.settings import load_settings
-from workbench.ui.history import HistoryView
+from workbench.ui.live import LiveDashboard
 
 pn.extension("tabulator")
 
-settings = load_settings()
-pn.template.BootstrapTemplate(
-    title="Workbench",
-    main=[HistoryView(settings.db)],
-    header_background="#1f2937",
-).servable()
+dashboard = LiveDashboard()
+dashboard.serve()
+dashboard.template().servable()

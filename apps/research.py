@@ -1,5 +1,9 @@
 """The research app: backtests, sweeps, walk-forward, Monte Carlo and stored runs
-(`panel serve apps/research.py`)."""
+(`panel serve apps/research.py`).
+
+Served beside the live dashboard in one process (`workbench demo`), it reads and writes through
+that process's connection: `Store.open` of a file this process holds borrows a cursor of it.
+"""
 
 import panel as pn
 

@@ -112,3 +112,14 @@ def test_a_lock_held_too_long_names_the_holder(db_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_second_open_in_the_owning_process_borrows_its_connection(db_path: Path) -> None:
+    owner = Store.open(db_path)
+    owner.con.execute("CREATE TABLE t AS SELECT 42 AS x")
+    with Store.open(db_path, read_only=True) as borrowed:
+        assert borrowed.con.execute("SELECT x FROM t").fetchone() == (42,)
+    assert owner.con.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    owner.close()
+    with Store.open(db_path, read_only=True) as reopened:  # the file is free again
+        assert reopened.owner is False

@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def served_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def serve(app: Path, db: Path, log_name: str) -> Iterator[str]:
+def serve(app: Path, db: Path, log_name: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Serve one app with `panel serve` on 127.0.0.1 against ``db``; give its URL."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -79,7 +80,7 @@ def serve(app: Path, db: Path, log_name: str) -> Iterator[str]:
             "--allow-websocket-origin",
             f"127.0.0.1:{port}",
         ],
-        env={**os.environ, "WORKBENCH_DB": str(db)},
+        env={**os.environ, "WORKBENCH_DB": str(db), **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -96,11 +97,35 @@ def serve(app: Path, db: Path, log_name: str) -> Iterator[str]:
         log.close()
 
 
+# The live dashboard trades on the local exchange replaying the shipped candles: fast, so
+# that candles stream within seconds.
+LIVE_ENV = {"WORKBENCH_LOCAL_SPEED": "3000"}
+
+
 @pytest.fixture(scope="module")
 def dashboard(served_db: Path) -> Iterator[str]:
     """Serve apps/dashboard.py with `panel serve` and give its URL."""
-    with serve(ROOT / "apps" / "dashboard.py", served_db, "panel-serve.log") as url:
+    with serve(ROOT / "apps" / "dashboard.py", served_db, "panel-serve.log", LIVE_ENV) as url:
         yield url
+
+
+@dataclass
+class Served:
+    """A served app: its URL, its database, and a way to stop it early."""
+
+    url: str
+    db: Path
+    stop: Callable[[], None]
+
+
+@pytest.fixture(scope="module")
+def live_dashboard(served_db: Path) -> Iterator[Served]:
+    """Serve apps/dashboard.py; give its URL, database and `stop()` (to read the file after)."""
+    with ExitStack() as stack:
+        url = stack.enter_context(
+            serve(ROOT / "apps" / "dashboard.py", served_db, "panel-serve-live.log", LIVE_ENV)
+        )
+        yield Served(url, served_db, stack.close)
 
 
 @pytest.fixture(scope="module")

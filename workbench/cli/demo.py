@@ -1,4 +1,5 @@
-"""`workbench demo`: the dashboard on the embedded defaults."""
+"""`workbench demo`: the live dashboard and the research app on the embedded defaults, served
+by one `panel serve` process (it owns the database; both apps share its one connection)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,19 @@ from workbench.cli.common import DbOption, console, fail, settings_with
 from workbench.data.shipped import ensure_shipped, shipped_files
 from workbench.store import Store, StoreError
 
-APP = Path(__file__).resolve().parents[2] / "apps" / "dashboard.py"
+APPS = Path(__file__).resolve().parents[2] / "apps"
+APP = APPS / "dashboard.py"
+RESEARCH = APPS / "research.py"
 
 
 def demo(
     port: Annotated[int, typer.Option(help="dashboard port")] = 5006,
     db: DbOption = None,
 ) -> None:
-    """Import the shipped candles on first run, then serve the dashboard on 127.0.0.1."""
+    """Import the shipped candles on first run, then serve the dashboard and the research app
+    on 127.0.0.1."""
     settings = settings_with(db)
-    if not shipped_files() or not APP.exists():
+    if not shipped_files() or not APP.exists() or not RESEARCH.exists():
         fail("the demo runs from a clone of the repository (data/candles and apps/ are missing)")
     try:
         with Store.open(settings.db) as store:
@@ -31,13 +35,15 @@ def demo(
                 console.print(f"imported {done.symbol} {done.timeframe}: {done.rows} bars")
     except StoreError as exc:
         fail(str(exc))
-    console.print(f"dashboard: http://127.0.0.1:{port}/dashboard  (Ctrl-C stops)")
+    console.print(f"live dashboard: http://127.0.0.1:{port}/dashboard")
+    console.print(f"research:       http://127.0.0.1:{port}/research  (Ctrl-C stops both)")
     command = [
         sys.executable,
         "-m",
         "panel",
         "serve",
         str(APP),
+        str(RESEARCH),
         "--address",
         "127.0.0.1",
         "--port",

@@ -238,6 +238,22 @@ class LiveEngine:
         """Call `listener(kind, data)` on each candle, order, fill and state change."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        """Stop calling a listener (a closed browser session)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        """Cancel an open order through the broker; its new state is stored and reported."""
+        order = self.store.trading.order(client_order_id)
+        if order is None:
+            raise KeyError(f"no order {client_order_id}")
+        if order.state.is_final:
+            return order
+        execution = await self.broker.cancel(order)
+        self._book(self.strategies[order.strategy_id], execution)
+        return execution.order
+
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         for listener in self._listeners:
             listener(kind, data)

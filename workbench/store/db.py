@@ -9,6 +9,7 @@ Opening waits for a lock held elsewhere for up to `wait_s` seconds before it giv
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,10 @@ from workbench.store.migrations import check_version, migrate
 from workbench.store.trading import TradingStore
 
 _LOCK_MESSAGE = "Could not set lock"
+# Files this process holds read-write: another open of one borrows a cursor of it, since
+# DuckDB refuses a second connection to a file from the same process with other settings.
+_held: dict[Path, Store] = {}
+_held_lock = threading.Lock()
 
 
 def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
@@ -45,9 +50,12 @@ def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConne
 class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, path: Path | None, owner: bool = False
+    ) -> None:
         self.con = con
         self.path = path
+        self.owner = owner
         self.candles = CandleStore(con)
         self.trading = TradingStore(con)
 
@@ -66,6 +74,11 @@ class Store:
         a file that does not exist.
         """
         path = Path(path)
+        with _held_lock:
+            held = _held.get(path.resolve())
+            if held is not None:
+                # Already open read-write in this process: share it (closing closes the cursor).
+                return cls(held.con.cursor(), held.path)
         if read_only and not path.exists():
             raise StoreError(f"no database at {path}: run `workbench data import` first")
         if not read_only:
@@ -79,7 +92,11 @@ class Store:
         except BaseException:
             con.close()
             raise
-        return cls(con, path)
+        store = cls(con, path, owner=not read_only)
+        if store.owner:
+            with _held_lock:
+                _held[path.resolve()] = store
+        return store
 
     @classmethod
     def memory(cls) -> Self:
@@ -89,7 +106,11 @@ class Store:
         return cls(con, None)
 
     def close(self) -> None:
-        """Release the file (and its lock)."""
+        """Release the file (and its lock), or the borrowed cursor."""
+        if self.owner and self.path is not None:
+            with _held_lock:
+                if _held.get(self.path.resolve()) is self:
+                    del _held[self.path.resolve()]
         self.con.close()
 
     def __enter__(self) -> Self:

@@ -1,0 +1,75 @@
+"""The live dashboard in a real browser: `panel serve apps/dashboard.py` paper trading on the
+local exchange (replaying the shipped candles at 3000x), against a scratch database."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from shipped import ARTIFACTS
+
+from workbench.store import Store
+
+pytestmark = pytest.mark.browser
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
+BARS = re.compile(r"bars streamed: (\d+)")
+
+
+def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
+    """Open a page; give it and the list its console errors and external requests go to."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    # Nothing may leave this machine: the dashboard runs offline.
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(LOCAL) else problems.append(f"external: {r.url}"),
+    )
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    return page, problems
+
+
+def bars_streamed(page: Any) -> int:
+    """Give the closed candles the market chart took since the page opened (shown on it)."""
+    text = page.locator("text=/bars streamed/").first.inner_text()
+    found = BARS.search(text)
+    assert found, text
+    return int(found.group(1))
+
+
+def test_the_page_loads_cleanly_and_its_chart_streams_candles(
+    browser: Any, live_dashboard: Any
+) -> None:
+    page, problems = open_page(browser, live_dashboard.url)
+    page.wait_for_selector("canvas", timeout=30_000)
+    first = bars_streamed(page)
+    deadline = time.monotonic() + 20
+    while bars_streamed(page) <= first and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+    assert bars_streamed(page) > first
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "live_dashboard.png"), full_page=True)
+    assert problems == []
+    page.close()
+
+
+def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dashboard: Any) -> None:
+    page, problems = open_page(browser, live_dashboard.url)
+    card = page.locator(".card", has_text="sma_cross-ETHBTC").first
+    card.get_by_role("button", name="Pause").click()
+    # The card shows the state read back from the store.
+    card.locator("text=/stored state: paused/").wait_for(timeout=15_000)
+    assert problems == []
+    page.close()
+
+
+def test_the_paused_state_is_in_the_database_after_the_server_stops(live_dashboard: Any) -> None:
+    live_dashboard.stop()
+    with Store.open(live_dashboard.db, read_only=True, wait_s=30) as store:
+        states = store.trading.strategies().set_index("strategy_id")["state"]
+    assert states["sma_cross-ETHBTC"] == "paused"
+    assert states["ema_cross_rsi-ETHBTC"] == "running"

@@ -1,0 +1,181 @@
+"""The live dashboard: the process's shared engine seen by one browser session.
+
+Each session subscribes an event buffer to the shared `LiveService` and drains it on a
+periodic callback (which holds the document lock, so Bokeh models may change there): the
+market view and the comparison stream what closed or formed since the last tick; cards,
+portfolio and tables refresh from `engine.status()` once a second and from the store when an
+order, fill, refusal or state change happened. The buffer is dropped when the session ends;
+the engine goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.ui import shared
+from workbench.ui.live_market import MarketView
+from workbench.ui.live_strategies import AddStrategy, StrategyCard
+from workbench.ui.live_tables import ComparisonView, LiveTables, PortfolioView
+from workbench.ui.shared import EventBuffer, LiveService
+
+STATUS_EVERY_S = 1.0  # cards
+TABLES_EVERY_S = 3.0  # positions, portfolio and metrics tables (each sent whole)
+log = logging.getLogger(__name__)
+
+
+class LiveDashboard(param.Parameterized):
+    """Market, strategies, tables, portfolio and comparison of the shared live engine."""
+
+    tick_ms = param.Integer(default=500, bounds=(50, None), doc="how often updates are drawn")
+
+    def __init__(self, service: LiveService | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.service = service or shared.service()
+        self.buffer: EventBuffer | None = None
+        self.cards: dict[str, StrategyCard] = {}
+        self.card_box = pn.FlexBox(sizing_mode="stretch_width", name="strategies")
+        self.main = pn.Column(
+            pn.pane.Markdown("Starting the live engine…", name="starting"),
+            sizing_mode="stretch_width",
+        )
+        self.sidebar = pn.Column(width=330)
+        self._status_at = 0.0
+        self._tables_at = 0.0
+        self._stored_states: pd.Series | None = None
+        self._callback: Any = None
+
+    # -- session life -------------------------------------------------------------------
+    def serve(self) -> None:
+        """Start drawing updates in this session, and stop when it ends."""
+        if self.service.ready:
+            self.build()  # in the first document sent: much faster than patching it in
+        # Nothing changes before the browser has the document (else it is sent patches
+        # referring to models it does not know yet).
+        pn.state.onload(self._loaded)
+        pn.state.on_session_destroyed(self._session_ended)
+
+    def _loaded(self) -> None:
+        self._callback = pn.state.add_periodic_callback(self.tick, period=self.tick_ms)
+
+    def _session_ended(self, _context: Any) -> None:
+        if self.buffer is not None:
+            self.service.unsubscribe(self.buffer)
+            self.buffer = None
+        if self._callback is not None:
+            self._callback.stop()
+
+    def tick(self) -> None:
+        """Draw what happened since the last tick (build the page once the engine runs)."""
+        if self.buffer is None:
+            if self.service.error:
+                self.main[:] = [
+                    pn.pane.Alert(
+                        f"The live engine failed: {self.service.error}", alert_type="danger"
+                    )
+                ]
+            elif self.service.ready:
+                try:
+                    self.build()
+                except Exception as exc:  # say it on the page; the engine goes on
+                    self.service.error = f"the page could not be built: {exc!r}"
+                    raise
+            return
+        began = time.perf_counter()
+        self._draw()
+        took_ms = (time.perf_counter() - began) * 1000
+        if took_ms > self.tick_ms:
+            log.warning("live page update took %.0f ms (tick %d ms)", took_ms, self.tick_ms)
+
+    def _draw(self) -> None:
+        assert self.buffer is not None
+        closed, forming, fills, dirty = self.buffer.drain()
+        if len(self.service.engine.strategies) != len(self.cards):
+            self._add_new_strategies()
+        self.market.push(closed, forming, fills)
+        self.comparison.push(closed)
+        if dirty & {"fill", "order", "refused"}:
+            self.tables.refresh_stored()
+        now = time.monotonic()
+        if "state" in dirty:
+            self._read_stored_states()
+        if "state" in dirty or now - self._status_at >= STATUS_EVERY_S:
+            self._status_at = now
+            self.refresh_status()
+
+    # -- building and refreshing ---------------------------------------------------------
+    def build(self) -> None:
+        """Lay the page out on the running engine and start listening to it."""
+        began = time.perf_counter()
+        self.market = MarketView(self.service)
+        self.tables = LiveTables(self.service)
+        self.portfolio = PortfolioView(self.service)
+        self.comparison = ComparisonView(self.service)
+        self.add_form = AddStrategy(self.service)
+        self._add_new_strategies()
+        self.refresh_status()
+        self.main[:] = [
+            self.card_box,
+            pn.Tabs(
+                ("Market", self.market),
+                ("Orders & trades", self.tables),
+                ("Portfolio", self.portfolio),
+                ("Comparison", self.comparison),
+                # Every tab in the first render: a tab drawn later by Panel (dynamic=True)
+                # takes its CSS from Panel's CDN, and the dashboard must work offline.
+                dynamic=False,
+                sizing_mode="stretch_width",
+            ),
+        ]
+        self.sidebar[:] = [self.add_form]
+        self.buffer = self.service.subscribe()
+        log.warning("live page built in %.2f s", time.perf_counter() - began)
+
+    def _add_new_strategies(self) -> None:
+        for sid in self.service.engine.strategies:
+            if sid not in self.cards:
+                self.cards[sid] = StrategyCard(self.service, strategy_id=sid)
+                self.card_box.append(self.cards[sid])
+        self.market.refresh_strategies()
+        self.comparison.add_missing()
+
+    def refresh_status(self) -> pd.DataFrame:
+        """Update cards (and, every few seconds, positions, portfolio and metrics)."""
+        status = self.service.engine.status()
+        if self._stored_states is None or len(self._stored_states) != len(status):
+            self._read_stored_states()
+        for row in status.to_dict("records"):
+            card = self.cards.get(row["strategy_id"])
+            if card is not None:
+                stored = self._stored_states.get(row["strategy_id"], "?")  # type: ignore[union-attr]
+                card.update(row, str(stored))
+        now = time.monotonic()
+        if now - self._tables_at >= TABLES_EVERY_S:
+            self._tables_at = now
+            self.tables.refresh_status(status)
+            self.portfolio.refresh(status)
+            self.comparison.refresh_metrics(status)
+        return status
+
+    def _read_stored_states(self) -> None:
+        """Read the states as stored (what a restart would come back with)."""
+        rows = self.service.store.trading.strategies()
+        self._stored_states = rows.set_index("strategy_id")["state"]
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """Give the page (Bootstrap template: no external fonts, works offline)."""
+        return pn.template.BootstrapTemplate(
+            title="Workbench · Live (paper, local exchange)",
+            sidebar=[self.sidebar],
+            main=[self.main],
+            header_background="#1f2937",
+            sidebar_width=340,
+        )
+
+    def __panel__(self) -> Any:
+        return pn.Row(self.sidebar, self.main, sizing_mode="stretch_width")

@@ -1,0 +1,150 @@
+"""Strategy cards (state, start / pause / stop, live metrics) and the form that adds a
+strategy from a spec file, with parameter widgets from the spec's `param` class."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+import param
+
+from workbench.strategy import load_spec
+from workbench.ui.research_setup import REPO_STRATEGIES, strategy_files
+from workbench.ui.shared import LiveService
+
+
+def metrics_text(row: Mapping[str, Any], stored_state: str) -> str:
+    """Give a card's metrics as Markdown."""
+    quote = str(row["symbol"]).split("/")[-1]
+    return (
+        f"**{row['state']}** (stored state: {stored_state}) · {row['symbol']}  \n"
+        f"equity **{row['equity']:.6f} {quote}** · return **{row['return']:+.2%}**  \n"
+        f"position {row['position']:.6g} · cash {row['cash']:.6f}  \n"
+        f"realized {row['realized_pnl']:+.6f} · unrealized {row['unrealized_pnl']:+.6f} · "
+        f"fees {row['fees']:.6f} · trades {int(row['trades'])}"
+    )
+
+
+class StrategyCard(param.Parameterized):
+    """One strategy: its state, controls and key metrics."""
+
+    strategy_id = param.String()
+
+    def __init__(self, service: LiveService, **params: Any) -> None:
+        super().__init__(**params)
+        self.service = service
+        self.metrics = pn.pane.Markdown("", margin=(0, 10), name=f"metrics-{self.strategy_id}")
+        self.buttons = {
+            state: pn.widgets.Button(name=label, button_type=kind, width=80, margin=(0, 5))
+            for state, label, kind in (
+                ("running", "Start", "success"),
+                ("paused", "Pause", "warning"),
+                ("stopped", "Stop", "danger"),
+            )
+        }
+        for state, button in self.buttons.items():
+            button.on_click(lambda _e, s=state: self.set_state(s))
+        self.card = pn.Card(
+            self.metrics,
+            pn.Row(*self.buttons.values()),
+            title=self.strategy_id,
+            collapsible=False,
+            width=420,
+            margin=5,
+        )
+
+    def set_state(self, state: str) -> None:
+        """Run, pause or stop the strategy (the engine stores the change)."""
+        self.service.engine.set_state(self.strategy_id, state)
+
+    def update(self, row: Mapping[str, Any], stored_state: str) -> None:
+        text = metrics_text(row, stored_state)
+        if text != self.metrics.object:
+            self.metrics.object = text
+        for state, button in self.buttons.items():
+            button.disabled = row["state"] == state or row["state"] == "error"
+
+    def __panel__(self) -> Any:
+        return self.card
+
+
+class AddStrategy(param.Parameterized):
+    """Pick a spec file, set its parameters, allocation and market; add it to the engine."""
+
+    spec_file = param.Selector(default=None, objects=[], doc="spec in data/strategies")
+    symbol = param.Selector(default=None, objects=[], doc="market to trade")
+    allocation = param.Number(default=1.0, bounds=(0.0, None), doc="starting cash (quote)")
+    params = param.Parameter(default=None, doc="the spec's param.Parameterized values")
+    message = param.String(default="")
+
+    def __init__(self, service: LiveService, folder: Path = REPO_STRATEGIES, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.service = service
+        self.files = strategy_files(folder)
+        self.param.spec_file.objects = list(self.files)
+        coverage = service.store.candles.coverage(exchange=service.engine.exchange)
+        self.param.symbol.objects = sorted(set(coverage["symbol"]))
+        self.add_button = pn.widgets.Button(name="Add strategy", button_type="primary")
+        self.add_button.on_click(self._add)
+        self.added: list[str] = []
+        if self.files:
+            self.spec_file = next(iter(self.files))
+        self._spec_changed()
+
+    @param.depends("spec_file", watch=True)
+    def _spec_changed(self) -> None:
+        if self.spec_file is None:
+            return
+        spec = load_spec(self.files[self.spec_file])
+        self.params = spec.param_class()()
+        if spec.market.symbol in self.param.symbol.objects:
+            self.symbol = spec.market.symbol
+
+    def values(self) -> dict[str, Any]:
+        return {k: getattr(self.params, k) for k in self.params.param if k != "name"}
+
+    async def add(self) -> str:
+        """Add the chosen strategy to the running engine; give its id."""
+        engine = self.service.engine
+        spec = load_spec(self.files[self.spec_file])
+        number = len(engine.strategies) + 1
+        sid = f"{spec.name}-{self.symbol.replace('/', '')}-{number}"
+        sid = await engine.add_strategy(
+            spec,
+            allocation=float(self.allocation),
+            params=self.values(),
+            symbol=self.symbol,
+            strategy_id=sid,
+        )
+        self.added.append(sid)
+        return sid
+
+    async def _add(self, _event: Any = None) -> None:
+        self.add_button.disabled = True
+        try:
+            sid = await self.add()
+            self.message = f"Added {sid}."
+        except Exception as exc:  # a bad spec or parameter: say why on the page
+            self.message = f"Not added: {exc}"
+        finally:
+            self.add_button.disabled = False
+
+    @param.depends("params")
+    def _param_widgets(self) -> Any:
+        if self.params is None:
+            return pn.Column()
+        return pn.Param(self.params, show_name=False, widgets={}, width=300)
+
+    def __panel__(self) -> Any:
+        return pn.Column(
+            "### Add a strategy",
+            pn.widgets.Select.from_param(self.param.spec_file, name="Spec", width=300),
+            pn.widgets.Select.from_param(self.param.symbol, name="Market", width=300),
+            pn.widgets.FloatInput.from_param(self.param.allocation, name="Allocation", width=300),
+            self._param_widgets,
+            self.add_button,
+            pn.pane.Markdown(self.param.message),
+            width=330,
+        )

@@ -1,0 +1,276 @@
+"""Live tables (positions, open orders with cancel, trades, refusals), the portfolio
+(equity per quote currency, allocation, risk status) and the strategy comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import panel as pn
+from bokeh.models import ColumnDataSource, NumeralTickFormatter
+from bokeh.palettes import Category10_10
+from bokeh.plotting import figure
+
+from workbench.broker.models import Order
+from workbench.ui.shared import Closed, LiveService
+
+CURVE_POINTS = 2000  # points kept per equity curve in the comparison
+
+
+def _table(**kw: Any) -> pn.widgets.Tabulator:
+    return pn.widgets.Tabulator(
+        pd.DataFrame(),
+        show_index=False,
+        disabled=True,
+        sizing_mode="stretch_width",
+        pagination="local",
+        page_size=10,
+        **kw,
+    )
+
+
+def quote_of(symbol: str) -> str:
+    return symbol.split("/")[-1]
+
+
+def portfolio_frames(status: pd.DataFrame, allocations: dict[str, float]) -> tuple[Any, Any]:
+    """Give total equity per quote currency, and each strategy's share of its quote's total."""
+    if status.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    frame = status.assign(
+        quote=status["symbol"].map(quote_of),
+        allocation=status["strategy_id"].map(allocations),
+    )
+    totals = frame.groupby("quote", as_index=False).agg(
+        equity=("equity", "sum"),
+        allocated=("allocation", "sum"),
+        realized_pnl=("realized_pnl", "sum"),
+        unrealized_pnl=("unrealized_pnl", "sum"),
+        fees=("fees", "sum"),
+        strategies=("strategy_id", "count"),
+    )
+    totals["return"] = totals["equity"] / totals["allocated"] - 1.0
+    share = frame["equity"] / frame.groupby("quote")["equity"].transform("sum")
+    allocation = frame[["strategy_id", "quote", "allocation", "equity", "state"]].assign(
+        share=share
+    )
+    return totals, allocation
+
+
+class LiveTables:
+    """Positions, open orders, trade history and refused orders, refreshed on events."""
+
+    def __init__(self, service: LiveService) -> None:
+        self.service = service
+        self.positions = _table(name="positions")
+        self.orders = _table(name="open orders", buttons={"cancel": "Cancel"})
+        self.orders.on_click(self._on_order_click)
+        self.trades = _table(name="trades")
+        self.refusals = _table(name="refusals")
+        self.message = pn.pane.Markdown("")
+        self.refresh_stored()
+
+    def refresh_status(self, status: pd.DataFrame) -> None:
+        if status.empty:
+            return
+        held = status[status["position"] != 0]
+        self.positions.value = held[
+            ["strategy_id", "symbol", "position", "average_price", "unrealized_pnl", "equity"]
+        ]
+
+    def refresh_stored(self) -> None:
+        """Read orders, trades and refusals from the store (after an event changed them)."""
+        trading = self.service.store.trading
+        orders = trading.orders(open_only=True)
+        self.orders.value = pd.DataFrame(
+            [
+                {
+                    "client_order_id": o.client_order_id,
+                    "strategy_id": o.strategy_id,
+                    "symbol": o.symbol,
+                    "side": str(o.side),
+                    "type": str(o.type),
+                    "amount": o.amount,
+                    "price": o.price,
+                    "state": str(o.state),
+                    "filled": o.filled,
+                }
+                for o in orders
+            ],
+            columns=[
+                "client_order_id",
+                "strategy_id",
+                "symbol",
+                "side",
+                "type",
+                "amount",
+                "price",
+                "state",
+                "filled",
+            ],
+        )
+        trips = trading.round_trips()
+        if len(trips):
+            trips = trips.sort_values("exit_time", ascending=False).head(500)
+        self.trades.value = trips
+        refusals = trading.refusals()
+        self.refusals.value = refusals.iloc[::-1].head(500) if len(refusals) else refusals
+
+    async def _on_order_click(self, event: Any) -> None:
+        if event.column != "cancel":
+            return
+        client_order_id = self.orders.value.iloc[event.row]["client_order_id"]
+        order = self.service.store.trading.order(client_order_id)
+        if order is not None:
+            await cancel_order(self.service, order)
+            self.message.object = f"Cancel sent for {client_order_id}."
+            self.refresh_stored()
+
+    def __panel__(self) -> Any:
+        return pn.Tabs(
+            ("Positions", self.positions),
+            ("Open orders", pn.Column(self.message, self.orders, sizing_mode="stretch_width")),
+            ("Trades", self.trades),
+            ("Refused orders", self.refusals),
+            sizing_mode="stretch_width",
+        )
+
+
+async def cancel_order(service: LiveService, order: Order) -> None:
+    """Cancel an open order through the engine (stored, booked and reported there)."""
+    await service.engine.cancel_order(order.client_order_id)
+
+
+class PortfolioView:
+    """Equity per quote currency, allocation per strategy, and the risk guard's status."""
+
+    def __init__(self, service: LiveService) -> None:
+        self.service = service
+        self.totals = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            show_index=False,
+            disabled=True,
+            sizing_mode="stretch_width",
+            name="totals",
+        )
+        self.allocation = _table(name="allocation")
+        self.risk = _table(name="risk")
+
+    def refresh(self, status: pd.DataFrame) -> None:
+        engine = self.service.engine
+        allocations = {sid: live.runner.initial_cash for sid, live in engine.strategies.items()}
+        totals, allocation = portfolio_frames(status, allocations)
+        self.totals.value = totals
+        self.allocation.value = allocation
+        rows = []
+        for sid, live in engine.strategies.items():
+            state = live.risk.state
+            equity = live.runner.equity()
+            peak = max(state.peak_equity, equity)
+            rows.append(
+                {
+                    "strategy_id": sid,
+                    "drawdown": equity / peak - 1.0 if peak else 0.0,
+                    "halted": state.halted_until_ms > (live.runner.last_close_ms or 0),
+                    "halts": len(state.halts),
+                }
+            )
+        limits = live_limits(self.service)
+        self.risk.value = pd.DataFrame(rows).assign(**limits) if rows else pd.DataFrame()
+
+    def __panel__(self) -> Any:
+        return pn.Column(
+            "### Total equity per quote currency",
+            self.totals,
+            "### Allocation per strategy",
+            self.allocation,
+            "### Risk status",
+            self.risk,
+            sizing_mode="stretch_width",
+        )
+
+
+def max_drawdown(returns: Any) -> float:
+    """Give the deepest fall from a peak of a return curve (0 when it never fell)."""
+    value = 1.0 + np.asarray(returns, dtype=float)
+    if not len(value):
+        return 0.0
+    return float(np.min(value / np.maximum.accumulate(value) - 1.0))
+
+
+def live_limits(service: LiveService) -> dict[str, Any]:
+    limits = service.engine.limits
+    if limits is None:
+        return {"limits": "none"}
+    return {k: v for k, v in vars(limits).items() if v is not None}
+
+
+class ComparisonView:
+    """Every strategy's return curve on one chart, streaming, beside their metrics."""
+
+    def __init__(self, service: LiveService) -> None:
+        self.service = service
+        self.figure = figure(
+            x_axis_type="datetime",
+            height=380,
+            sizing_mode="stretch_width",
+            tools="xpan,xwheel_zoom,box_zoom,reset,save",
+            title="Return per strategy",
+            name="comparison",
+        )
+        self.figure.yaxis.formatter = NumeralTickFormatter(format="0.0%")
+        self.sources: dict[str, ColumnDataSource] = {}
+        self.metrics = _table(name="metrics")
+        self.pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
+        self.add_missing()
+
+    def add_missing(self) -> None:
+        """Give a curve to each strategy not drawn yet (from its stored equity)."""
+        engine = self.service.engine
+        colors = Category10_10
+        for sid, live in engine.strategies.items():
+            if sid in self.sources:
+                continue
+            frame = self.service.store.trading.equity(sid).tail(CURVE_POINTS)
+            ms = pd.DatetimeIndex(frame["ts"]).as_unit("ms").asi8.astype(float)
+            cash = live.runner.initial_cash
+            source = ColumnDataSource(
+                {"ts": list(ms), "ret": list(frame["equity"].to_numpy(dtype=float) / cash - 1)}
+            )
+            self.sources[sid] = source
+            color = colors[(len(self.sources) - 1) % len(colors)]
+            self.figure.line("ts", "ret", source=source, color=color, legend_label=sid)
+        if self.figure.legend:
+            self.figure.legend.location = "top_left"
+            self.figure.legend.click_policy = "hide"
+
+    def push(self, closed: list[Closed]) -> None:
+        points: dict[str, tuple[list[float], list[float]]] = {}
+        strategies = self.service.engine.strategies
+        for event in closed:
+            for sid, said in event.strategies.items():
+                if sid in self.sources and "equity" in said:
+                    ts, ret = points.setdefault(sid, ([], []))
+                    ts.append(float(event.candle.ts_ms))
+                    ret.append(said["equity"] / strategies[sid].runner.initial_cash - 1.0)
+        for sid, (ts, ret) in points.items():
+            self.sources[sid].stream({"ts": ts, "ret": ret}, rollover=CURVE_POINTS)
+
+    def refresh_metrics(self, status: pd.DataFrame) -> None:
+        if status.empty:
+            return
+        trips = self.service.store.trading.round_trips()
+        wins = (
+            trips.assign(win=trips["pnl"] > 0).groupby("strategy_id")["win"].mean()
+            if len(trips)
+            else pd.Series(dtype=float)
+        )
+        drawdown = {sid: max_drawdown(s.data["ret"]) for sid, s in self.sources.items()}
+        self.metrics.value = status[["strategy_id", "state", "symbol", "return", "trades"]].assign(
+            win_rate=status["strategy_id"].map(wins),
+            max_drawdown=status["strategy_id"].map(drawdown),
+        )
+
+    def __panel__(self) -> Any:
+        return pn.Column(self.pane, self.metrics, sizing_mode="stretch_width")

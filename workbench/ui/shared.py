@@ -1,0 +1,226 @@
+"""Process-wide singletons of a `panel serve` process: one Store, one live engine.
+
+DuckDB lets one process hold the database file, so every app served by one process (the live
+dashboard and the research app) reads and writes through the one `Store` opened here, each
+piece of work on its own cursor (`borrow`). The live engine (paper trading on the local
+exchange, replaying the stored candles) is started once, on the server's event loop, by the
+first session that asks for it, and runs for the life of the process: sessions come and go
+(each `subscribe`s an `EventBuffer` and drops it when it ends), the engine stays.
+
+On first start, when the store holds no strategy of the exchange, the demo strategies are
+added (`WORKBENCH_DEMO_STRATEGIES=N` picks how many, cycling specs over the shipped markets).
+A restart resumes the stored strategies, the replay starting where they stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.candles import Candle
+from workbench.live.engine import LiveEngine
+from workbench.live.session import Live
+from workbench.settings import Settings, load_settings
+from workbench.store import Store
+from workbench.timeframes import timeframe_ms
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = Path(__file__).resolve().parents[2] / "data" / "strategies"
+# (spec file stem, symbol): the demo's strategies, in the order they are added.
+DEMO = [
+    ("sma_cross", "ETH/BTC"),
+    ("ema_cross_rsi", "ETH/BTC"),
+    ("bollinger_reversion", "LTC/BTC"),
+    ("sma_cross", "LTC/BTC"),
+    ("ema_cross_rsi", "XMR/BTC"),
+    ("bollinger_reversion", "ETH/BTC"),
+    ("sma_cross", "DASH/BTC"),
+    ("ema_cross_rsi", "ZEC/BTC"),
+    ("bollinger_reversion", "XLM/BTC"),
+    ("sma_cross", "ADA/BTC"),
+]
+DEMO_ALLOCATION = 1.0
+Key = tuple[str, str, str]
+
+_lock = threading.Lock()
+_store: Store | None = None
+_service: LiveService | None = None
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def store() -> Store:
+    """Give the process's read-write Store on the settings' database (opened once)."""
+    global _store
+    with _lock:
+        if _store is None:
+            _store = Store.open(settings().db)
+        return _store
+
+
+@dataclass
+class Closed:
+    """A closed candle and, for each strategy on its market, what it said and was worth."""
+
+    key: Key
+    candle: Candle
+    strategies: dict[str, dict[str, Any]]
+
+
+@dataclass
+class EventBuffer:
+    """What happened since a session last looked: bounded, drained by the session."""
+
+    closed: deque[Closed] = field(default_factory=lambda: deque(maxlen=5000))
+    forming: dict[Key, Candle] = field(default_factory=dict)
+    fills: deque[Any] = field(default_factory=lambda: deque(maxlen=1000))
+    dirty: set[str] = field(default_factory=set)
+
+    def drain(self) -> tuple[list[Closed], dict[Key, Candle], list[Any], set[str]]:
+        closed, self.closed = list(self.closed), deque(maxlen=self.closed.maxlen)
+        forming, self.forming = self.forming, {}
+        fills, self.fills = list(self.fills), deque(maxlen=self.fills.maxlen)
+        dirty, self.dirty = self.dirty, set()
+        return closed, forming, fills, dirty
+
+
+class LiveService:
+    """The one live engine of this process and the sessions listening to it."""
+
+    def __init__(self, config: Settings) -> None:
+        self.settings = config
+        self.live: Live | None = None
+        self.error: str | None = None
+        self.ready = False
+        self._buffers: dict[int, EventBuffer] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def engine(self) -> LiveEngine:
+        assert self.live is not None, "the live engine has not started yet"
+        return self.live.engine
+
+    @property
+    def store(self) -> Store:
+        return store()
+
+    def ensure_started(self) -> None:
+        """Start the engine on the running loop unless it is (being) started."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> None:
+        try:
+            store()  # the shared connection first: the engine's joins the same instance
+            known = self._stored_strategies()
+            self.live = Live(self.settings, paper=True, start=self._resume_at(known))
+            await self.live.__aenter__()
+            engine = self.live.engine
+            engine.subscribe(self._on_event)
+            if not await engine.resume():
+                await self._add_demo(engine)
+            await engine.start()
+            self.ready = True
+            log.info("live engine running %d strategies", len(engine.strategies))
+        except Exception as exc:  # shown on the page; the server goes on
+            log.exception("the live engine did not start")
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _stored_strategies(self) -> pd.DataFrame:
+        rows = store().trading.strategies()
+        return rows[rows["exchange"] == self.settings.exchange]
+
+    def _resume_at(self, known: pd.DataFrame) -> pd.Timestamp | None:
+        """Give where the replay picks up: after the last bar stored strategies saw."""
+        if known.empty:
+            return None
+        cursor = store().con.cursor()
+        try:
+            row = cursor.execute(
+                "SELECT max(ts) FROM equity WHERE strategy_id IN "
+                f"({', '.join('?' for _ in known['strategy_id'])})",
+                list(known["strategy_id"]),
+            ).fetchone()
+        finally:
+            cursor.close()
+        if row is None or row[0] is None:
+            return None
+        step = timeframe_ms(str(known["timeframe"].iloc[0]))
+        return pd.Timestamp(row[0], tz="UTC") + pd.Timedelta(milliseconds=2 * step)
+
+    async def _add_demo(self, engine: LiveEngine) -> None:
+        count = int(os.environ.get("WORKBENCH_DEMO_STRATEGIES", "3"))
+        stored = set(store().candles.coverage(exchange=self.settings.exchange)["symbol"])
+        for name, symbol in [d for d in DEMO if d[1] in stored][:count]:
+            await engine.add_strategy(
+                STRATEGIES / f"{name}.json",
+                allocation=DEMO_ALLOCATION,
+                symbol=symbol,
+                strategy_id=f"{name}-{symbol.replace('/', '')}",
+            )
+
+    # -- events ------------------------------------------------------------------------
+    def subscribe(self) -> EventBuffer:
+        """Give a new buffer that collects the engine's events until `unsubscribe`d."""
+        buffer = EventBuffer()
+        self._buffers[id(buffer)] = buffer
+        return buffer
+
+    def unsubscribe(self, buffer: EventBuffer) -> None:
+        self._buffers.pop(id(buffer), None)
+
+    def _on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if not self._buffers:
+            return
+        if kind == "closed":
+            event = Closed(data["key"], data["candle"], self._snapshot(data["key"]))
+            for buffer in self._buffers.values():
+                buffer.closed.append(event)
+        elif kind == "forming":
+            for buffer in self._buffers.values():
+                buffer.forming[data["key"]] = data["candle"]
+        else:
+            for buffer in self._buffers.values():
+                if kind == "fill":
+                    buffer.fills.append(data["fill"])
+                buffer.dirty.add(kind)
+
+    def _snapshot(self, key: Key) -> dict[str, dict[str, Any]]:
+        """Give, per strategy on `key`, its signal and equity right after the bar closed."""
+        out = {}
+        for sid, live in self.engine.strategies.items():
+            if live.feed_key != key:
+                continue
+            runner = live.runner
+            signal = runner.last_signal
+            out[sid] = {
+                "values": dict(signal.values) if signal is not None else {},
+                "entry": bool(signal and (signal.entry or signal.short_entry)),
+                "exit": bool(signal and (signal.exit or signal.short_exit)),
+                "equity": runner.equity(),
+            }
+        return out
+
+
+def service() -> LiveService:
+    """Give this process's live service, starting its engine if a loop is running."""
+    global _service
+    with _lock:
+        if _service is None:
+            _service = LiveService(settings())
+    # Without a running loop (imported outside a server) it starts on a later call.
+    with contextlib.suppress(RuntimeError):
+        _service.ensure_started()
+    return _service

@@ -119,3 +119,34 @@ async def test_the_engine_trades_through_ccxt_and_the_books_agree_with_the_excha
     assert after["ETH"]["total"] - before["ETH"]["total"] == pytest.approx(eth, abs=1e-8)
     assert after["BTC"]["total"] - before["BTC"]["total"] == pytest.approx(btc - fees, abs=1e-8)
     assert runner.portfolio.position("ETH/BTC").amount == pytest.approx(eth, abs=1e-8)
+
+
+async def test_a_restart_reconciles_an_order_the_exchange_filled_after_the_store_lost_sight(
+    market: tuple[LocalExchange, ManualClock, ExchangeClients], tmp_path: Path
+) -> None:
+    _, _, clients = market
+    spec = load_spec(ROOT / "data" / "strategies" / "sma_cross.json")
+    db = tmp_path / "reconcile.duckdb"
+    with Store.open(db) as store:
+        engine = LiveEngine(store, clients, CcxtBroker(clients))
+        sid = await engine.add_strategy(spec, allocation=0.8, strategy_id="r")
+        # The process stores the order, sends it, and dies before it hears back.
+        sent = Order.from_intent(
+            OrderIntent(sid, "ETH/BTC", Side.BUY, 1.0, purpose="entry", bar_ts_ms=123), 123
+        )
+        store.trading.save_order(sent, "local")
+        await clients.rest.create_order(
+            "ETH/BTC", "market", "buy", 1.0, None, {"clientOrderId": sent.client_order_id}
+        )
+    with Store.open(db) as store:
+        engine = LiveEngine(store, clients, CcxtBroker(clients))
+        await engine.add_strategy(spec, allocation=0.8, strategy_id="r")
+        settled = store.trading.order(sent.client_order_id)
+        fills = store.trading.fills("r")
+        events = store.trading.events("r")
+    assert settled is not None and settled.state is OrderState.FILLED
+    assert [f.amount for f in fills] == [pytest.approx(1.0)]
+    assert engine.strategies["r"].runner.portfolio.position("ETH/BTC").amount == pytest.approx(1.0)
+    assert "reconcile" in set(events["kind"])
+    placed = await clients.rest.fetch_orders("ETH/BTC")
+    assert [o["clientOrderId"] for o in placed] == [sent.client_order_id]

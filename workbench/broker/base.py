@@ -43,3 +43,7 @@ class Broker(Protocol):
     async def cancel(self, order: Order) -> Execution:
         """Cancel an open order; give its final state."""
         ...
+
+    async def lookup(self, order: Order) -> Execution | None:
+        """Give what the broker knows of an order by client id (None: it never arrived)."""
+        ...

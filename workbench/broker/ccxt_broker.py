@@ -87,6 +87,10 @@ class CcxtBroker:
         )
         return self._execution(order, answer)
 
+    async def lookup(self, order: Order) -> Execution | None:
+        found = await self._lookup(order)
+        return None if found is None else self._execution(order, found)
+
     async def _lookup(self, order: Order) -> dict[str, Any] | None:
         """Give the exchange's view of an order by client id, or None if it never arrived."""
         for attempt in range(self.retries + 1):

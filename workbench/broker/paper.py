@@ -61,6 +61,10 @@ class PaperBroker:
             return self._orders[order.client_order_id]
         raise OrderRejected(order, f"paper trading does not take {order.type} orders")
 
+    async def lookup(self, order: Order) -> Execution | None:
+        """Give this session's execution of the order (a restarted paper broker knows none)."""
+        return self._orders.get(order.client_order_id)
+
     async def cancel(self, order: Order) -> Execution:
         self._resting.pop(order.client_order_id, None)
         known = self._orders.get(order.client_order_id, Execution(order)).order

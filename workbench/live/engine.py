@@ -154,12 +154,7 @@ class LiveEngine:
             runner.last_price = float(history["close"].iloc[-1])
         live = self.strategies[strategy_id] = _Live(runner, RiskManager(self.limits), key)
         live.trades = len(runner.portfolio.round_trips)
-        # Stored but never acknowledged before a crash: sent again, same id, at the next bar.
-        live.resubmit = [
-            o
-            for o in self.store.trading.orders(strategy_id, open_only=True)
-            if o.state is OrderState.PENDING
-        ]
+        await self._reconcile(live)
         if key not in self.feeds:
             # Bars since the last stored one are caught up (a restart trades through them,
             # as if it had never stopped) unless too many are missing; then, or with no
@@ -176,6 +171,37 @@ class LiveEngine:
             if self._running:
                 self._spawn(feed.run())
         return live
+
+    async def _reconcile(self, live: _Live) -> None:
+        """Settle the orders the store has open with what the broker knows of them.
+
+        Known to the exchange: its state and any fills not yet stored are taken and booked.
+        Unknown and never acknowledged (stored pending, then the process died): sent again
+        under the same client order id at the next bar. Unknown but acknowledged before:
+        expired. Every correction is logged as a `reconcile` event.
+        """
+        sid = live.runner.strategy_id
+        for order in self.store.trading.orders(sid, open_only=True):
+            execution = await self.broker.lookup(order)
+            if execution is None and order.state is OrderState.PENDING:
+                live.resubmit.append(order)
+                detail = f"{order.client_order_id} never reached the broker: sending it again"
+            elif execution is None:
+                self.store.trading.save_order(
+                    order.update(state=OrderState.EXPIRED, reason="unknown to the broker"),
+                    self.exchange,
+                )
+                detail = f"{order.client_order_id} is unknown to the broker: expired"
+            else:
+                fills_before = len(self.store.trading.fills(sid))
+                self._book(live, execution)
+                booked = len(self.store.trading.fills(sid)) - fills_before
+                detail = (
+                    f"{order.client_order_id} was {order.state}, the broker says "
+                    f"{execution.order.state}; {booked} new fill(s) booked"
+                )
+            log.warning("reconcile %s: %s", sid, detail)
+            self.store.trading.add_event(sid, "reconcile", detail)
 
     async def _history(self, key: tuple[str, str, str], warmup: int) -> tuple[pd.DataFrame, int]:
         """Give the stored closed bars before the market's current bar (never later ones:

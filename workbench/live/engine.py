@@ -93,53 +93,52 @@ class LiveEngine:
         symbol: str | None = None,
         state: StrategyState = StrategyState.RUNNING,
     ) -> str:
-        """Add a strategy with `allocation` quote of its own; give its id."""
+        """Add a strategy with `allocation` quote of its own; give its id.
+
+        An id already in the store is a restart: its stored parameters, allocation, state,
+        positions and orders win over the arguments.
+        """
         spec = load_spec(spec)
         symbol = symbol or spec.market.symbol
         strategy_id = (
             strategy_id or f"{spec.name}-{symbol.replace('/', '')}-{len(self.strategies) + 1}"
         )
-        runner = StrategyRunner(
-            strategy_id, spec, params, allocation, self.fill_model, symbol=symbol
-        )
         self.store.trading.save_strategy(
             strategy_id,
             spec_name=spec.name,
             spec_json=json.dumps(spec.raw, sort_keys=True),
-            params=runner.params,
+            params=spec.resolve_params(dict(params or {})),
             exchange=self.exchange,
             symbol=symbol,
-            timeframe=runner.timeframe,
+            timeframe=spec.market.timeframe,
             broker=self.broker.name,
             allocation=allocation,
             state=str(state),
         )
-        known = self.store.trading.strategies()
-        if strategy_id in set(known["strategy_id"]):
-            # A restart: the stored state and positions win over the arguments.
-            state = StrategyState(known.set_index("strategy_id").loc[strategy_id, "state"])
-        await self._attach(strategy_id, runner, state)
+        rows = self.store.trading.strategies()
+        await self._start(next(r for r in rows.itertuples() if r.strategy_id == strategy_id))
         return strategy_id
 
     async def resume(self) -> list[str]:
         """Bring back every stored strategy of this exchange with its positions; give ids."""
-        rows = self.store.trading.strategies()
         back = []
-        for row in rows.itertuples():
-            if row.exchange != self.exchange or row.strategy_id in self.strategies:
-                continue
-            spec = load_spec(json.loads(row.spec_json))
-            runner = StrategyRunner(
-                row.strategy_id,
-                spec,
-                json.loads(row.params_json),
-                row.allocation,
-                self.fill_model,
-                symbol=row.symbol,
-            )
-            await self._attach(row.strategy_id, runner, StrategyState(row.state))
-            back.append(row.strategy_id)
+        for row in self.store.trading.strategies().itertuples():
+            if row.exchange == self.exchange and row.strategy_id not in self.strategies:
+                await self._start(row)
+                back.append(row.strategy_id)
         return back
+
+    async def _start(self, row: Any) -> None:
+        """Build a stored strategy's runner and attach it to its feed."""
+        runner = StrategyRunner(
+            row.strategy_id,
+            load_spec(json.loads(row.spec_json)),
+            json.loads(row.params_json),
+            row.allocation,
+            self.fill_model,
+            symbol=row.symbol,
+        )
+        await self._attach(row.strategy_id, runner, StrategyState(row.state))
 
     async def _attach(
         self, strategy_id: str, runner: StrategyRunner, state: StrategyState

@@ -3,8 +3,10 @@
 Order of operations for every order (freqtrade's rule): the order row is stored (pending)
 before it is sent; each fill is stored before it is booked or reported; the order's new state
 is stored after. A strategy that raises is set to `error` with its traceback stored; the
-others go on. Candles, equity and state changes are stored as they happen, so a restart
-(`LiveEngine.resume`) comes back with the same strategies, positions and equity.
+others go on. State changes are stored as they happen; closed candles and equity marks in
+batches every `flush_s` (a restart rebuilds what a crash lost: the feed catches up). So a
+restart comes back with the same strategies, positions, orders and equity, and reconciles
+the orders left open with the broker.
 """
 
 from __future__ import annotations

@@ -5,24 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipped import ARTIFACTS
-
-
-def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    # Nothing may leave this machine: the dashboard runs offline.
-    page.on(
-        "request",
-        lambda r: (
-            None
-            if r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
-            else problems.append(f"external request: {r.url}")
-        ),
-    )
-    page.goto(url, wait_until="load")
-    return page, problems
+from ui.pages import open_page
 
 
 def test_dashboard_loads_without_console_errors_and_shows_the_demo_strategies(

@@ -9,28 +9,12 @@ from typing import Any
 
 import pytest
 from shipped import ARTIFACTS
+from ui.pages import open_page
 
 from workbench.store import Store
 
 pytestmark = pytest.mark.browser
-LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
 BARS = re.compile(r"bars streamed: (\d+)")
-
-
-def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
-    """Open a page; give it and the list its console errors and external requests go to."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    # Nothing may leave this machine: the dashboard runs offline.
-    page.on(
-        "request",
-        lambda r: None if r.url.startswith(LOCAL) else problems.append(f"external: {r.url}"),
-    )
-    page.goto(url, wait_until="load")
-    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
-    return page, problems
 
 
 def bars_streamed(page: Any) -> int:
@@ -45,6 +29,7 @@ def test_the_page_loads_cleanly_and_its_chart_streams_candles(
     browser: Any, live_dashboard: Any
 ) -> None:
     page, problems = open_page(browser, live_dashboard.url)
+    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
     page.wait_for_selector("canvas", timeout=30_000)
     first = bars_streamed(page)
     deadline = time.monotonic() + 20
@@ -59,6 +44,7 @@ def test_the_page_loads_cleanly_and_its_chart_streams_candles(
 
 def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dashboard: Any) -> None:
     page, problems = open_page(browser, live_dashboard.url)
+    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
     card = page.locator(".card", has_text="sma_cross-ETHBTC").first
     card.get_by_role("button", name="Pause").click()
     # The card shows the state read back from the store.

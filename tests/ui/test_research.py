@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from shipped import ARTIFACTS, ROOT
+from ui.pages import open_page
 
 from workbench.backtest.engine import backtest
 from workbench.store import Store
@@ -15,24 +16,6 @@ from workbench.strategy import load_spec
 from workbench.ui.backtest_charts import format_stat
 
 pytestmark = pytest.mark.browser
-
-
-def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
-    page = browser.new_page(viewport={"width": 1500, "height": 1300})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    # Nothing may leave this machine: the app runs offline.
-    page.on(
-        "request",
-        lambda r: (
-            None
-            if r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
-            else problems.append(f"external request: {r.url}")
-        ),
-    )
-    page.goto(url, wait_until="networkidle")
-    return page, problems
 
 
 def stat_cell(page: Any, name: str) -> str:
@@ -50,7 +33,7 @@ def stat_cell(page: Any, name: str) -> str:
 def test_a_backtest_run_from_the_ui_shows_the_direct_backtest_stats(
     browser: Any, research: str, served_db: Path
 ) -> None:
-    page, problems = open_page(browser, research)
+    page, problems = open_page(browser, research, height=1300, wait="networkidle")
     page.get_by_role("button", name="Run backtest").wait_for(timeout=60_000)
 
     page.get_by_role("button", name="Run backtest").click()

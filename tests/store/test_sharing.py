@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,3 +62,31 @@ async def test_a_notebook_reads_while_the_engine_owns_the_file(tmp_path: Path) -
     assert not owner_file(db).exists()
     with Store.open(db, read_only=True) as store:
         assert store.con.execute("SELECT count(*) FROM candles").fetchone()[0] > 50_000
+
+
+def test_a_lock_holder_that_serves_nothing_is_named_and_a_stale_address_ignored(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "held.duckdb"
+    Store.open(db).close()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    owner_file(db).write_text(json.dumps({"pid": dead.pid, "url": "http://127.0.0.1:9/query"}))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from workbench.store import Store; s = Store.open(sys.argv[1]); "
+            "print('holding', flush=True); time.sleep(30)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(StoreLocked, match="serves no reads"):
+            query("SELECT 1", db=db)
+    finally:
+        holder.kill()
+        holder.wait()

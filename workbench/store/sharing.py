@@ -110,9 +110,11 @@ def query(sql: str, params: list[Any] | None = None, db: str | Path | None = Non
             return store.con.execute(sql, params or []).df()
     except StoreLocked as locked:
         owner = owner_file(db)
-        if not owner.exists():
+        served = json.loads(owner.read_text()) if owner.exists() else None
+        if served is None or not _alive(int(served["pid"])):
+            # No owner file, or one left by a process that died without removing it.
             raise StoreLocked(f"{locked} (the holder serves no reads)") from locked
-        url = json.loads(owner.read_text())["url"]
+        url = served["url"]
     request = urllib.request.Request(
         url,
         data=json.dumps({"sql": sql, "params": params or []}).encode(),
@@ -123,3 +125,15 @@ def query(sql: str, params: list[Any] | None = None, db: str | Path | None = Non
             return pa.ipc.open_stream(answer.read()).read_all().to_pandas()
     except urllib.error.HTTPError as exc:
         raise StoreError(json.loads(exc.read() or b"{}").get("error", str(exc))) from exc
+    except urllib.error.URLError as exc:
+        raise StoreError(f"the process holding {db} does not answer at {url}: {exc}") from exc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

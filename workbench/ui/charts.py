@@ -73,16 +73,21 @@ def price_figure(source: ColumnDataSource, title: str = "", height: int = 380) -
     return fig
 
 
-def volume_figure(source: ColumnDataSource, x_range: Range1d, height: int = 140) -> Any:
-    """Give a volume bar figure on the same time axis as the price figure."""
-    fig = figure(
+def linked_pane(name: str, x_range: Range1d, height: int) -> Any:
+    """Give an empty pane that pans and zooms with the price figure (same time axis)."""
+    return figure(
         x_axis_type="datetime",
         height=height,
         sizing_mode="stretch_width",
         x_range=x_range,
         tools="xpan,xwheel_zoom,reset",
-        name="volume",
+        name=name,
     )
+
+
+def volume_figure(source: ColumnDataSource, x_range: Range1d, height: int = 140) -> Any:
+    """Give a volume bar figure on the same time axis as the price figure."""
+    fig = linked_pane("volume", x_range, height)
     fig.vbar(
         "ts", "width", 0, "volume", fill_color="color", line_color=None, alpha=0.6, source=source
     )

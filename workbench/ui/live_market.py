@@ -19,13 +19,12 @@ import param
 from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, NumeralTickFormatter
 from bokeh.palettes import Category10_10
-from bokeh.plotting import figure
 
 from workbench.candles import Candle
 from workbench.strategy import IncrementalStrategy
 from workbench.timeframes import timeframe_ms
 from workbench.ui.backtest_charts import ENTRY, EXIT
-from workbench.ui.charts import DOWN, UP, price_figure, volume_figure
+from workbench.ui.charts import DOWN, UP, linked_pane, price_figure, volume_figure
 from workbench.ui.shared import Closed, Key, LiveService
 from workbench.ui.strategy_charts import is_overlay
 
@@ -326,13 +325,6 @@ def fill_columns(fills: list[Any]) -> dict[str, list]:
 
 
 def _pane(name: str, x_range: Any, height: int) -> Any:
-    fig = figure(
-        x_axis_type="datetime",
-        height=height,
-        sizing_mode="stretch_width",
-        x_range=x_range,
-        tools="xpan,xwheel_zoom,reset",
-        name=name,
-    )
+    fig = linked_pane(name, x_range, height)
     fig.yaxis.axis_label = name
     return fig

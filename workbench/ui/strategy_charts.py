@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 from bokeh.layouts import column
 from bokeh.palettes import Category10_10
-from bokeh.plotting import figure
 
 from workbench.strategy import Signals
 from workbench.ui.backtest_charts import ENTRY, EXIT, _naive
-from workbench.ui.charts import candle_source, price_figure
+from workbench.ui.charts import candle_source, linked_pane, price_figure
 
 
 def is_overlay(values: pd.Series, close: pd.Series) -> bool:
@@ -82,14 +81,7 @@ def signals_chart(
     for name in oscillators:
         groups.setdefault(name.split(".")[0], []).append(name)
     for group, names in groups.items():
-        fig = figure(
-            x_axis_type="datetime",
-            height=140,
-            sizing_mode="stretch_width",
-            x_range=price.x_range,
-            tools="xpan,xwheel_zoom,reset",
-            name=group,
-        )
+        fig = linked_pane(group, price.x_range, 140)
         for name in names:
             fig.line(
                 ts, oscillators[name].to_numpy(dtype=float), color=next(colors), legend_label=name

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from shipped import ARTIFACTS, ROOT
 
+from workbench.cli.demo import SETUP
 from workbench.data.shipped import ensure_shipped
 from workbench.store import Store
 
@@ -61,8 +62,11 @@ def served_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def serve(app: Path, db: Path, log_name: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve one app with `panel serve` on 127.0.0.1 against ``db``; give its URL."""
+def serve(
+    app: Path, db: Path, log_name: str, env: dict[str, str] | None = None, *, setup: bool = False
+) -> Iterator[str]:
+    """Serve one app with `panel serve` on 127.0.0.1 against ``db``; give its URL (with
+    ``setup``, the live engine starts with the server, as `workbench demo` does)."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / log_name).open("wb")
@@ -79,6 +83,8 @@ def serve(app: Path, db: Path, log_name: str, env: dict[str, str] | None = None)
             str(port),
             "--allow-websocket-origin",
             f"127.0.0.1:{port}",
+            "--liveness",  # answers without opening a session
+            *(["--setup", str(SETUP)] if setup else []),
         ],
         env={**os.environ, "WORKBENCH_DB": str(db), **(env or {})},
         stdout=log,
@@ -86,7 +92,7 @@ def serve(app: Path, db: Path, log_name: str, env: dict[str, str] | None = None)
     )
     url = f"http://127.0.0.1:{port}/{app.stem}"
     try:
-        wait_for(url, process)
+        wait_for(f"http://127.0.0.1:{port}/liveness", process)
         yield url
     finally:
         process.terminate()
@@ -123,7 +129,13 @@ def live_dashboard(served_db: Path) -> Iterator[Served]:
     """Serve apps/dashboard.py; give its URL, database and `stop()` (to read the file after)."""
     with ExitStack() as stack:
         url = stack.enter_context(
-            serve(ROOT / "apps" / "dashboard.py", served_db, "panel-serve-live.log", LIVE_ENV)
+            serve(
+                ROOT / "apps" / "dashboard.py",
+                served_db,
+                "panel-serve-live.log",
+                LIVE_ENV,
+                setup=True,
+            )
         )
         yield Served(url, served_db, stack.close)
 

@@ -12,6 +12,7 @@ from shipped import ARTIFACTS
 from ui.pages import open_page
 
 from workbench.store import Store
+from workbench.store.sharing import owner_file, query
 
 pytestmark = pytest.mark.browser
 BARS = re.compile(r"bars streamed: (\d+)")
@@ -23,6 +24,21 @@ def bars_streamed(page: Any) -> int:
     found = BARS.search(text)
     assert found, text
     return int(found.group(1))
+
+
+def test_the_engine_trades_before_any_page_is_opened(live_dashboard: Any) -> None:
+    # The server started the engine (--setup): equity marks are stored with no session open,
+    # read through the server, which owns the file.
+    deadline = time.monotonic() + 60
+    marks = 0
+    while time.monotonic() < deadline:
+        marks = int(query("SELECT count(*) AS n FROM equity", db=live_dashboard.db)["n"].iloc[0])
+        if marks:
+            break
+        time.sleep(0.5)
+    assert marks > 0
+    strategies = query("SELECT strategy_id FROM strategies", db=live_dashboard.db)
+    assert len(strategies) == 3
 
 
 def test_the_page_loads_cleanly_and_its_chart_streams_candles(
@@ -55,6 +71,8 @@ def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dash
 
 def test_the_paused_state_is_in_the_database_after_the_server_stops(live_dashboard: Any) -> None:
     live_dashboard.stop()
+    # Stopped cleanly at exit: the server no longer advertises itself as the file's owner.
+    assert not owner_file(live_dashboard.db).exists()
     with Store.open(live_dashboard.db, read_only=True, wait_s=30) as store:
         states = store.trading.strategies().set_index("strategy_id")["state"]
     assert states["sma_cross-ETHBTC"] == "paused"

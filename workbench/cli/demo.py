@@ -18,6 +18,8 @@ from workbench.store import Store, StoreError
 APPS = Path(__file__).resolve().parents[2] / "apps"
 APP = APPS / "dashboard.py"
 RESEARCH = APPS / "research.py"
+# Starts the live engine with the server rather than with the first page.
+SETUP = Path(__file__).resolve().parents[1] / "ui" / "server_setup.py"
 
 
 def demo(
@@ -44,6 +46,8 @@ def demo(
         "serve",
         str(APP),
         str(RESEARCH),
+        "--setup",
+        str(SETUP),
         "--address",
         "127.0.0.1",
         "--port",

@@ -3,9 +3,12 @@
 DuckDB lets one process hold the database file, so every app served by one process (the live
 dashboard and the research app) reads and writes through the one `Store` opened here, each
 piece of work on its own cursor (`borrow`). The live engine (paper trading on the local
-exchange, replaying the stored candles) is started once, on the server's event loop, by the
-first session that asks for it, and runs for the life of the process: sessions come and go
-(each `subscribe`s an `EventBuffer` and drops it when it ends), the engine stays.
+exchange, replaying the stored candles) is started once, on the server's event loop, when
+the server starts (`panel serve --setup workbench/ui/server_setup.py`, as `workbench demo`
+does) or else by the first session that asks for it, and runs for the life of the process:
+sessions come and go (each `subscribe`s an `EventBuffer` and drops it when it ends), the
+engine stays. When the server stops (Ctrl-C, SIGTERM) the engine is stopped at exit: its
+buffered candles and equity marks are written and the database is closed.
 
 On first start, when the store holds no strategy of the exchange, the demo strategies are
 added (`WORKBENCH_DEMO_STRATEGIES=N` picks how many, cycling specs over the shipped markets).
@@ -15,6 +18,7 @@ A restart resumes the stored strategies, the replay starting where they stopped.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import os
@@ -106,6 +110,7 @@ class LiveService:
         self.ready = False
         self._buffers: dict[int, EventBuffer] = {}
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def engine(self) -> LiveEngine:
@@ -119,7 +124,24 @@ class LiveService:
     def ensure_started(self) -> None:
         """Start the engine on the running loop unless it is (being) started."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._start())
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._start())
+
+    def shutdown(self, timeout_s: float = 15.0) -> None:
+        """Stop the engine and close what it holds, once the server's loop has stopped."""
+        live, self.live, self.ready = self.live, None, False
+        if live is None:
+            return
+        loop = self._loop
+        try:
+            if loop is not None and not loop.is_running() and not loop.is_closed():
+                loop.run_until_complete(
+                    asyncio.wait_for(live.__aexit__(None, None, None), timeout_s)
+                )
+            elif live.store is not None:
+                live.engine.flush()  # a loop still runs elsewhere: at least write the buffers
+        except Exception:
+            log.exception("the live engine did not stop cleanly")
 
     async def _start(self) -> None:
         try:
@@ -214,12 +236,23 @@ class LiveService:
         return out
 
 
+def _shutdown() -> None:
+    global _store
+    if _service is not None:
+        _service.shutdown()
+    with _lock:
+        if _store is not None:
+            _store.close()
+            _store = None
+
+
 def service() -> LiveService:
     """Give this process's live service, starting its engine if a loop is running."""
     global _service
     with _lock:
         if _service is None:
             _service = LiveService(settings())
+            atexit.register(_shutdown)
     # Without a running loop (imported outside a server) it starts on a later call.
     with contextlib.suppress(RuntimeError):
         _service.ensure_started()

@@ -1,0 +1,14 @@
+"""`panel serve --setup` script: start the live engine with the server, not with a page.
+
+`workbench demo` passes it, so the engine warms up and trades while nobody watches, and the
+first page opened is built on an engine already running. Without it (a plain `panel serve
+apps/dashboard.py`) the first session starts the engine instead.
+"""
+
+import datetime as dt
+
+import panel as pn
+
+from workbench.ui.shared import service
+
+pn.state.schedule_task("workbench-live-engine", service, at=dt.datetime.now())

@@ -58,6 +58,23 @@ def test_the_page_loads_cleanly_and_its_chart_streams_candles(
     page.close()
 
 
+def test_every_tab_draws_offline(browser: Any, live_dashboard: Any) -> None:
+    # Tabs are drawn when first shown: what they load must come from the server too.
+    page, problems = open_page(browser, live_dashboard.url)
+    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    for tab, shows in (
+        ("Orders & trades", "Refused orders"),
+        ("Portfolio", "Risk status"),
+        ("Comparison", "win_rate"),
+        ("Market", "bars streamed"),
+    ):
+        page.get_by_text(tab, exact=True).first.click()
+        page.locator(f"text=/{shows}/").first.wait_for(state="visible", timeout=30_000)
+        page.wait_for_timeout(500)
+    assert problems == []
+    page.close()
+
+
 def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dashboard: Any) -> None:
     page, problems = open_page(browser, live_dashboard.url)
     page.wait_for_selector("text=/bars streamed/", timeout=60_000)
@@ -65,6 +82,44 @@ def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dash
     card.get_by_role("button", name="Pause").click()
     # The card shows the state read back from the store.
     card.locator("text=/stored state: paused/").wait_for(timeout=15_000)
+    assert problems == []
+    page.close()
+
+
+def test_a_strategy_added_in_the_page_trades_and_is_stored(browser: Any, live_dashboard: Any) -> None:
+    page, problems = open_page(browser, live_dashboard.url)
+    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    form = page.locator(".bk-panel-models-layout-Column", has_text="Add a strategy").last
+    form.locator("select").nth(0).select_option("bollinger_reversion")
+    form.locator("select").nth(1).select_option("XMR/BTC")
+    allocation = form.locator("input").first
+    allocation.fill("2.5")
+    allocation.press("Enter")
+    form.get_by_role("button", name="Add strategy").click()
+    page.locator("text=/Added bollinger_reversion-XMRBTC-4/").wait_for(timeout=30_000)
+    card = page.locator(".card", has_text="bollinger_reversion-XMRBTC-4").first
+    card.locator("text=/stored state: running/").wait_for(timeout=15_000)
+    stored = query(
+        "SELECT symbol, allocation, state FROM strategies WHERE strategy_id = ?",
+        ["bollinger_reversion-XMRBTC-4"],
+        db=live_dashboard.db,
+    )
+    assert stored.to_dict("records") == [
+        {"symbol": "XMR/BTC", "allocation": 2.5, "state": "running"}
+    ]
+    # It trades on its market: its equity is marked on the candles that close after it.
+    deadline = time.monotonic() + 30
+    marks = 0
+    while not marks and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        marks = int(
+            query(
+                "SELECT count(*) AS n FROM equity WHERE strategy_id = ?",
+                ["bollinger_reversion-XMRBTC-4"],
+                db=live_dashboard.db,
+            )["n"].iloc[0]
+        )
+    assert marks > 0
     assert problems == []
     page.close()
 

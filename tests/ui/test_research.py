@@ -57,5 +57,14 @@ def test_a_backtest_run_from_the_ui_shows_the_direct_backtest_stats(
     page.locator(".bk-tab", has_text="Runs").click()
     # The table refreshes when the run is saved; under a loaded CI machine this can take a while.
     page.locator(".tabulator-cell", has_text=run_id).wait_for(timeout=90_000)
+    # The other tabs draw when first shown, from the server's resources only.
+    for tab, shows in (
+        ("Sweep", "Run sweep"),
+        ("Walk-forward", "Run walk-forward"),
+        ("Monte Carlo", "Run Monte Carlo"),
+    ):
+        page.locator(".bk-tab", has_text=tab).click()
+        page.get_by_role("button", name=shows).wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
     assert problems == []
     page.close()

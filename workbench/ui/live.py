@@ -19,6 +19,7 @@ import panel as pn
 import param
 
 from workbench.ui import shared
+from workbench.ui.layout import lazy_tabs
 from workbench.ui.live_market import MarketView
 from workbench.ui.live_strategies import AddStrategy, StrategyCard
 from workbench.ui.live_tables import ComparisonView, LiveTables, PortfolioView
@@ -121,14 +122,11 @@ class LiveDashboard(param.Parameterized):
         self.refresh_status()
         self.main[:] = [
             self.card_box,
-            pn.Tabs(
+            lazy_tabs(
                 ("Market", self.market),
                 ("Orders & trades", self.tables),
                 ("Portfolio", self.portfolio),
                 ("Comparison", self.comparison),
-                # Every tab in the first render: a tab drawn later by Panel (dynamic=True)
-                # takes its CSS from Panel's CDN, and the dashboard must work offline.
-                dynamic=False,
                 sizing_mode="stretch_width",
             ),
         ]

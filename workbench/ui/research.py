@@ -13,6 +13,7 @@ from workbench.backtest.engine import BacktestResult, backtest
 from workbench.backtest.persist import save_backtest
 from workbench.store import Store
 from workbench.ui.backtest_charts import backtest_chart, stats_table
+from workbench.ui.layout import lazy_tabs
 from workbench.ui.research_analysis import MonteCarloView, RunsView
 from workbench.ui.research_setup import REPO_STRATEGIES, Jobs, Report, ResearchSetup
 from workbench.ui.research_sweep import SweepView, WalkForwardView
@@ -140,13 +141,12 @@ class ResearchApp(param.Parameterized):
         return [self.setup.widgets()]
 
     def main(self) -> list[Any]:
-        tabs = pn.Tabs(
+        tabs = lazy_tabs(
             ("Backtest", self.backtest),
             ("Sweep", self.sweep),
             ("Walk-forward", self.walk_forward),
             ("Monte Carlo", self.monte_carlo),
             ("Runs", self.runs),
-            dynamic=False,
             sizing_mode="stretch_width",
         )
         return [self.jobs.view(), tabs]

@@ -3,12 +3,14 @@ local exchange (replaying the shipped candles at 3000x), against a scratch datab
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from shipped import ARTIFACTS
+from shipped import ARTIFACTS, ROOT
 from ui.pages import open_page
 
 from workbench.store import Store
@@ -86,13 +88,15 @@ def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dash
     page.close()
 
 
-def test_a_strategy_added_in_the_page_trades_and_is_stored(browser: Any, live_dashboard: Any) -> None:
+def test_a_strategy_added_in_the_page_trades_and_is_stored(
+    browser: Any, live_dashboard: Any
+) -> None:
     page, problems = open_page(browser, live_dashboard.url)
     page.wait_for_selector("text=/bars streamed/", timeout=60_000)
     form = page.locator(".bk-panel-models-layout-Column", has_text="Add a strategy").last
     form.locator("select").nth(0).select_option("bollinger_reversion")
     form.locator("select").nth(1).select_option("XMR/BTC")
-    allocation = form.locator("input").first
+    allocation = form.locator("input:not([type=file])").first
     allocation.fill("2.5")
     allocation.press("Enter")
     form.get_by_role("button", name="Add strategy").click()
@@ -120,6 +124,39 @@ def test_a_strategy_added_in_the_page_trades_and_is_stored(browser: Any, live_da
             )["n"].iloc[0]
         )
     assert marks > 0
+    assert problems == []
+    page.close()
+
+
+def test_an_uploaded_spec_is_checked_then_added(
+    browser: Any, live_dashboard: Any, tmp_path: Path
+) -> None:
+    spec = json.loads((ROOT / "data" / "strategies" / "sma_cross.json").read_text())
+    spec["name"] = "my_cross"
+    broken = {**spec, "indicators": {**spec["indicators"], "sma_fast": {"kind": "smaa"}}}
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    (tmp_path / "my_cross.json").write_text(json.dumps(spec))
+    page, problems = open_page(browser, live_dashboard.url)
+    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    form = page.locator(".bk-panel-models-layout-Column", has_text="Add a strategy").last
+    upload = form.locator("input[type=file]")
+
+    upload.set_input_files(str(tmp_path / "broken.json"))
+    # The problem is named by its JSON path, and nothing was added.
+    page.locator("text=/indicators.sma_fast.kind: unknown indicator kind/").wait_for(timeout=30_000)
+    assert form.locator("select").nth(0).input_value() != "my_cross (uploaded)"
+
+    upload.set_input_files(str(tmp_path / "my_cross.json"))
+    page.locator("text=/Checked my_cross.json/").wait_for(timeout=30_000)
+    assert form.locator("select").nth(0).input_value() == "my_cross (uploaded)"
+    form.get_by_role("button", name="Add strategy").click()
+    page.locator("text=/Added my_cross-ETHBTC-5/").wait_for(timeout=30_000)
+    stored = query(
+        "SELECT spec_name, spec_json FROM strategies WHERE strategy_id = 'my_cross-ETHBTC-5'",
+        db=live_dashboard.db,
+    )
+    assert stored["spec_name"].tolist() == ["my_cross"]
+    assert json.loads(stored["spec_json"].iloc[0])["name"] == "my_cross"
     assert problems == []
     page.close()
 

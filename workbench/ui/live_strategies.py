@@ -1,5 +1,6 @@
 """Strategy cards (state, start / pause / stop, live metrics) and the form that adds a
-strategy from a spec file, with parameter widgets from the spec's `param` class."""
+strategy from a spec file (one of data/strategies, or one uploaded from the browser), with
+parameter widgets from the spec's `param` class."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 import panel as pn
 import param
 
-from workbench.strategy import load_spec
+from workbench.strategy import SpecError, load_spec
+from workbench.strategy.model import Spec
 from workbench.ui.research_setup import REPO_STRATEGIES, strategy_files
 from workbench.ui.shared import LiveService
 
@@ -71,7 +73,9 @@ class StrategyCard(param.Parameterized):
 
 
 class AddStrategy(param.Parameterized):
-    """Pick a spec file, set its parameters, allocation and market; add it to the engine."""
+    """Pick or upload a spec file, set its parameters, allocation and market; add it to the
+    engine. An uploaded spec is checked at once (every problem shown with its JSON path) and
+    kept by the engine with the strategy, so it needs no file on the server."""
 
     spec_file = param.Selector(default=None, objects=[], doc="spec in data/strategies")
     symbol = param.Selector(default=None, objects=[], doc="market to trade")
@@ -82,8 +86,10 @@ class AddStrategy(param.Parameterized):
     def __init__(self, service: LiveService, folder: Path = REPO_STRATEGIES, **kw: Any) -> None:
         super().__init__(**kw)
         self.service = service
-        self.files = strategy_files(folder)
+        self.files: dict[str, Path | Spec] = dict(strategy_files(folder))
         self.param.spec_file.objects = list(self.files)
+        self.upload = pn.widgets.FileInput(accept=".json", multiple=False, width=300)
+        self.upload.param.watch(self._uploaded, "value")
         coverage = service.store.candles.coverage(exchange=service.engine.exchange)
         self.param.symbol.objects = sorted(set(coverage["symbol"]))
         self.add_button = pn.widgets.Button(name="Add strategy", button_type="primary")
@@ -101,6 +107,21 @@ class AddStrategy(param.Parameterized):
         self.params = spec.param_class()()
         if spec.market.symbol in self.param.symbol.objects:
             self.symbol = spec.market.symbol
+
+    def _uploaded(self, _event: Any = None) -> None:
+        if not self.upload.value:
+            return
+        name = self.upload.filename or "uploaded.json"
+        try:
+            spec = load_spec(self.upload.value.decode("utf-8", errors="replace"))
+        except SpecError as exc:
+            self.message = f"Not added: {name} is not a valid spec.\n\n```\n{exc}\n```"
+            return
+        key = f"{spec.name} (uploaded)"
+        self.files[key] = spec
+        self.param.spec_file.objects = list(self.files)
+        self.spec_file = key
+        self.message = f"Checked {name}: {spec.name}, ready to add."
 
     def values(self) -> dict[str, Any]:
         return {k: getattr(self.params, k) for k in self.params.param if k != "name"}
@@ -141,6 +162,7 @@ class AddStrategy(param.Parameterized):
         return pn.Column(
             "### Add a strategy",
             pn.widgets.Select.from_param(self.param.spec_file, name="Spec", width=300),
+            pn.Column("Or upload a spec file:", self.upload, margin=(0, 10)),
             pn.widgets.Select.from_param(self.param.symbol, name="Market", width=300),
             pn.widgets.FloatInput.from_param(self.param.allocation, name="Allocation", width=300),
             self._param_widgets,

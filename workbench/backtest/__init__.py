@@ -1,9 +1,10 @@
-"""Backtests on vectorbt: one run, sweeps, Optuna search, walk-forward, Monte Carlo.
+"""Backtests: one run on vectorbt; sweeps, Optuna search and walk-forward on the fused kernel.
 
-`backtest(spec, candles, params)` runs one combination; `sweep(spec, candles, grid)` runs a
-grid in memory-bounded chunks (locally or on Dask). Fill rules: `workbench.backtest.plan`;
-sizing: `workbench.backtest.sizing`; statistics and annualization: `workbench.portfolio.stats`
-(shared with the live metrics).
+`backtest(spec, candles, params)` runs one combination on vectorbt (stats, trades, equity);
+`sweep(spec, candles, grid)` runs a grid in memory-bounded chunks (locally or on Dask) through
+`workbench.backtest.fused`, which gives the same statistics without building a Portfolio.
+Fill rules: `workbench.backtest.plan`; sizing: `workbench.backtest.sizing`; statistics and
+annualization: `workbench.portfolio.stats` (shared with the live metrics).
 """
 
 from workbench.backtest.engine import BacktestResult, Simulation, backtest, simulate

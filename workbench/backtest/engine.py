@@ -64,6 +64,7 @@ class Simulation:
     init_cash: float
     timeframe_seconds: int
     start_bar: int = 0  # bars before it only warm indicators up (walk-forward test windows)
+    shared_cash: bool = False  # True when the symbols of a combination share one cash pool
 
     @property
     def n_symbols(self) -> int:
@@ -80,6 +81,12 @@ class Simulation:
 
     def equity(self) -> np.ndarray:
         """Give total equity at each covered bar's close, bars x combinations."""
+        if self.shared_cash:
+            # One cash pool per combination: vectorbt's group value. (Per column, vectorbt
+            # gives every symbol the whole pool as its initial cash: summing those would
+            # count the cash once per symbol.)
+            value = np.asarray(self.portfolio.value()).reshape(-1, len(self.grid))
+            return value[self.close_rows()]
         value = np.asarray(self.portfolio.value(group_by=False))[self.close_rows()]
         return value.reshape(len(self.bars), len(self.grid), self.n_symbols).sum(axis=2)
 
@@ -251,7 +258,9 @@ def simulate(
         accumulate=False,
         freq=None,
     )
-    return Simulation(pf, grid, symbols, index, phases, reason, float(cash), tf_s, start_bar)
+    return Simulation(
+        pf, grid, symbols, index, phases, reason, float(cash), tf_s, start_bar, group_by is not None
+    )
 
 
 @dataclass

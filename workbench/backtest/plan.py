@@ -1,7 +1,9 @@
 """Order planning: when a position opens and closes, at which price, and why.
 
-This kernel applies the shared fill model (`workbench.fills`) to whole signal arrays so that
-vectorbt only has to execute and account for the orders. Its rules:
+These kernels apply the shared fill model (`workbench.fills`) to signals: ``plan_orders_nb``
+to whole signal arrays so that vectorbt only has to execute and account for the orders (one
+backtest), and its step functions ``open_step_nb``/``rest_step_nb`` bar by bar inside the fused
+sweep (`workbench.backtest.fused`), so both follow one set of rules:
 
 * A signal computed on bar t's close acts at bar t+1's OPEN (no look-ahead). Entries are taken
   only when flat; an entry and an exit (or a long and a short entry) on the same bar cancel
@@ -74,6 +76,123 @@ def _leg_exit(
     return best_reason, best_price
 
 
+# Planner state of one column, a float64 row of PLAN_STATE_SIZE: side (+1 long, -1 short,
+# 0 flat), stop-loss level, take-profit level, trailing peak, entry fill price.
+PLAN_STATE_SIZE = 5
+ORDER_NONE = 0
+ORDER_LONG_ENTRY = 1
+ORDER_LONG_EXIT = 2
+ORDER_SHORT_ENTRY = 3
+ORDER_SHORT_EXIT = 4
+
+
+@njit(cache=True, inline="always")
+def open_step_nb(
+    state: np.ndarray,
+    row: int,
+    o: float,
+    first_bar: bool,
+    long_entry: bool,
+    long_exit: bool,
+    short_entry: bool,
+    short_exit: bool,
+    size_long: float,
+    size_short: float,
+    atr_stop: float,
+    stop_loss: float,
+    take_profit: float,
+    trailing_stop: float,
+    slippage: float,
+) -> tuple[int, int, float]:
+    """Give (order, reason, entry size) at a bar's open; updates ``state[row]`` in place.
+
+    The signals are those of the previous bar's close; ``first_bar`` is True at bar 0 (no
+    previous close, so no entry).
+    """
+    side = state[row, 0]
+    if side != 0:
+        # The opening tick: a level the bar gapped through fires at the open.
+        sl, tp = state[row, 1], state[row, 2]
+        why = REASON_NONE
+        if not (np.isnan(sl) and np.isnan(tp) and np.isnan(trailing_stop)):
+            why, _ = _leg_exit(int(side), o, o, sl, tp, trailing_stop, state[row, 3])
+        wants_out = (side > 0 and long_exit) or (side < 0 and short_exit)
+        if why == REASON_NONE and not first_bar and wants_out:
+            why = REASON_SIGNAL
+        if why != REASON_NONE:
+            state[row, 0] = 0.0
+            return (ORDER_LONG_EXIT if side > 0 else ORDER_SHORT_EXIT), why, np.nan
+        state[row, 3] = max(state[row, 3], o) if side > 0 else min(state[row, 3], o)
+        return ORDER_NONE, REASON_NONE, np.nan
+    if first_bar:
+        return ORDER_NONE, REASON_NONE, np.nan
+    go_long = long_entry and not long_exit
+    go_short = short_entry and not short_exit
+    if go_long and go_short:
+        go_long = False
+        go_short = False
+    new_side = 0
+    order = ORDER_NONE
+    size = np.nan
+    fill = np.nan
+    if go_long and not np.isnan(size_long) and size_long > 0:
+        new_side = 1
+        fill = o * (1.0 + slippage)
+        order = ORDER_LONG_ENTRY
+        size = size_long
+    elif go_short and not np.isnan(size_short) and size_short > 0:
+        new_side = -1
+        fill = o * (1.0 - slippage)
+        order = ORDER_SHORT_ENTRY
+        size = size_short
+    if new_side == 0:
+        return ORDER_NONE, REASON_NONE, np.nan
+    sl = fill * (1.0 - new_side * stop_loss) if not np.isnan(stop_loss) else np.nan
+    if not np.isnan(atr_stop):
+        atr_level = fill - new_side * atr_stop
+        if np.isnan(sl):
+            sl = atr_level
+        elif new_side > 0:
+            sl = max(sl, atr_level)
+        else:
+            sl = min(sl, atr_level)
+    state[row, 0] = float(new_side)
+    state[row, 1] = sl
+    state[row, 2] = fill * (1.0 + new_side * take_profit) if not np.isnan(take_profit) else np.nan
+    state[row, 3] = fill
+    state[row, 4] = fill
+    return order, REASON_SIGNAL, size
+
+
+@njit(cache=True, inline="always")
+def rest_step_nb(
+    state: np.ndarray, row: int, o: float, h: float, lo: float, cl: float, trailing_stop: float
+) -> tuple[int, int, float]:
+    """Give (order, reason, trigger price) of a protective exit along the rest of the bar.
+
+    The rest of the bar is the fill model's path, leg by leg; updates ``state[row]`` in place.
+    """
+    side = state[row, 0]
+    if side == 0:
+        return ORDER_NONE, REASON_NONE, np.nan
+    if cl >= o:
+        p1, p2 = lo, h
+    else:
+        p1, p2 = h, lo
+    start = o
+    for leg in range(3):
+        end = p1 if leg == 0 else (p2 if leg == 1 else cl)
+        why, at = _leg_exit(
+            int(side), start, end, state[row, 1], state[row, 2], trailing_stop, state[row, 3]
+        )
+        if why != REASON_NONE:
+            state[row, 0] = 0.0
+            return (ORDER_LONG_EXIT if side > 0 else ORDER_SHORT_EXIT), why, at
+        state[row, 3] = max(state[row, 3], end) if side > 0 else min(state[row, 3], end)
+        start = end
+    return ORDER_NONE, REASON_NONE, np.nan
+
+
 @njit(cache=True)
 def plan_orders_nb(
     open_: np.ndarray,
@@ -108,12 +227,9 @@ def plan_orders_nb(
     price = np.empty((rows, c), dtype=np.float64)
     size = np.full((rows, c), np.nan, dtype=np.float64)
     reason = np.zeros((rows, c), dtype=np.int8)
+    state = np.zeros((1, PLAN_STATE_SIZE))
     for col in range(c):
-        side = 0
-        sl = np.nan
-        tp = np.nan
-        peak = np.nan
-        fill = np.nan
+        state[0, :] = 0.0
         for i in range(n):
             o = open_[i]
             ra = i * phases
@@ -121,74 +237,52 @@ def plan_orders_nb(
             price[ra, col] = o
             if phases == 2:
                 price[rb, col] = close[i]
-            if side != 0:
-                # The opening tick: a level the bar gapped through fires at the open.
-                why, _ = _leg_exit(side, o, o, sl, tp, trailing_stop, peak)
-                wants_out = (side > 0 and long_exit[i - 1, col]) or (
-                    side < 0 and short_exit[i - 1, col]
-                )
-                if why == REASON_NONE and i > 0 and wants_out:
-                    why = REASON_SIGNAL
-                if why != REASON_NONE:
-                    if side > 0:
-                        lx_out[ra, col] = True
-                    else:
-                        sx_out[ra, col] = True
-                    reason[ra, col] = why
-                    side = 0
-                else:
-                    peak = max(peak, o) if side > 0 else min(peak, o)
-            elif i > 0:
-                go_long = long_entry[i - 1, col] and not long_exit[i - 1, col]
-                go_short = short_entry[i - 1, col] and not short_exit[i - 1, col]
-                if go_long and go_short:
-                    go_long = False
-                    go_short = False
-                if go_long and not np.isnan(size_long[i]) and size_long[i] > 0:
-                    side = 1
-                    fill = o * (1.0 + slippage)
-                    le_out[ra, col] = True
-                    size[ra, col] = size_long[i]
-                elif go_short and not np.isnan(size_short[i]) and size_short[i] > 0:
-                    side = -1
-                    fill = o * (1.0 - slippage)
-                    se_out[ra, col] = True
-                    size[ra, col] = size_short[i]
-                if side != 0:
-                    reason[ra, col] = REASON_SIGNAL
-                    sl = fill * (1.0 - side * stop_loss) if not np.isnan(stop_loss) else np.nan
-                    if not np.isnan(atr_stop[i]):
-                        atr_level = fill - side * atr_stop[i]
-                        if np.isnan(sl):
-                            sl = atr_level
-                        elif side > 0:
-                            sl = max(sl, atr_level)
-                        else:
-                            sl = min(sl, atr_level)
-                    tp = fill * (1.0 + side * take_profit) if not np.isnan(take_profit) else np.nan
-                    peak = fill
-            if side != 0 and phases == 2:
-                # The rest of the bar: the fill model's path, leg by leg.
-                h = high[i]
-                lo = low[i]
-                cl = close[i]
-                if cl >= o:
-                    p1, p2 = lo, h
-                else:
-                    p1, p2 = h, lo
-                start = o
-                for leg in range(3):
-                    end = p1 if leg == 0 else (p2 if leg == 1 else cl)
-                    why, at = _leg_exit(side, start, end, sl, tp, trailing_stop, peak)
-                    if why != REASON_NONE:
-                        if side > 0:
-                            lx_out[rb, col] = True
-                        else:
-                            sx_out[rb, col] = True
-                        price[rb, col] = at
-                        reason[rb, col] = why
-                        side = 0
-                        break
-                    peak = max(peak, end) if side > 0 else min(peak, end)
-                    start = end
+            p = max(i - 1, 0)
+            order, why, amount = open_step_nb(
+                state,
+                0,
+                o,
+                i == 0,
+                long_entry[p, col],
+                long_exit[p, col],
+                short_entry[p, col],
+                short_exit[p, col],
+                size_long[i],
+                size_short[i],
+                atr_stop[i],
+                stop_loss,
+                take_profit,
+                trailing_stop,
+                slippage,
+            )
+            if order != ORDER_NONE:
+                _mark(order, ra, col, le_out, lx_out, se_out, sx_out)
+                reason[ra, col] = why
+                size[ra, col] = amount
+            if phases == 2:
+                order, why, at = rest_step_nb(state, 0, o, high[i], low[i], close[i], trailing_stop)
+                if order != ORDER_NONE:
+                    _mark(order, rb, col, le_out, lx_out, se_out, sx_out)
+                    price[rb, col] = at
+                    reason[rb, col] = why
     return le_out, lx_out, se_out, sx_out, price, size, reason
+
+
+@njit(cache=True)
+def _mark(
+    order: int,
+    row: int,
+    col: int,
+    le_out: np.ndarray,
+    lx_out: np.ndarray,
+    se_out: np.ndarray,
+    sx_out: np.ndarray,
+) -> None:
+    if order == ORDER_LONG_ENTRY:
+        le_out[row, col] = True
+    elif order == ORDER_LONG_EXIT:
+        lx_out[row, col] = True
+    elif order == ORDER_SHORT_ENTRY:
+        se_out[row, col] = True
+    else:
+        sx_out[row, col] = True

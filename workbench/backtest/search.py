@@ -1,7 +1,7 @@
 """Bayesian search with Optuna (TPE) over the same parameter space a sweep would cover.
 
-Trials are asked in batches and each batch runs as ONE vectorbt call (a small grid), so the
-search keeps vectorized throughput. The sampler is seeded: the same seed gives the same trials.
+Trials are asked in batches and each batch runs as ONE fused sweep chunk (a small grid), so
+the search keeps the sweep's throughput. The sampler is seeded: the same seed gives the same trials.
 Results have the same shape as a sweep's (one row per trial), so they are stored the same way.
 """
 

@@ -1,15 +1,16 @@
 """Parameter sweeps: every combination of a grid, in memory-bounded chunks, locally or on Dask.
 
-A sweep evaluates the grid chunk by chunk (each chunk is one vectorbt call over
-``chunk_size`` combinations), keeps only one row of statistics per combination, and so needs
-memory for one chunk per worker whatever the grid size. vectorbt needs roughly 125-285 bytes
-per simulated row x combination (NOTES.md); `chunk_size_for` budgets for the worst case.
+A sweep runs the fused simulation (`workbench.backtest.fused`) chunk by chunk and keeps one row
+of statistics per combination (15 numbers), so its memory is one chunk's working set per worker
+plus that compact table, whatever the grid size. A chunk's working set is one byte of signal
+flags per combination x symbol x bar plus the indicator arrays of the distinct parameter values
+it holds; `plan_chunks` sizes chunks so that the two stay within ``memory_mb``.
+Rows equal ``simulate(...).stats()`` (vectorbt) of the same combinations.
 """
 
 from __future__ import annotations
 
 import ast
-import itertools
 import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,11 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.backtest.engine import simulate
+from workbench.backtest.fused import stats_table, sweep_stats
 from workbench.fills import FillModel
+from workbench.portfolio.stats import STAT_COLUMNS
 from workbench.strategy.model import Spec
 
 BYTES_PER_CELL = 400  # vectorbt's worst case (~285) plus signals, plan arrays and stats
+FLAG_BYTES = 1  # the fused sweep's working set per combination x symbol x bar
+INDICATOR_BYTES = 16  # per distinct indicator output x bar: the output and a gathered copy
 DEFAULT_MEMORY_MB = 1024
 
 
@@ -125,19 +129,76 @@ def constraint_mask(grid: pd.DataFrame, expression: str) -> np.ndarray:
 def build_grid(
     spec: Spec, axes: Mapping[str, list[Any]], constraints: list[str] | None = None
 ) -> pd.DataFrame:
-    """Give every combination of ``axes`` (others at their default) meeting all constraints."""
+    """Give every combination of ``axes`` (others at their default) meeting all constraints.
+
+    Rows come in ``itertools.product`` order (the last parameter varies fastest), built by
+    index arithmetic on numpy arrays: 8 bytes per parameter and combination, no Python tuples.
+    """
     names = list(spec.params)
     values = [list(axes.get(n, [spec.params[n].default])) for n in names]
-    grid = pd.DataFrame(list(itertools.product(*values)), columns=names)
-    for name in names:
-        grid[name] = grid[name].astype(np.int64 if spec.params[name].type is int else np.float64)
+    total = int(np.prod([len(v) for v in values]))
+    columns: dict[str, np.ndarray] = {}
+    inner = total
+    for name, vals in zip(names, values, strict=True):
+        dtype = np.int64 if spec.params[name].type is int else np.float64
+        inner //= len(vals)
+        # Each value repeats for every combination of the parameters after it, and that block
+        # repeats for every combination of the parameters before it.
+        pattern = np.repeat(np.asarray(vals, dtype=dtype), inner)
+        columns[name] = np.tile(pattern, total // max(len(pattern), 1))
+    grid = pd.DataFrame(columns, columns=names)
     for expression in constraints or []:
         grid = grid[constraint_mask(grid, expression)].reset_index(drop=True)
     return grid
 
 
+def plan_chunks(
+    spec: Spec,
+    grid: pd.DataFrame,
+    n_bars: int,
+    n_symbols: int,
+    memory_mb: float = DEFAULT_MEMORY_MB,
+    max_rows: int | None = None,
+) -> Iterator[tuple[int, int]]:
+    """Give (start, stop) row ranges whose working set stays within ``memory_mb``.
+
+    The working set of rows a:b is their signal flags plus the indicator outputs of the
+    distinct parameter values among them (an indicator depending on no swept parameter counts
+    once). A range that would exceed the budget is halved until it fits (or is one row).
+    """
+    budget = memory_mb * 1024 * 1024
+    per_row = FLAG_BYTES * n_bars * n_symbols
+    limit = max(1, int(budget // per_row))
+    if max_rows is not None:
+        limit = max(1, min(limit, max_rows))
+    # Per indicator: which distinct parameter values each row needs, and how many outputs.
+    keys: list[tuple[np.ndarray, int]] = []
+    for ind in spec.indicators.values():
+        deps = [p for p in spec.params if p in ind.param_refs()]
+        n_out = len(ind.outputs)
+        if not deps or grid.empty:
+            keys.append((np.zeros(len(grid), dtype=np.int64), n_out))
+        else:
+            codes = grid.groupby(deps, sort=False).ngroup().to_numpy(dtype=np.int64)
+            keys.append((codes, n_out))
+    start, total = 0, len(grid)
+    while start < total:
+        size = min(limit, total - start)
+        while size > 1:
+            distinct = sum(len(np.unique(c[start : start + size])) * o for c, o in keys)
+            cost = size * per_row + distinct * INDICATOR_BYTES * n_bars * n_symbols
+            if cost <= budget:
+                break
+            size //= 2
+        yield start, start + size
+        start += size
+
+
 def chunk_size_for(n_bars: int, n_symbols: int, memory_mb: float = DEFAULT_MEMORY_MB) -> int:
-    """Give how many combinations one chunk may hold within ``memory_mb`` (2 rows per bar)."""
+    """Give how many combinations one vectorbt call may hold within ``memory_mb`` (2 rows/bar).
+
+    For `workbench.backtest.engine.simulate` over many combinations; sweeps use `plan_chunks`.
+    """
     per_combination = 2 * n_bars * n_symbols * BYTES_PER_CELL
     return max(1, int(memory_mb * 1024 * 1024 // per_combination))
 
@@ -152,16 +213,16 @@ class SweepSettings:
     shared_cash: bool = True
 
 
-def run_chunk(
+def chunk_stats(
     spec: Spec,
     candles: Mapping[str, pd.DataFrame],
     grid: pd.DataFrame,
     settings: SweepSettings,
     start_bar: int = 0,
-) -> pd.DataFrame:
-    """Give one row of statistics per combination of ``grid`` (parameters first)."""
+) -> np.ndarray:
+    """Give the statistics of ``grid``'s combinations, (rows, STAT_COLUMNS) float64."""
     fill_model = FillModel(settings.fee_rate, settings.slippage)
-    sim = simulate(
+    return sweep_stats(
         spec,
         candles,
         grid.reset_index(drop=True),
@@ -170,12 +231,18 @@ def run_chunk(
         settings.shared_cash,
         start_bar,
     )
-    return sim.stats()
 
 
-def _chunks(grid: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
-    for start in range(0, len(grid), size):
-        yield grid.iloc[start : start + size]
+def run_chunk(
+    spec: Spec,
+    candles: Mapping[str, pd.DataFrame],
+    grid: pd.DataFrame,
+    settings: SweepSettings,
+    start_bar: int = 0,
+) -> pd.DataFrame:
+    """Give one row of statistics per combination of ``grid`` (parameters first)."""
+    grid = grid.reset_index(drop=True)
+    return stats_table(grid, chunk_stats(spec, candles, grid, settings, start_bar))
 
 
 def _spec_worker(raw: dict[str, Any]) -> Spec:
@@ -184,8 +251,10 @@ def _spec_worker(raw: dict[str, Any]) -> Spec:
     return load_spec(raw)
 
 
-def _remote_chunk(raw: dict[str, Any], candles: Any, grid: pd.DataFrame, settings: Any) -> Any:
-    return run_chunk(_spec_worker(raw), candles, grid, settings)
+def _remote_chunk(
+    raw: dict[str, Any], candles: Any, grid: pd.DataFrame, settings: Any
+) -> np.ndarray:
+    return chunk_stats(_spec_worker(raw), candles, grid, settings)
 
 
 def sweep(
@@ -201,28 +270,34 @@ def sweep(
 ) -> pd.DataFrame:
     """Give statistics for every combination of ``grid``, in grid order.
 
-    ``workers > 1`` starts a Dask LocalCluster of that many single-threaded processes;
-    ``cluster`` is a Dask scheduler address to use instead. ``progress(done, total)`` is called
-    after each chunk.
+    Chunks hold at most ``chunk_size`` combinations (default: as many as ``memory_mb`` allows,
+    see `plan_chunks`). ``workers > 1`` starts a Dask LocalCluster of that many single-threaded
+    processes; ``cluster`` is a Dask scheduler address to use instead. ``progress(done,
+    total)`` is called after each chunk.
     """
     settings = settings or SweepSettings()
+    grid = grid.reset_index(drop=True)
     n_bars = len(next(iter(candles.values())))
-    size = chunk_size or chunk_size_for(n_bars, len(candles), memory_mb)
-    if workers > 1 or cluster:
-        # Spread the work: at least two chunks per worker so none sits idle.
-        size = max(1, min(size, -(-len(grid) // (2 * max(workers, 1)))))
-    total, done, parts = len(grid), 0, []
+    total = len(grid)
+
+    def ranges(n_workers: int) -> Iterator[tuple[int, int]]:
+        rows = chunk_size
+        if n_workers > 1:
+            # Spread the work: at least two chunks per worker so none sits idle.
+            spread = max(1, -(-total // (2 * n_workers)))
+            rows = min(rows or spread, spread)
+        return plan_chunks(spec, grid, n_bars, len(candles), memory_mb, rows)
+
+    # One contiguous row per statistic: the table is built from them without a copy.
+    stats = np.empty((len(STAT_COLUMNS), total))
     if workers <= 1 and not cluster:
-        for chunk in _chunks(grid, size):
-            parts.append(run_chunk(spec, candles, chunk, settings))
-            done += len(chunk)
+        for a, b in ranges(1):
+            stats[:, a:b] = chunk_stats(spec, candles, grid.iloc[a:b], settings).T
             if progress:
-                progress(done, total)
+                progress(b, total)
     else:
-        parts = _dask_sweep(spec, candles, grid, settings, size, workers, cluster, progress)
-    if not parts:
-        return run_chunk(spec, candles, grid, settings).iloc[0:0]
-    return pd.concat(parts, ignore_index=True)
+        _dask_sweep(spec, candles, grid, settings, ranges, stats, workers, cluster, progress)
+    return stats_table(grid, stats.T)
 
 
 def _dask_sweep(
@@ -230,11 +305,12 @@ def _dask_sweep(
     candles: Mapping[str, pd.DataFrame],
     grid: pd.DataFrame,
     settings: SweepSettings,
-    size: int,
+    ranges: Callable[[int], Iterator[tuple[int, int]]],
+    stats: np.ndarray,
     workers: int,
     cluster: str | None,
     progress: Callable[[int, int], None] | None,
-) -> list[pd.DataFrame]:
+) -> None:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -248,22 +324,23 @@ def _dask_sweep(
         )
         client = Client(local)
     try:
+        n_workers = len(client.scheduler_info().get("workers", {})) or workers
         data = client.scatter(dict(candles), broadcast=True)
-        chunks = list(_chunks(grid, size))
-        futures = {
-            client.submit(_remote_chunk, spec.raw, data, chunk, settings, pure=False): i
-            for i, chunk in enumerate(chunks)
-        }
-        parts: list[pd.DataFrame | None] = [None] * len(chunks)
+        futures = {}
+        for a, b in ranges(max(n_workers, 2)):
+            chunk = grid.iloc[a:b]
+            futures[client.submit(_remote_chunk, spec.raw, data, chunk, settings, pure=False)] = (
+                a,
+                b,
+            )
         done = 0
         for future in as_completed(futures):
-            i = futures[future]
-            parts[i] = future.result()
+            a, b = futures[future]
+            stats[:, a:b] = future.result().T
             future.release()
-            done += len(chunks[i])
+            done += b - a
             if progress:
                 progress(done, len(grid))
-        return [p for p in parts if p is not None]
     finally:
         client.close()
         if local is not None:

@@ -1,0 +1,108 @@
+"""What the backtest commands share: their options, inputs from the store, output helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from workbench.cli.common import fail, settings_with
+from workbench.store import Store, StoreError
+from workbench.store.runs import dumps
+
+SpecArg = Annotated[Path, typer.Argument(help="strategy spec (JSON file)")]
+SymbolOpt = Annotated[list[str] | None, typer.Option("--symbol", help="symbol(s); default: spec")]
+TimeframeOpt = Annotated[str | None, typer.Option("--timeframe", help="default: the spec's")]
+StartOpt = Annotated[str | None, typer.Option("--start", help="first bar (UTC), inclusive")]
+EndOpt = Annotated[str | None, typer.Option("--end", help="last bar (UTC), exclusive")]
+CashOpt = Annotated[float, typer.Option("--cash", help="initial cash (quote currency)")]
+FeesOpt = Annotated[float, typer.Option("--fees", help="fee rate per fill (0.001 = 0.1 %)")]
+SlipOpt = Annotated[float, typer.Option("--slippage", help="market-fill slippage fraction")]
+SeparateOpt = Annotated[
+    bool, typer.Option("--separate-cash", help="each symbol gets cash/n of its own")
+]
+ExchangeOpt = Annotated[str | None, typer.Option("--exchange", help="default: settings")]
+GridOpt = Annotated[list[str] | None, typer.Option("--grid", help="NAME=LO:HI:STEP or NAME=a,b")]
+ConstraintOpt = Annotated[list[str] | None, typer.Option("--constraint", help='e.g. "fast<slow"')]
+MetricOpt = Annotated[str, typer.Option("--metric", help="statistic to maximize")]
+
+
+def load_spec_arg(path: Path) -> Any:
+    """Give the spec at ``path``, or fail with the spec's problems."""
+    from workbench.strategy.errors import SpecError
+    from workbench.strategy.loader import load_spec
+
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        fail(str(exc))
+
+
+def load_inputs(
+    spec_path: Path,
+    symbol: list[str] | None,
+    timeframe: str | None,
+    start: str | None,
+    end: str | None,
+    exchange: str | None,
+    db: Path | None,
+) -> tuple[Any, dict[str, pd.DataFrame], str, Path]:
+    """Give (spec, candles per symbol, exchange, database path) for a backtest command."""
+    from dataclasses import replace
+
+    from workbench.backtest.persist import load_candles
+
+    spec = load_spec_arg(spec_path)
+    if timeframe and timeframe != spec.market.timeframe:
+        spec = replace(spec, market=replace(spec.market, timeframe=timeframe))
+    settings = settings_with(db, exchange)
+    symbols = symbol or [spec.market.symbol]
+    try:
+        with Store.open(settings.db, read_only=True) as store:
+            candles = load_candles(
+                store, settings.exchange, symbols, spec.market.timeframe, start, end
+            )
+    except (StoreError, ValueError) as exc:
+        fail(str(exc))
+    return spec, candles, settings.exchange, settings.db
+
+
+def parse_params(spec: Any, pairs: list[str] | None) -> dict[str, Any]:
+    out = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in spec.params:
+            fail(f"--param {pair!r}: expected NAME=VALUE with NAME in {list(spec.params)}")
+        out[name] = spec.params[name].type(float(value))
+    return out
+
+
+def progress_bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+
+
+def save_run(db: Path, fn: Any, *args: Any, **kwargs: Any) -> str:
+    with Store.open(db) as store:
+        return fn(store, *args, **kwargs)
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def json_safe(value: Any) -> Any:
+    import json
+
+    return json.loads(dumps(value))

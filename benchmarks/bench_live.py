@@ -1,4 +1,5 @@
-"""Live engine figures: candle-close-to-order latency, memory per strategy, candles per second.
+"""Live engine figures: candle-close-to-order latency, memory per strategy, candles per second,
+and how fast CcxtBroker learns that a resting order filled (user data stream vs polling).
 
 Run: .venv/bin/python benchmarks/bench_live.py [--bars 300]
 The engine runs in-process against the local exchange on 127.0.0.1 with a hand-stepped
@@ -16,9 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.broker.base import Execution
+from workbench.broker.ccxt_broker import CcxtBroker
+from workbench.broker.models import Order, OrderState, OrderType
 from workbench.broker.paper import PaperBroker
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
-from workbench.fills import FillModel
+from workbench.exchange import (
+    LOCAL_API_KEY,
+    LocalExchange,
+    ManualClock,
+    connect,
+    load_csv_history,
+)
+from workbench.exchange.faults import FaultKind
+from workbench.fills import FillModel, Side
 from workbench.live.engine import LiveEngine
 from workbench.live.replay import replay
 from workbench.settings import Settings
@@ -99,6 +110,55 @@ async def run(strategies: int, markets: int, bars: int) -> dict[str, float]:
     }
 
 
+async def follow_latency(orders: int, stream: bool) -> dict[str, float]:
+    """Give the time from the clock step that fills a resting limit to the broker's report."""
+    history = load_csv_history(ROOT / "data" / "candles", ["ETH/BTC"])
+    clock = ManualClock(int(history["ETH/BTC"].index[3000].value // 1_000_000) + 1)
+    latencies: list[float] = []
+    async with LocalExchange(history, clock=clock, tick_s=0.002) as server:
+        clients = connect("local", settings=Settings(), port=server.port)
+        await clients.load_markets()
+        if not stream:
+            await server.inject_fault(FaultKind.DROP_WEBSOCKETS, duration_s=3600)
+        broker = CcxtBroker(clients, poll_s=0.2, sweep_s=5.0, backoff_s=0.2)
+        filled: dict[str, float] = {}
+
+        async def report(execution: Execution) -> None:
+            if execution.order.state is OrderState.FILLED:
+                filled.setdefault(execution.order.client_order_id, time.perf_counter())
+
+        follower = asyncio.create_task(broker.run(report))
+        await asyncio.sleep(0.5)
+        frame = history["ETH/BTC"]
+        opens = frame.index.as_unit("ms").asi8
+        for n in range(orders):
+            price = (await clients.rest.fetch_ticker("ETH/BTC"))["last"]
+            # A limit the next bars are known to reach (the lowest low ahead), not already hit.
+            ahead = frame[opens > clock.now_ms()].iloc[:3]
+            limit = float(ahead["low"].min())
+            if limit >= price:
+                clock.advance(STEP_MS)
+                continue
+            cid = f"bench-{n}"
+            await broker.submit(Order(cid, "b", "ETH/BTC", Side.BUY, OrderType.LIMIT, 0.1, limit))
+            while True:
+                stepped = time.perf_counter()
+                clock.advance(STEP_MS // 30)
+                server.engine.step()  # match at once (the server's tick would within 2 ms)
+                if not server.engine.matcher.find(
+                    LOCAL_API_KEY, "ETHBTC", None, cid
+                ).status.is_open:
+                    break
+                await asyncio.sleep(0.002)
+            while cid not in filled:
+                await asyncio.sleep(0.0005)
+            latencies.append((filled[cid] - stepped) * 1000)
+        follower.cancel()
+        await clients.close()
+    lat = np.array(latencies)
+    return {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+
+
 def offline(bars: int) -> float:
     """Candles per second through runner + paper broker + portfolio, no IO."""
     candles = load_csv_history(ROOT / "data" / "candles", ["ETH/BTC"])["ETH/BTC"]
@@ -123,6 +183,13 @@ def main() -> None:
             f"({r['per_strategy_us']:.0f} us per strategy); {r['candles_per_s']:.0f} market "
             f"candles/s, {r['strategy_candles_per_s']:.0f} strategy-candles/s; "
             f"~{r['rss_added_mb_per_strategy']:.2f} MB per strategy"
+        )
+    for stream in (True, False):
+        f = asyncio.run(follow_latency(20, stream))
+        how = "watch_orders stream" if stream else "REST polling (stream refused, poll_s 0.2)"
+        print(
+            f"resting order filled -> reported by CcxtBroker via {how}: "
+            f"p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms"
         )
 
 

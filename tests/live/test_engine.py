@@ -196,3 +196,75 @@ async def test_refused_orders_are_stored_with_the_rule_and_the_numbers(
     assert set(refused["rule"]) == {"position_limit"}
     detail = json.loads(refused["detail"].iloc[0])
     assert detail["order_notional"] > detail["allowed"] == pytest.approx(0.05 * detail["equity"])
+
+
+async def test_a_manual_limit_order_rests_fills_on_a_later_bar_and_can_be_cancelled(
+    running: tuple[LiveEngine, ManualClock, Store], candles: pd.DataFrame
+) -> None:
+    engine, clock, store = running
+    spec = load_spec(ROOT / "data" / "strategies" / "sma_cross.json")
+    sid = await engine.add_strategy(spec, allocation=10_000.0, state=StrategyState.PAUSED)
+    await engine.start()
+    await step_until(clock, int(candles.index[20].value // 1_000_000) + 1, engine)
+    placed_bar = candles.index[20]  # forming now
+    later = candles.iloc[21:60]
+    # A buy limit below every price until bar 40 and reached after: it rests, then fills.
+    level = float(candles["low"].iloc[20:40].min()) * 0.9999
+    reached = later[later["low"] <= level]
+    assert not reached.empty, "the window must reach the level"
+    resting = await engine.place_order(sid, "buy", 1.5, order_type="limit", price=level)
+    assert resting is not None and resting.state == "open" and resting.purpose == "manual"
+    assert store.trading.fills(sid) == []
+    # One far below the market, to cancel.
+    far = await engine.place_order(sid, "buy", 1.0, order_type="limit", price=level / 2)
+    assert far is not None and far.state == "open"
+    canceled = await engine.cancel_order(far.client_order_id)
+    assert canceled.state == "canceled"
+
+    await step_until(clock, int(candles.index[60].value // 1_000_000) + 1, engine)
+    fills = [f for f in store.trading.fills(sid) if f.purpose == "manual"]
+    assert [(f.client_order_id, f.amount, f.price) for f in fills] == [
+        (resting.client_order_id, 1.5, level)
+    ]
+    # Filled on the first bar after the one it was placed in that reached the level.
+    assert pd.Timestamp(fills[0].ts_ms, unit="ms", tz="UTC") == reached.index[0] > placed_bar
+    # The manual fill is in the strategy's book (which then manages it by its spec's rules).
+    runner = engine.strategies[sid].runner
+    net = sum(f.amount if f.side == "buy" else -f.amount for f in store.trading.fills(sid))
+    assert runner.portfolio.position("ETH/BTC").amount == pytest.approx(net)
+    assert runner.portfolio.round_trips or net == pytest.approx(1.5)
+    assert store.trading.order(far.client_order_id).state == "canceled"
+    assert store.trading.orders(sid, open_only=True) == []
+
+
+async def test_a_manual_order_meets_the_risk_limits_and_bad_ones_are_explained(
+    candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    first_ms = int(candles.index[0].value // 1_000_000)
+    clock = ManualClock(first_ms + 1)
+    limits = RiskLimits(max_position_fraction=0.05)
+    async with LocalExchange({"ETH/BTC": candles}, clock=clock, tick_s=0.002) as server:
+        clients = connect("local", settings=Settings(), port=server.port)
+        await clients.load_markets()
+        with Store.open(tmp_path / "manual.duckdb") as store:
+            engine = LiveEngine(
+                store, clients, PaperBroker(FILL_MODEL), fill_model=FILL_MODEL, limits=limits
+            )
+            spec = load_spec(ROOT / "data" / "strategies" / "sma_cross.json")
+            sid = await engine.add_strategy(spec, allocation=10.0, state=StrategyState.PAUSED)
+            await engine.start()
+            await step_until(clock, int(candles.index[10].value // 1_000_000) + 1, engine)
+            # 100 ETH is far more than 5 % of 10 BTC: refused and stored with the rule.
+            assert await engine.place_order(sid, "buy", 100.0) is None
+            refused = store.trading.refusals(sid)
+            with pytest.raises(ValueError, match="needs a price"):
+                await engine.place_order(sid, "buy", 1.0, order_type="limit")
+            with pytest.raises(ValueError, match="amount must be > 0"):
+                await engine.place_order(sid, "sell", 0.0)
+            # Within the limit: filled at market.
+            done = await engine.place_order(sid, "buy", 0.001)
+            await engine.stop()
+        await clients.close()
+    assert list(refused["rule"]) == ["position_limit"]
+    assert list(refused["purpose"]) == ["manual"]
+    assert done is not None and done.state == "filled"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from workbench.broker.models import Fill, Order
@@ -28,6 +30,35 @@ class Execution:
     fills: list[Fill] = field(default_factory=list)
 
 
+Report = Callable[[Execution], Awaitable[None]]
+
+
+class ExchangeStops(StrEnum):
+    """Where a position's stop-loss and take-profit live.
+
+    NONE: watched by the strategy on every price update (paper trading, or an exchange
+    without stop orders). STOP: one resting stop order at a time (a spot exchange locks the
+    position for each sell order, so two cannot rest at once); the other level is watched.
+    OCO: both as one exchange-side one-cancels-the-other list.
+    """
+
+    NONE = "none"
+    STOP = "stop"
+    OCO = "oco"
+
+
+@dataclass(frozen=True)
+class Balance:
+    """An asset on the exchange account: free, and locked by resting orders."""
+
+    free: float
+    locked: float
+
+    @property
+    def total(self) -> float:
+        return self.free + self.locked
+
+
 class Broker(Protocol):
     """Places and follows orders; the same client order id never makes a second order."""
 
@@ -35,6 +66,22 @@ class Broker(Protocol):
 
     def on_price(self, symbol: str, price: float, ts_ms: int) -> None:
         """Take the latest trade price of a symbol."""
+
+    def exchange_stops(self, symbol: str) -> ExchangeStops:
+        """Tell how protective orders can rest on the exchange for a symbol."""
+        ...
+
+    async def submit_oco(self, legs: tuple[Order, Order]) -> list[Execution]:
+        """Place two protective legs as one OCO list (idempotent on their client ids)."""
+        ...
+
+    async def run(self, report: Report) -> None:
+        """Follow the broker's open orders until cancelled, reporting each change."""
+        ...
+
+    async def balances(self) -> dict[str, Balance] | None:
+        """Give the exchange account's balances (None: the broker has no account)."""
+        ...
 
     async def submit(self, order: Order) -> Execution:
         """Place an order (idempotent on its client order id); give its state and fills."""

@@ -15,12 +15,27 @@ from workbench.fills import Side
 
 
 class OrderType(StrEnum):
-    """What the exchange is asked to do; stop kinds fire at `stop_price`."""
+    """What the exchange is asked to do; stop kinds fire at `stop_price`.
+
+    STOP_LOSS and TAKE_PROFIT become market orders when they fire (the fill model's stop);
+    the *_LIMIT kinds become limit orders at `price`.
+    """
 
     MARKET = "market"
     LIMIT = "limit"
+    STOP_LOSS = "stop_loss"
     STOP_LOSS_LIMIT = "stop_loss_limit"
+    TAKE_PROFIT = "take_profit"
     TAKE_PROFIT_LIMIT = "take_profit_limit"
+
+    @property
+    def is_stop(self) -> bool:
+        """Tell whether the order waits for its `stop_price` to fire."""
+        return self not in (OrderType.MARKET, OrderType.LIMIT)
+
+
+#: Purposes of the exchange-side protective orders of a position (and of the watched exits).
+PROTECTIVE = frozenset({"stop_loss", "take_profit"})
 
 
 class OrderState(StrEnum):

@@ -9,7 +9,7 @@ price, as in the backtest. Limit orders rest until a closed bar's range crosses 
 
 from __future__ import annotations
 
-from workbench.broker.base import Execution, OrderRejected
+from workbench.broker.base import Balance, ExchangeStops, Execution, OrderRejected, Report
 from workbench.broker.models import Fill, Order, OrderState, OrderType
 from workbench.candles import Candle
 from workbench.fills import FillModel, limit_fill_price
@@ -29,11 +29,25 @@ class PaperBroker:
     def on_price(self, symbol: str, price: float, ts_ms: int) -> None:
         self._last[symbol] = (price, ts_ms)
 
+    def exchange_stops(self, symbol: str) -> ExchangeStops:
+        """Paper stops are watched by the strategy, exactly as the backtest checks them."""
+        return ExchangeStops.NONE
+
+    async def submit_oco(self, legs: tuple[Order, Order]) -> list[Execution]:
+        raise OrderRejected(legs[0], "paper trading watches its stops; it takes no OCO lists")
+
+    async def run(self, report: Report) -> None:
+        """Nothing to follow: paper orders are settled when they are placed or on a bar."""
+
+    async def balances(self) -> dict[str, Balance] | None:
+        return None
+
     def on_bar(self, symbol: str, candle: Candle) -> list[Execution]:
-        """Fill the resting limit orders a closed bar crossed."""
+        """Fill the resting limit orders a closed bar crossed (the bars after the one an order
+        was placed in: that bar's range holds prices from before the order)."""
         done = []
         for cid, order in list(self._resting.items()):
-            if order.symbol != symbol or order.price is None:
+            if order.symbol != symbol or order.price is None or order.updated_ms >= candle.ts_ms:
                 continue
             price = limit_fill_price(order.side, order.price, candle.open, candle.high, candle.low)
             if price is not None:

@@ -59,6 +59,13 @@ def run(
             help="start the local exchange here, or connect to one at the settings' address",
         ),
     ] = True,
+    exchange_stops: Annotated[
+        bool,
+        typer.Option(
+            "--exchange-stops/--watched-stops",
+            help="with --real: rest stop-loss/take-profit on the exchange, or watch them",
+        ),
+    ] = True,
     bars: Annotated[int | None, typer.Option(help="stop after this many closed bars")] = None,
     db: DbOption = None,
 ) -> None:
@@ -96,7 +103,12 @@ def run(
         loop.add_signal_handler(signal.SIGTERM, done.set)
         loop.add_signal_handler(signal.SIGINT, done.set)
         async with Live(
-            settings, paper=paper, serve_local=serve_local, speed=speed, start=start
+            settings,
+            paper=paper,
+            serve_local=serve_local,
+            speed=speed,
+            start=start,
+            exchange_stops=exchange_stops,
         ) as live:
             live.engine.subscribe(log)
             ids = [f"{spec.name}-{spec.market.symbol.replace('/', '')}" for spec in loaded]

@@ -35,6 +35,7 @@ class Engine:
         fill_model: FillModel,
         accounts: dict[str, dict[str, float]],
         keyring: KeyRing,
+        max_volume_fraction: float | None = None,
     ) -> None:
         if not history:
             raise ValueError("the local exchange needs the candles of at least one symbol")
@@ -51,7 +52,9 @@ class Engine:
         }
         for mid, rules in self.markets.items():
             self.replays[mid].price_decimals = rules.price_decimals
-        self.matcher = Matcher(self.markets, self.replays, fill_model, accounts)
+        self.matcher = Matcher(
+            self.markets, self.replays, fill_model, accounts, max_volume_fraction
+        )
         self.matcher.listeners.append(self._publish_user_event)
         self.hub = StreamHub(self.replays)
         self.faults = Faults()
@@ -62,8 +65,10 @@ class Engine:
         now = self.clock.now_ms()
         if now > self.last_ms:
             for mid in {o.symbol for o in self.matcher.working.values()}:
-                path = self.replays[mid].path_between(self.last_ms, now)
-                self.matcher.advance(mid, path, now)
+                replay = self.replays[mid]
+                path = replay.path_between(self.last_ms, now)
+                volume = replay.volume_between(self.last_ms, now)
+                self.matcher.advance(mid, path, now, volume)
             self.hub.publish_klines(now)
             self.last_ms = now
         return self.last_ms

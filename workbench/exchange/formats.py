@@ -66,7 +66,7 @@ def order_json(order: Order, *, full: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "symbol": order.symbol,
         "orderId": order.order_id,
-        "orderListId": -1,
+        "orderListId": order.order_list_id,
         "clientOrderId": order.client_order_id,
         "price": _price(order.price),
         "origQty": fmt_exact(order.quantity),
@@ -142,7 +142,7 @@ def execution_report(
         "p": _price(order.price),
         "P": _price(order.stop_price),
         "F": "0.00000000",
-        "g": -1,
+        "g": order.order_list_id,
         "C": order.client_order_id if exec_type == "CANCELED" else "",
         "x": exec_type,
         "X": order.status.value,

@@ -119,7 +119,7 @@ class MarketRules:
             "quoteCommissionPrecision": 8,
             "orderTypes": ORDER_TYPES,
             "icebergAllowed": False,
-            "ocoAllowed": False,
+            "ocoAllowed": True,
             "otoAllowed": False,
             "quoteOrderQtyMarketAllowed": True,
             "allowTrailingStop": False,

@@ -3,8 +3,20 @@
 There is no order book of other traders: the replay is the market. A market order fills whole at
 the current replay price (`FillModel.market_price`); a resting limit or a stop fills when the
 path between two replay ticks crosses it (`workbench.fills` defines when and at what price).
-Orders fill whole or not at all (no partial fills, no volume limit). Every state change is told
-to the listeners synchronously, so they must copy what they need before returning.
+
+Liquidity (opt-in, ``max_volume_fraction``): by default an order fills whole or not at all. With
+a fraction, a *resting* limit order (a LIMIT, a LIMIT_MAKER, a triggered *_LIMIT stop) fills at
+most that fraction of the volume the replay trades between two ticks (the bar's volume pro rata
+of time), so a large order fills in several trades over several ticks, PARTIALLY_FILLED until
+done, as a maker order does on a real book. Orders that take liquidity (market orders, a
+marketable limit on arrival, a triggered market stop) still fill whole: they sweep the book.
+
+OCO order lists (Binance's POST /api/v3/orderList/oco): two legs of the same side and
+quantity that lock the balance once. When one leg triggers or starts to fill, the other
+expires; cancelling either leg cancels both.
+
+Every state change is told to the listeners synchronously, so they must copy what they need
+before returning.
 """
 
 from __future__ import annotations
@@ -104,7 +116,11 @@ class Matcher:
         replays: dict[str, SymbolReplay],
         fill_model: FillModel,
         accounts: dict[str, dict[str, float]],
+        max_volume_fraction: float | None = None,
     ) -> None:
+        if max_volume_fraction is not None and not 0.0 < max_volume_fraction <= 1.0:
+            raise ValueError(f"max_volume_fraction must be in (0, 1], got {max_volume_fraction}")
+        self.max_volume_fraction = max_volume_fraction
         self.markets = markets  # by market id
         self.replays = replays  # by market id
         self.fill_model = fill_model
@@ -115,7 +131,9 @@ class Matcher:
         self.listeners: list[Listener] = []
         self._order_ids = itertools.count(1001)
         self._trade_ids = itertools.count(5001)
+        self._list_ids = itertools.count(1)
         self._client_ids: dict[tuple[str, str], int] = {}
+        self.lists: dict[int, list[int]] = {}  # OCO order list id → its legs' order ids
 
     # -- queries -------------------------------------------------------------------------
     def find(
@@ -140,37 +158,226 @@ class Matcher:
     # -- commands ------------------------------------------------------------------------
     def place(self, account_name: str, request: OrderRequest, now_ms: int) -> Order:
         """Accept, fill or rest a new order, or reject it as Binance would."""
-        account = self.accounts.get(account_name)
+        account = self._account(account_name)
+        price_now = self._price_now(request.symbol, now_ms)
+        model = self.fill_model
+        quantity = self._validate(account_name, request, price_now)
+        marketable = self._marketable(request, price_now)
+        asset, need = self._need(request, quantity, price_now)
+        if account.free.get(asset, 0.0) + EPSILON < need:
+            raise ExchangeRejection(-2010, INSUFFICIENT_BALANCE)
+        order = self._new_order(account_name, request, quantity, now_ms)
+        self._emit(OrderEvent(order, "NEW", None, now_ms))
+        if request.type is OrderType.MARKET:
+            self._fill(
+                order, model.market_price(request.side, price_now), order.quantity, False, now_ms
+            )
+        elif request.type is OrderType.LIMIT and marketable:
+            assert request.price is not None
+            taker = model.market_price(request.side, price_now)
+            capped = (
+                min(taker, request.price) if request.side is Side.BUY else max(taker, request.price)
+            )
+            self._fill(order, capped, order.quantity, False, now_ms)
+        elif request.time_in_force in ("IOC", "FOK") and request.type.stop_kind is None:
+            self._finish(order, OrderStatus.EXPIRED, "EXPIRED", now_ms)
+        else:
+            order.locked_asset, order.locked_amount = asset, need
+            account.lock(asset, need)
+            self.working[order.order_id] = order
+            self._emit(BalanceEvent(account_name, (asset,), now_ms))
+        return order
+
+    def place_oco(
+        self,
+        account_name: str,
+        legs: tuple[OrderRequest, OrderRequest],
+        list_client_id: str,
+        now_ms: int,
+    ) -> tuple[int, list[Order]]:
+        """Accept an OCO pair (same symbol, side and quantity) resting as one; give its list id."""
+        account = self._account(account_name)
+        first, second = legs
+        if (first.symbol, first.side, first.quantity) != (
+            second.symbol,
+            second.side,
+            second.quantity,
+        ):
+            raise ExchangeRejection(-1102, "OCO legs must share symbol, side and quantity.")
+        if first.client_order_id == second.client_order_id:
+            raise ExchangeRejection(-2010, "Duplicate order sent.")
+        price_now = self._price_now(first.symbol, now_ms)
+        for leg in legs:
+            if leg.type in (OrderType.MARKET, OrderType.LIMIT):
+                raise ExchangeRejection(-1116, "Invalid orderType.")
+            self._validate(account_name, leg, price_now)
+        quantity = float(first.quantity or 0.0)
+        needs = [self._need(leg, quantity, price_now) for leg in legs]
+        asset, need = max(needs, key=lambda n: n[1])
+        if account.free.get(asset, 0.0) + EPSILON < need:
+            raise ExchangeRejection(-2010, INSUFFICIENT_BALANCE)
+        list_id = next(self._list_ids)
+        orders = [self._new_order(account_name, leg, quantity, now_ms, list_id) for leg in legs]
+        self.lists[list_id] = [o.order_id for o in orders]
+        # The list locks once, on its first leg; a leg that triggers takes the lock over.
+        orders[0].locked_asset, orders[0].locked_amount = asset, need
+        orders[1].locked_asset = asset
+        account.lock(asset, need)
+        for order in orders:
+            self.working[order.order_id] = order
+            self._emit(OrderEvent(order, "NEW", None, now_ms))
+        self._emit(BalanceEvent(account_name, (asset,), now_ms))
+        return list_id, orders
+
+    def cancel(
+        self, account: str, symbol: str, order_id: int | None, client_id: str | None, now_ms: int
+    ) -> Order:
+        """Cancel a working order, or reject with -2011 when there is none to cancel."""
+        try:
+            order = self.find(account, symbol, order_id, client_id)
+        except ExchangeRejection:
+            raise ExchangeRejection(-2011, "Unknown order sent.") from None
+        if not order.status.is_open:
+            raise ExchangeRejection(-2011, "Unknown order sent.")
+        # Cancelling a leg of an OCO cancels the whole list, as on Binance.
+        for leg in self._list_of(order):
+            if leg.status.is_open:
+                self._finish(leg, OrderStatus.CANCELED, "CANCELED", now_ms)
+        return order
+
+    def advance(
+        self, symbol: str, points: list[PathPoint], now_ms: int, volume: float = math.inf
+    ) -> None:
+        """Match the working orders of ``symbol`` against the path the price just walked.
+
+        ``volume`` is what the market traded meanwhile; with ``max_volume_fraction`` the
+        resting orders share that fraction of it, oldest first.
+        """
+        working = [o for o in self.working.values() if o.symbol == symbol]
+        if not working or len(points) < 2:
+            return
+        budget = [
+            math.inf if self.max_volume_fraction is None else self.max_volume_fraction * volume
+        ]
+        for previous, point in itertools.pairwise(points):
+            start = point.price if point.jump else previous.price
+            high, low = max(start, point.price), min(start, point.price)
+            for order in working:
+                if order.status.is_open:
+                    self._match(order, start, high, low, point.price, now_ms, budget)
+
+    # -- internals -----------------------------------------------------------------------
+    def _match(
+        self,
+        order: Order,
+        start: float,
+        high: float,
+        low: float,
+        end: float,
+        now_ms: int,
+        budget: list[float],
+    ) -> None:
+        kind = order.type.stop_kind
+        if kind is not None and not order.triggered:
+            assert order.stop_price is not None
+            fired = stop_trigger_price(kind, order.side, order.stop_price, start, high, low)
+            if fired is None:
+                return
+            order.triggered = True
+            self._settle_list(order, now_ms)
+            if not order.type.has_limit_price:
+                price = self.fill_model.market_price(order.side, fired)
+                self._fill(order, price, order.remaining, False, now_ms)
+                return
+            start, high, low = fired, max(fired, end), min(fired, end)
+        assert order.price is not None
+        price = limit_fill_price(order.side, order.price, start, high, low)
+        if price is None:
+            return
+        quantity = self._fillable(order, budget[0])
+        if quantity > 0:
+            budget[0] -= quantity
+            self._fill(order, price, quantity, bool(price == order.price), now_ms)
+
+    def _fillable(self, order: Order, budget: float) -> float:
+        """Give how much of a resting order the liquidity left lets fill now (lot-rounded)."""
+        remaining = order.remaining
+        if budget >= remaining:
+            return remaining
+        step = self.markets[order.symbol].step_size
+        quantity = math.floor(budget / step + 1e-9) * step
+        if remaining - quantity < step / 2:
+            return remaining
+        return max(quantity, 0.0)
+
+    def _list_of(self, order: Order) -> list[Order]:
+        """Give the legs of the order's OCO list (just the order when it is in none)."""
+        if order.order_list_id < 0:
+            return [order]
+        return [self.orders[i] for i in self.lists[order.order_list_id]]
+
+    def _settle_list(self, order: Order, now_ms: int) -> None:
+        """A leg triggered or started to fill: it takes the list's lock, the others expire."""
+        for leg in self._list_of(order):
+            if leg is order or not leg.status.is_open:
+                continue
+            if leg.locked_amount:
+                order.locked_asset, order.locked_amount = leg.locked_asset, leg.locked_amount
+                leg.locked_amount = 0.0
+            self._finish(leg, OrderStatus.EXPIRED, "EXPIRED", now_ms)
+
+    def _account(self, name: str) -> Account:
+        account = self.accounts.get(name)
         if account is None:
             raise ExchangeRejection(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-        rules = self.markets[request.symbol]
-        price_now = self.replays[request.symbol].price_at(now_ms)
+        return account
+
+    def _price_now(self, symbol: str, now_ms: int) -> float:
+        price_now = self.replays[symbol].price_at(now_ms)
         if price_now is None:
             raise ExchangeRejection(-2010, "Market is closed.")
-        model = self.fill_model
-        kind = request.type.stop_kind
+        return price_now
+
+    def _validate(self, account_name: str, request: OrderRequest, price_now: float) -> float:
+        """Check an order against the filters, ids and triggers; give its quantity."""
+        rules = self.markets[request.symbol]
         quantity = self._quantity(request, rules, price_now)
         self._check_filters(request, rules, quantity, price_now)
         if (account_name, request.client_order_id) in self._client_ids:
             raise ExchangeRejection(-2010, "Duplicate order sent.")
+        kind = request.type.stop_kind
         if kind is not None:
             assert request.stop_price is not None
             if would_trigger_now(kind, request.side, request.stop_price, price_now):
                 raise ExchangeRejection(-2010, "Stop price would trigger immediately.")
-        marketable = request.price is not None and (
+        if request.type is OrderType.LIMIT_MAKER and self._marketable(request, price_now):
+            raise ExchangeRejection(-2010, "Order would immediately match and take.")
+        return quantity
+
+    @staticmethod
+    def _marketable(request: OrderRequest, price_now: float) -> bool:
+        return request.price is not None and (
             price_now <= request.price if request.side is Side.BUY else price_now >= request.price
         )
-        if request.type is OrderType.LIMIT_MAKER and marketable:
-            raise ExchangeRejection(-2010, "Order would immediately match and take.")
+
+    def _need(self, request: OrderRequest, quantity: float, price_now: float) -> tuple[str, float]:
+        """Give the asset and amount an order must have free (and locks while it rests)."""
+        model = self.fill_model
         reference = {
             OrderType.MARKET: model.market_price(request.side, price_now),
             OrderType.STOP_LOSS: model.market_price(request.side, request.stop_price or 0.0),
             OrderType.TAKE_PROFIT: model.market_price(request.side, request.stop_price or 0.0),
         }.get(request.type, request.price or price_now)
-        asset, need = self._requirement(rules, request.side, reference, quantity)
-        if account.free.get(asset, 0.0) + EPSILON < need:
-            raise ExchangeRejection(-2010, INSUFFICIENT_BALANCE)
+        return self._requirement(self.markets[request.symbol], request.side, reference, quantity)
 
+    def _new_order(
+        self,
+        account_name: str,
+        request: OrderRequest,
+        quantity: float,
+        now_ms: int,
+        list_id: int = -1,
+    ) -> Order:
         order = Order(
             order_id=next(self._order_ids),
             client_order_id=request.client_order_id,
@@ -184,72 +391,11 @@ class Matcher:
             stop_price=request.stop_price,
             created_ms=now_ms,
             updated_ms=now_ms,
+            order_list_id=list_id,
         )
         self.orders[order.order_id] = order
         self._client_ids[(account_name, order.client_order_id)] = order.order_id
-        self._emit(OrderEvent(order, "NEW", None, now_ms))
-        if request.type is OrderType.MARKET:
-            self._fill(order, reference, False, now_ms)
-        elif request.type is OrderType.LIMIT and marketable:
-            assert request.price is not None
-            taker = model.market_price(request.side, price_now)
-            capped = (
-                min(taker, request.price) if request.side is Side.BUY else max(taker, request.price)
-            )
-            self._fill(order, capped, False, now_ms)
-        elif request.time_in_force in ("IOC", "FOK") and kind is None:
-            self._finish(order, OrderStatus.EXPIRED, "EXPIRED", now_ms)
-        else:
-            order.locked_asset, order.locked_amount = asset, need
-            account.lock(asset, need)
-            self.working[order.order_id] = order
-            self._emit(BalanceEvent(account_name, (asset,), now_ms))
         return order
-
-    def cancel(
-        self, account: str, symbol: str, order_id: int | None, client_id: str | None, now_ms: int
-    ) -> Order:
-        """Cancel a working order, or reject with -2011 when there is none to cancel."""
-        try:
-            order = self.find(account, symbol, order_id, client_id)
-        except ExchangeRejection:
-            raise ExchangeRejection(-2011, "Unknown order sent.") from None
-        if not order.status.is_open:
-            raise ExchangeRejection(-2011, "Unknown order sent.")
-        self._finish(order, OrderStatus.CANCELED, "CANCELED", now_ms)
-        return order
-
-    def advance(self, symbol: str, points: list[PathPoint], now_ms: int) -> None:
-        """Match the working orders of ``symbol`` against the path the price just walked."""
-        working = [o for o in self.working.values() if o.symbol == symbol]
-        if not working or len(points) < 2:
-            return
-        for previous, point in itertools.pairwise(points):
-            start = point.price if point.jump else previous.price
-            high, low = max(start, point.price), min(start, point.price)
-            for order in working:
-                if order.status.is_open:
-                    self._match(order, start, high, low, point.price, now_ms)
-
-    # -- internals -----------------------------------------------------------------------
-    def _match(
-        self, order: Order, start: float, high: float, low: float, end: float, now_ms: int
-    ) -> None:
-        kind = order.type.stop_kind
-        if kind is not None and not order.triggered:
-            assert order.stop_price is not None
-            fired = stop_trigger_price(kind, order.side, order.stop_price, start, high, low)
-            if fired is None:
-                return
-            order.triggered = True
-            if not order.type.has_limit_price:
-                self._fill(order, self.fill_model.market_price(order.side, fired), False, now_ms)
-                return
-            start, high, low = fired, max(fired, end), min(fired, end)
-        assert order.price is not None
-        price = limit_fill_price(order.side, order.price, start, high, low)
-        if price is not None:
-            self._fill(order, price, price == order.price, now_ms)
 
     def _quantity(self, request: OrderRequest, rules: MarketRules, price_now: float) -> float:
         if request.quantity is not None:
@@ -287,22 +433,30 @@ class Matcher:
             return rules.quote, -self.fill_model.quote_delta(Side.BUY, price, quantity)
         return rules.base, quantity
 
-    def _fill(self, order: Order, price: float, is_maker: bool, now_ms: int) -> None:
+    def _fill(
+        self, order: Order, price: float, quantity: float, is_maker: bool, now_ms: int
+    ) -> None:
+        """Execute ``quantity`` of an order at ``price``: one trade, balances, events."""
+        self._settle_list(order, now_ms)
         rules = self.markets[order.symbol]
         account = self.accounts[order.account]
+        remaining = order.remaining
+        done = quantity >= remaining - EPSILON
         if order.locked_amount:
-            account.unlock(order.locked_asset, order.locked_amount)
-            order.locked_amount = 0.0
-        notional = price * order.quantity
-        account.credit(rules.quote, self.fill_model.quote_delta(order.side, price, order.quantity))
-        account.credit(rules.base, order.quantity if order.side is Side.BUY else -order.quantity)
+            # A partial fill releases its share of the lock; the last one releases the rest.
+            release = order.locked_amount if done else order.locked_amount * quantity / remaining
+            account.unlock(order.locked_asset, release)
+            order.locked_amount -= release
+        notional = price * quantity
+        account.credit(rules.quote, self.fill_model.quote_delta(order.side, price, quantity))
+        account.credit(rules.base, quantity if order.side is Side.BUY else -quantity)
         trade = Trade(
             trade_id=next(self._trade_ids),
             order_id=order.order_id,
             symbol=order.symbol,
             side=order.side,
             price=price,
-            quantity=order.quantity,
+            quantity=quantity,
             commission=self.fill_model.fee(notional),
             commission_asset=rules.quote,
             time_ms=now_ms,
@@ -310,10 +464,13 @@ class Matcher:
         )
         self.trades.append(trade)
         order.trades.append(trade)
-        self.working.pop(order.order_id, None)
-        order.executed_qty = order.quantity
-        order.cum_quote = notional
-        order.status = OrderStatus.FILLED
+        order.executed_qty = order.quantity if done else order.executed_qty + quantity
+        order.cum_quote += notional
+        if done:
+            self.working.pop(order.order_id, None)
+            order.status = OrderStatus.FILLED
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
         order.updated_ms = now_ms
         account.updated_ms = now_ms
         self._emit(OrderEvent(order, "TRADE", trade, now_ms))

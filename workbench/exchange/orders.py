@@ -40,9 +40,10 @@ class OrderType(StrEnum):
 
 
 class OrderStatus(StrEnum):
-    """Binance order statuses used here (no partial fills: an order fills whole)."""
+    """Binance order statuses used here (PARTIALLY_FILLED only with a liquidity limit)."""
 
     NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
     CANCELED = "CANCELED"
     EXPIRED = "EXPIRED"
@@ -50,7 +51,7 @@ class OrderStatus(StrEnum):
     @property
     def is_open(self) -> bool:
         """Tell whether the order still works."""
-        return self is OrderStatus.NEW
+        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
 @dataclass
@@ -97,6 +98,13 @@ class Order:
     locked_asset: str = ""
     locked_amount: float = 0.0
     trades: list[Trade] = field(default_factory=list)
+    #: the OCO order list this order is a leg of (-1: none)
+    order_list_id: int = -1
+
+    @property
+    def remaining(self) -> float:
+        """Give the quantity still to fill."""
+        return max(self.quantity - self.executed_qty, 0.0)
 
     @property
     def working_ms(self) -> int:

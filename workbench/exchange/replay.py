@@ -224,6 +224,20 @@ class SymbolReplay:
             points.append(PathPoint(end, False))
         return points
 
+    def volume_between(self, t0_ms: int, t1_ms: int) -> float:
+        """Give the volume traded in (t0, t1]: each bar's volume pro rata of the time covered."""
+        if t1_ms <= t0_ms:
+            return 0.0
+        first = max(self.index_at(t0_ms), 0)
+        last = self.index_at(t1_ms)
+        volume = 0.0
+        for i in range(first, last + 1):
+            bar_open = int(self.open_ms[i])
+            covered = min(t1_ms, bar_open + self.timeframe_ms) - max(t0_ms, bar_open)
+            if covered > 0:
+                volume += float(self.v[i]) * covered / self.timeframe_ms
+        return volume
+
     def day_stats(self, t_ms: int) -> Candle | None:
         """Give the rolling 24-hour candle ending at ``t_ms`` (for the ticker)."""
         lo = int(np.searchsorted(self.open_ms, t_ms - DAY_MS, side="right"))

@@ -1,4 +1,4 @@
-"""Signed REST endpoints of the local exchange: account, orders, trades, listen keys."""
+"""Signed REST endpoints of the local exchange: account, orders, OCO lists, trades, listen keys."""
 
 from __future__ import annotations
 
@@ -139,6 +139,75 @@ async def new_order(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+OCO_LEG_TYPES = (
+    OrderType.LIMIT_MAKER,
+    OrderType.STOP_LOSS,
+    OrderType.STOP_LOSS_LIMIT,
+    OrderType.TAKE_PROFIT,
+    OrderType.TAKE_PROFIT_LIMIT,
+)
+
+
+def parse_oco(params: dict[str, str]) -> tuple[OrderRequest, OrderRequest]:
+    """Give the two legs a POST /api/v3/orderList/oco asks for (above, below)."""
+    for name in ("symbol", "side", "quantity", "aboveType", "belowType"):
+        if not params.get(name):
+            raise mandatory(name)
+    legs = []
+    for where in ("above", "below"):
+        leg = {
+            "symbol": params["symbol"],
+            "side": params["side"],
+            "quantity": params["quantity"],
+            "type": params[f"{where}Type"],
+        }
+        for key, name in (
+            ("price", "Price"),
+            ("stopPrice", "StopPrice"),
+            ("timeInForce", "TimeInForce"),
+            ("newClientOrderId", "ClientOrderId"),
+        ):
+            if params.get(where + name):
+                leg[key] = params[where + name]
+        parsed = parse_order(leg)
+        if parsed.type not in OCO_LEG_TYPES:
+            raise ExchangeRejection(-1116, "Invalid orderType.")
+        legs.append(parsed)
+    return legs[0], legs[1]
+
+
+async def new_oco(request: web.Request) -> web.Response:
+    """POST /api/v3/orderList/oco: two legs that lock once; one fills, the other expires."""
+    engine = engine_of(request)
+    now = engine.step()
+    name, params = await signed(request)
+    legs = parse_oco(params)
+    engine.rules(legs[0].symbol)
+    list_client_id = params.get("listClientOrderId") or "local" + secrets.token_hex(8)
+    list_id, orders = engine.matcher.place_oco(name, legs, list_client_id, now)
+    reports = []
+    for order in orders:
+        report = order_json(order, full=True)
+        report.pop("fills", None)
+        reports.append(report)
+    return web.json_response(
+        {
+            "orderListId": list_id,
+            "contingencyType": "OCO",
+            "listStatusType": "EXEC_STARTED",
+            "listOrderStatus": "EXECUTING",
+            "listClientOrderId": list_client_id,
+            "transactionTime": now,
+            "symbol": orders[0].symbol,
+            "orders": [
+                {"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id}
+                for o in orders
+            ],
+            "orderReports": reports,
+        }
+    )
+
+
 async def test_order(request: web.Request) -> web.Response:
     """POST /api/v3/order/test: validate only."""
     engine = engine_of(request)
@@ -186,10 +255,12 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
     now = engine.step()
     name, params = await signed(request)
     rules = engine.rules(params.get("symbol"))
-    canceled = [
-        engine.matcher.cancel(name, rules.id, o.order_id, None, now)
-        for o in engine.matcher.open_orders(name, rules.id)
-    ]
+    canceled = []
+    for order in engine.matcher.open_orders(name, rules.id):
+        if order.status.is_open:  # an OCO sibling goes with the first leg cancelled
+            canceled.append(engine.matcher.cancel(name, rules.id, order.order_id, None, now))
+        else:
+            canceled.append(order)
     return web.json_response([order_json(o) for o in canceled])
 
 
@@ -262,6 +333,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v3/account", account)
     app.router.add_post("/api/v3/order", new_order)
     app.router.add_post("/api/v3/order/test", test_order)
+    app.router.add_post("/api/v3/orderList/oco", new_oco)
     app.router.add_get("/api/v3/order", get_order)
     app.router.add_delete("/api/v3/order", cancel_order)
     app.router.add_get("/api/v3/openOrders", open_orders)

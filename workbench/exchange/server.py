@@ -78,7 +78,10 @@ class LocalExchange:
         api_secret: str = LOCAL_API_SECRET,
         tick_s: float = 0.05,
         warmup_bars: int = DEFAULT_WARMUP_BARS,
+        max_volume_fraction: float | None = None,
     ) -> None:
+        """``max_volume_fraction``: opt-in liquidity limit; a resting order then fills at most
+        that fraction of the volume traded meanwhile, so it fills partially (see `matching`)."""
         if timeframe not in INTERVAL_MS:
             raise ValueError(f"unsupported base timeframe {timeframe!r}")
         tf_ms = INTERVAL_MS[timeframe]
@@ -99,6 +102,7 @@ class LocalExchange:
             fill_model=fill_model or FillModel(),
             accounts={api_key: dict(balances or DEFAULT_BALANCES)},
             keyring=KeyRing({api_key: (api_secret, api_key)}),
+            max_volume_fraction=max_volume_fraction,
         )
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None

@@ -6,7 +6,21 @@ is stored after. A strategy that raises is set to `error` with its traceback sto
 others go on. State changes are stored as they happen; closed candles and equity marks in
 batches every `flush_s` (a restart rebuilds what a crash lost: the feed catches up). So a
 restart comes back with the same strategies, positions, orders and equity, and reconciles
-the orders left open with the broker.
+the orders left open, and the balances, with the broker (`workbench.live.protection` says what
+a balance correction is), and the trailing stop continues from the bars stored since entry.
+
+Orders that rest (limits, the exchange-side stops) are followed by the broker's `run` task
+(ccxt.pro `watch_orders`, polling when the stream fails); each change it reports is booked like
+an answer to a placement: fills stored first, by fill id, so a replayed update books nothing
+twice. A stored order never goes back to an earlier state or a smaller fill.
+
+Exchange-side protection: with a broker that can rest stops (`Broker.exchange_stops`), the
+stop-loss and take-profit of a filled entry are placed as stop orders (an OCO list when the
+exchange has them); when one fills the other is cancelled (the exchange does it for an OCO; the
+engine makes sure). Before any other exit (a signal, the drawdown guard's flatten, a watched
+level) the resting legs are cancelled first, which releases the position they lock. With the
+paper broker the levels are watched on every bar, exactly as the backtest checks them.
+Decisions and bookings of one strategy never interleave (one lock per strategy).
 """
 
 from __future__ import annotations
@@ -17,18 +31,21 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from ccxt.base.decimal_to_precision import TICK_SIZE
 
-from workbench.broker.base import Broker, Execution, OrderRejected
-from workbench.broker.models import Order, OrderIntent, OrderState
+from workbench.broker.base import Broker, ExchangeStops, Execution, OrderRejected
+from workbench.broker.models import PROTECTIVE, Order, OrderIntent, OrderState, OrderType
+from workbench.broker.paper import PaperBroker
 from workbench.candles import COLUMNS, Candle
 from workbench.exchange.client import market_now_ms
-from workbench.fills import FillModel
+from workbench.fills import FillModel, Side, StopKind
 from workbench.live.feed import CandleFeed
+from workbench.live.protection import balance_write_offs, protective_legs
 from workbench.live.runner import StrategyRunner, StrategyState
 from workbench.portfolio.metrics import live_metrics
 from workbench.risk.limits import RiskLimits, RiskManager
@@ -37,6 +54,9 @@ from workbench.strategy import Spec, load_spec
 from workbench.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
+# Purposes of orders placed by hand (`LiveEngine.place_order`): one that adds to the position
+# meets the risk limits like an entry; one that only reduces it passes like an exit.
+MANUAL, MANUAL_EXIT = "manual", "manual_exit"
 Listener = Callable[[str, dict[str, Any]], None]
 
 
@@ -47,6 +67,7 @@ class _Live:
     feed_key: tuple[str, str, str]
     trades: int = 0
     resubmit: list[Order] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class LiveEngine:
@@ -155,7 +176,11 @@ class LiveEngine:
             runner.last_price = float(history["close"].iloc[-1])
         live = self.strategies[strategy_id] = _Live(runner, RiskManager(self.limits), key)
         live.trades = len(runner.portfolio.round_trips)
-        await self._reconcile(live)
+        self._rebuild_peak(live, current_open_ms)
+        async with live.lock:
+            await self._reconcile(live)
+            await self._reconcile_balances(live)
+            await self._restore_protection(live)
         if key not in self.feeds:
             # Bars since the last stored one are caught up (a restart trades through them,
             # as if it had never stopped) unless too many are missing; then, or with no
@@ -184,7 +209,14 @@ class LiveEngine:
         sid = live.runner.strategy_id
         for order in self.store.trading.orders(sid, open_only=True):
             execution = await self.broker.lookup(order)
-            if execution is None and order.state is OrderState.PENDING:
+            if execution is None and order.state is OrderState.PENDING and order.type.is_stop:
+                # Protective legs are placed again as a whole (an OCO list), with new ids.
+                self.store.trading.save_order(
+                    order.update(state=OrderState.EXPIRED, reason="never reached the broker"),
+                    self.exchange,
+                )
+                detail = f"{order.client_order_id} never reached the broker: protection redone"
+            elif execution is None and order.state is OrderState.PENDING:
                 live.resubmit.append(order)
                 detail = f"{order.client_order_id} never reached the broker: sending it again"
             elif execution is None:
@@ -195,7 +227,7 @@ class LiveEngine:
                 detail = f"{order.client_order_id} is unknown to the broker: expired"
             else:
                 fills_before = len(self.store.trading.fills(sid))
-                self._book(live, execution)
+                await self._settle(live, execution)
                 booked = len(self.store.trading.fills(sid)) - fills_before
                 detail = (
                     f"{order.client_order_id} was {order.state}, the broker says "
@@ -203,6 +235,67 @@ class LiveEngine:
                 )
             log.warning("reconcile %s: %s", sid, detail)
             self.store.trading.add_event(sid, "reconcile", detail)
+
+    async def _reconcile_balances(self, live: _Live) -> None:
+        """Bring the long positions in this strategy's base asset down to the exchange's.
+
+        The exchange's free + locked balance is the truth; the strategies running here are
+        corrected by write-off fills (see `workbench.live.protection`), each logged as a
+        `reconcile` event. No order is ever placed to fix a balance.
+        """
+        balances = await self.broker.balances()
+        if balances is None:
+            return
+        runner = live.runner
+        base = runner.symbol.split("/")[0]
+        holders = {
+            sid: other
+            for sid, other in self.strategies.items()
+            if other.runner.symbol.split("/")[0] == base
+        }
+        held = {
+            sid: (o.runner.symbol, o.runner.portfolio.position(o.runner.symbol).amount)
+            for sid, o in holders.items()
+        }
+        balance = balances.get(base)
+        on_exchange = balance.total if balance is not None else 0.0
+        step = _amount_step(self.clients.rest, runner.symbol)
+        now_ms = await market_now_ms(self.clients.rest)
+        for off in balance_write_offs(base, held, on_exchange, now_ms, step / 2):
+            other = holders[off.order.strategy_id]
+            log.warning("reconcile %s: %s", off.order.strategy_id, off.detail)
+            self.store.trading.add_event(off.order.strategy_id, "reconcile", off.detail)
+            self.store.trading.save_order(off.order, self.exchange)
+            self._book(other, Execution(off.order, [off.fill]))
+            if other is not live and other.lock.locked():
+                continue  # busy: its next exit or restart settles its legs
+            if self._open_legs(other):
+                # The resting legs are for the old amount: place them again for the new one.
+                await self._unprotect(other)
+                await self._protect(other)
+
+    async def _restore_protection(self, live: _Live) -> None:
+        """After a restart: know which levels rest on the exchange; place missing ones."""
+        legs = self._open_legs(live)
+        trader = live.runner.trader
+        trader.exchange_side = frozenset(StopKind(o.purpose) for o in legs)
+        if not legs:
+            await self._protect(live)
+
+    def _rebuild_peak(self, live: _Live, current_open_ms: int) -> None:
+        """Walk the stored bars since the entry into the trailing stop's peak."""
+        runner = live.runner
+        trader = runner.trader
+        if trader.side == 0 or trader.protection.trail is None or trader.entry_ms is None:
+            return
+        step = timeframe_ms(runner.timeframe)
+        start = pd.Timestamp(trader.entry_ms - trader.entry_ms % step, unit="ms", tz="UTC")
+        end = pd.Timestamp(current_open_ms, unit="ms", tz="UTC")
+        bars = self.store.candles.read(self.exchange, runner.symbol, runner.timeframe, start, end)
+        trader.rebuild_peak(
+            Candle(int(ts.value // 1_000_000), r.open, r.high, r.low, r.close, r.volume)
+            for ts, r in zip(bars.index, bars.itertuples(), strict=True)
+        )
 
     async def _history(self, key: tuple[str, str, str], warmup: int) -> tuple[pd.DataFrame, int]:
         """Give the stored closed bars before the market's current bar (never later ones:
@@ -225,11 +318,12 @@ class LiveEngine:
 
     # -- running --------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start every feed."""
+        """Start every feed, and the broker's follow-up of resting orders."""
         self._running = True
         for feed in self.feeds.values():
             self._spawn(feed.run())
         self._spawn(self._flush_loop())
+        self._spawn(self.broker.run(self._on_report))
 
     async def stop(self) -> None:
         """Stop the feeds (strategies keep their stored states)."""
@@ -277,9 +371,75 @@ class LiveEngine:
             raise KeyError(f"no order {client_order_id}")
         if order.state.is_final:
             return order
-        execution = await self.broker.cancel(order)
-        self._book(self.strategies[order.strategy_id], execution)
+        live = self.strategies[order.strategy_id]
+        async with live.lock:
+            execution = await self.broker.cancel(order)
+            await self._settle(live, execution)
         return execution.order
+
+    async def place_order(
+        self,
+        strategy_id: str,
+        side: Side | str,
+        amount: float,
+        *,
+        order_type: OrderType | str = OrderType.MARKET,
+        price: float | None = None,
+    ) -> Order | None:
+        """Place a manual order in a strategy's book; give it as stored, or None if refused.
+
+        An order that adds to the position meets the strategy's risk limits like an entry (a
+        refusal is stored with its rule); one that only reduces it passes like an exit. It is
+        stored before it is sent, and its fills are booked into the strategy's portfolio,
+        which the strategy then manages by its spec (a manual entry gets the spec's stop-loss
+        and take-profit, and its exit rule closes it). Resting paper limits do not survive a
+        restart (they are expired then, as the paper broker forgets them). It does not touch
+        resting protective legs: on spot they lock the position, so a manual sell of a
+        protected position is refused by the exchange and stored as rejected.
+        """
+        live = self.strategies[strategy_id]
+        order_type, side = OrderType(order_type), Side(side)
+        if amount <= 0:
+            raise ValueError(f"amount must be > 0, got {amount}")
+        if order_type not in (OrderType.MARKET, OrderType.LIMIT):
+            raise ValueError(f"manual orders are market or limit, not {order_type}")
+        if order_type is OrderType.LIMIT and not price:
+            raise ValueError("a limit order needs a price > 0")
+        now_ms = await market_now_ms(self.clients.rest)
+        held = live.runner.portfolio.position(live.runner.symbol).amount
+        after = held + (amount if side is Side.BUY else -amount)
+        # An order that only reduces the position is an exit: the risk limits let exits through.
+        purpose = MANUAL_EXIT if abs(after) < abs(held) and after * held >= 0 else MANUAL
+        intent = OrderIntent(
+            strategy_id,
+            live.runner.symbol,
+            side,
+            float(amount),
+            order_type,
+            price=float(price) if order_type is OrderType.LIMIT and price else None,
+            purpose=purpose,
+            bar_ts_ms=now_ms,
+        )
+        while self.store.trading.order(intent.client_order_id) is not None:
+            intent = replace(intent, bar_ts_ms=intent.bar_ts_ms + 1)  # ids stay unique
+        async with live.lock:
+            await self._place(live, intent)
+        return self.store.trading.order(intent.client_order_id)
+
+    async def _on_report(self, execution: Execution) -> None:
+        """Book an order update the broker's follow-up reported (stored, then emitted)."""
+        live = self.strategies.get(execution.order.strategy_id)
+        if live is None:
+            log.warning("update of %s: no such strategy here", execution.order.client_order_id)
+            return
+        async with live.lock:
+            try:
+                await self._settle(live, execution)
+            except Exception:  # one bad update must not stop the follow-up of the others
+                log.exception("booking an update of %s failed", execution.order.client_order_id)
+                self.store.trading.add_event(
+                    live.runner.strategy_id, "error", traceback.format_exc()
+                )
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         for listener in self._listeners:
@@ -298,8 +458,9 @@ class LiveEngine:
         for live in self.strategies.values():
             if live.feed_key == key and live.resubmit:
                 pending, live.resubmit = live.resubmit, []
-                for order in pending:
-                    await self._send(live, order)
+                async with live.lock:
+                    for order in pending:
+                        await self._send(live, order)
         for sid, live in list(self.strategies.items()):
             if live.feed_key == key and not _seen(live.runner, candle):
                 await self._guarded(sid, lambda r=live.runner: r.on_open(candle.ts_ms, candle.open))
@@ -308,6 +469,10 @@ class LiveEngine:
         t0 = time.perf_counter()
         await self._open_bar(key, candle)  # a backfilled bar was never seen forming
         self.broker.on_price(key[1], candle.close, candle.ts_ms)
+        if isinstance(self.broker, PaperBroker):
+            # Resting paper limits fill on the bars after the one they were placed in.
+            for execution in self.broker.on_bar(key[1], candle):
+                await self._on_report(execution)
         for sid, live in list(self.strategies.items()):
             if live.feed_key != key or _seen(live.runner, candle):
                 continue  # a strategy added later may have been seeded past this bar
@@ -334,8 +499,9 @@ class LiveEngine:
         if live.runner.state is StrategyState.ERROR:
             return
         try:
-            for intent in decide():
-                await self._place(live, intent)
+            async with live.lock:
+                for intent in decide():
+                    await self._place(live, intent)
         except Exception:  # one strategy's failure must not stop the others
             error = traceback.format_exc()
             log.error("strategy %s failed:\n%s", sid, error)
@@ -373,6 +539,13 @@ class LiveEngine:
         if known is not None and known.state is not OrderState.PENDING:
             log.info("order %s was placed before a restart; not again", known.client_order_id)
             return
+        if intent.purpose not in ("entry", MANUAL, MANUAL_EXIT) and self._open_legs(live):
+            # The resting legs lock the position: cancel them, then exit what is left.
+            await self._unprotect(live)
+            position = runner.portfolio.position(runner.symbol).amount
+            if abs(position) <= 1e-12:
+                return  # a leg filled meanwhile: nothing left to exit
+            intent = replace(intent, amount=abs(position))
         order = known or Order.from_intent(intent, intent.bar_ts_ms)
         self.store.trading.save_order(order, self.exchange)
         await self._send(live, order)
@@ -385,9 +558,91 @@ class LiveEngine:
             self.store.trading.save_order(rejected, self.exchange)
             self._emit("order", {"order": rejected})
             return
-        self._book(live, execution)
+        await self._settle(live, execution)
 
-    def _book(self, live: _Live, execution: Execution) -> None:
+    async def _settle(self, live: _Live, execution: Execution) -> None:
+        """Book an execution, then act on what it changed: protect an entry, end an OCO."""
+        became_final = self._book(live, execution)
+        order = execution.order
+        if not became_final:
+            return
+        if order.purpose == "entry":
+            await self._protect(live)
+        elif order.purpose in PROTECTIVE and order.type.is_stop and order.filled > 0:
+            # One leg fired: the other must not (the exchange expires an OCO sibling itself).
+            await self._unprotect(live)
+
+    def _open_legs(self, live: _Live) -> list[Order]:
+        """Give the strategy's protective stop orders still resting (as stored)."""
+        if self.broker.exchange_stops(live.runner.symbol) is ExchangeStops.NONE:
+            return []
+        return [
+            o
+            for o in self.store.trading.orders(live.runner.strategy_id, open_only=True)
+            if o.purpose in PROTECTIVE and o.type.is_stop
+        ]
+
+    async def _protect(self, live: _Live) -> None:
+        """Rest the open position's stop-loss / take-profit on the exchange, if it can."""
+        runner = live.runner
+        trader = runner.trader
+        mode = self.broker.exchange_stops(runner.symbol)
+        if mode is ExchangeStops.NONE or trader.side == 0 or trader.entry_ms is None:
+            return
+        if self._open_legs(live):
+            return
+        sid = runner.strategy_id
+        placed: dict[str, int] = {}
+        for o in self.store.trading.orders(sid):
+            if o.purpose in PROTECTIVE and o.type.is_stop and o.created_ms == trader.entry_ms:
+                placed[o.purpose] = placed.get(o.purpose, 0) + 1
+        step = _amount_step(self.clients.rest, runner.symbol)
+        position = round(runner.portfolio.position(runner.symbol).amount / step) * step
+        legs = protective_legs(
+            sid,
+            runner.symbol,
+            position,
+            trader.protection,
+            trader.entry_ms,
+            mode,
+            placed,
+            trader.entry_ms,
+        )
+        if not legs:
+            return
+        for leg in legs:
+            self.store.trading.save_order(leg, self.exchange)
+        try:
+            if len(legs) == 2:
+                executions = await self.broker.submit_oco((legs[0], legs[1]))
+            else:
+                executions = [await self.broker.submit(legs[0])]
+        except OrderRejected as exc:
+            # The level may already be crossed: watch it instead (it fires at the next bar).
+            for leg in legs:
+                rejected = leg.update(state=OrderState.REJECTED, reason=exc.reason)
+                self.store.trading.save_order(rejected, self.exchange)
+                self._emit("order", {"order": rejected})
+            self.store.trading.add_event(
+                sid, "protection", f"exchange-side stops refused ({exc.reason}): watched instead"
+            )
+            trader.exchange_side = frozenset()
+            return
+        trader.exchange_side = frozenset(StopKind(leg.purpose) for leg in legs)
+        for execution in executions:
+            self._book(live, execution)
+
+    async def _unprotect(self, live: _Live) -> None:
+        """Cancel the resting protective legs (their fills so far are booked)."""
+        for leg in self._open_legs(live):
+            execution = await self.broker.cancel(leg)
+            self._book(live, execution)
+        if not self._open_legs(live):
+            live.runner.trader.exchange_side = frozenset()
+
+    def _book(self, live: _Live, execution: Execution) -> bool:
+        """Store and book an execution's new fills, then its order; give True when the order
+        became final now. A stored order never goes back (a late, older answer)."""
         runner = live.runner
         for fill in execution.fills:
             if not self.store.trading.save_fill(fill):
@@ -398,8 +653,15 @@ class LiveEngine:
                 live.trades += 1
                 self.store.trading.save_round_trip(runner.strategy_id, live.trades, trip)
             self._emit("fill", {"fill": fill})
-        self.store.trading.save_order(execution.order, self.exchange)
-        self._emit("order", {"order": execution.order})
+        order = execution.order
+        stored = self.store.trading.order(order.client_order_id)
+        if stored is not None and stored.state.is_final and not order.state.is_final:
+            return False
+        if stored is not None and stored.filled > order.filled:
+            order = order.update(filled=stored.filled)
+        self.store.trading.save_order(order, self.exchange)
+        self._emit("order", {"order": order})
+        return order.state.is_final and (stored is None or not stored.state.is_final)
 
     # -- reading ----------------------------------------------------------------------------
     def metrics(self) -> pd.DataFrame:
@@ -439,6 +701,17 @@ class LiveEngine:
                 }
             )
         return pd.DataFrame(rows)
+
+
+def _amount_step(rest: Any, symbol: str) -> float:
+    """Give a market's amount step (a tolerance for balance comparisons)."""
+    market = (rest.markets or {}).get(symbol) or {}
+    precision = (market.get("precision") or {}).get("amount")
+    if not precision:
+        return 1e-8
+    if getattr(rest, "precisionMode", TICK_SIZE) == TICK_SIZE:
+        return float(precision)
+    return 10.0 ** -float(precision)  # DECIMAL_PLACES / SIGNIFICANT_DIGITS: a digit count
 
 
 def _seen(runner: StrategyRunner, candle: Candle) -> bool:

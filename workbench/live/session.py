@@ -50,6 +50,7 @@ class Live:
         symbols: list[str] | None = None,
         fill_model: FillModel | None = None,
         limits: RiskLimits | None = None,
+        exchange_stops: bool = True,
     ) -> None:
         self.settings = settings or load_settings()
         self.exchange_name = exchange or self.settings.exchange
@@ -60,6 +61,7 @@ class Live:
         self.symbols = symbols
         self.fill_model = fill_model or FillModel()
         self.limits = limits
+        self.exchange_stops = exchange_stops  # real orders: stops rest on the exchange
         self.store: Store | None = None
         self.reads: ReadServer | None = None
         self.server: LocalExchange | None = None
@@ -103,7 +105,11 @@ class Live:
                 port = self.server.port
             self.clients = connect(self.exchange_name, settings=self.settings, port=port)
             await self.clients.load_markets()
-            broker = PaperBroker(self.fill_model) if self.paper else CcxtBroker(self.clients)
+            broker = (
+                PaperBroker(self.fill_model)
+                if self.paper
+                else CcxtBroker(self.clients, use_exchange_stops=self.exchange_stops)
+            )
             self._engine = LiveEngine(
                 self.store,
                 self.clients,

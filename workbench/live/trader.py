@@ -9,6 +9,10 @@ The rules are those of `workbench.backtest.plan` (its docstring is the reference
   from the entry FILL price; the trailing peak starts there. At each open a level the bar
   gapped through fires at the open; then (paper trading) the bar's path, as the fill model
   draws it, is walked at the bar's close, and a level it reached fires at its trigger price.
+* A level that rests on the exchange as a stop order (`exchange_side`, set by the engine once
+  the exchange accepted it) is not watched here: the exchange fires it on the same path. The
+  trailing stop is always watched. After a restart `rebuild_peak` walks the stored bars since
+  the entry so the trailing level continues where it was.
 
 `on_open` is called with the first price of each bar, `on_close` with each closed bar;
 both give the orders to place now. `on_fill` books what the broker did.
@@ -16,11 +20,12 @@ both give the orders to place now. `on_fill` books what the broker did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from workbench.broker.models import Fill, OrderIntent, OrderType
 from workbench.candles import Candle
-from workbench.fills import FillModel, Protection, Side, StopKind, bar_path, first_exit
+from workbench.fills import Exit, FillModel, Protection, Side, StopKind, bar_path, first_exit
 from workbench.risk.sizing import EntrySizer
 from workbench.strategy.incremental import SignalEvent
 from workbench.strategy.risk import Risk
@@ -58,6 +63,10 @@ class SignalTrader:
         self._pending = _Pending()
         self._opened_ms: int | None = None
         self._exiting = False
+        #: the levels resting on the exchange as stop orders (not watched here)
+        self.exchange_side: frozenset[StopKind] = frozenset()
+        #: when the open position's first fill happened (None when flat)
+        self.entry_ms: int | None = None
 
     # -- events ---------------------------------------------------------------------------
     def on_open(self, ts_ms: int, open_price: float, cash: float) -> list[OrderIntent]:
@@ -65,7 +74,7 @@ class SignalTrader:
         pending, self._pending = self._pending, _Pending()
         self._opened_ms = ts_ms
         if self.side != 0:
-            hit, self.protection = first_exit(self._position_side, self.protection, [open_price])
+            hit = self._walk([open_price])
             if hit is not None:
                 return [self._exit(ts_ms, hit.kind.value, open_price)]
             if (self.side > 0 and pending.exit) or (self.side < 0 and pending.short_exit):
@@ -97,11 +106,23 @@ class SignalTrader:
         self.remember(signal)
         if self.side == 0 or self._exiting:
             return []
-        path = bar_path(candle.open, candle.high, candle.low, candle.close)
-        hit, self.protection = first_exit(self._position_side, self.protection, path)
+        hit = self._walk(bar_path(candle.open, candle.high, candle.low, candle.close))
         if hit is None:
             return []
         return [self._exit(candle.ts_ms, hit.kind.value, hit.price)]
+
+    def rebuild_peak(self, candles: Iterable[Candle]) -> None:
+        """Take the bars closed since the entry into the trailing peak (after a restart).
+
+        Walking a bar's path moves the peak to its high (long) or low (short); no exit fired
+        on these bars, or the position would not be open.
+        """
+        if self.side == 0 or self.protection.peak is None:
+            return
+        peak = self.protection.peak
+        for candle in candles:
+            peak = max(peak, candle.high) if self.side > 0 else min(peak, candle.low)
+        self.protection = replace(self.protection, peak=peak)
 
     def flatten(self, ts_ms: int) -> list[OrderIntent]:
         """Give a market exit of the whole position (none when flat or already exiting)."""
@@ -124,12 +145,30 @@ class SignalTrader:
         if abs(self.amount) <= 1e-12 * max(1.0, fill.amount):
             self.amount, self.side, self.protection = 0.0, 0, Protection()
             self._exiting = False
+            self.exchange_side = frozenset()
+            self.entry_ms = None
             return
         self.side = 1 if self.amount > 0 else -1
         if was_flat:
             self.protection = self._levels(fill.price)
+            self.entry_ms = fill.ts_ms
 
     # -- helpers ----------------------------------------------------------------------------
+    def _walk(self, path: list[float] | tuple[float, ...]) -> Exit | None:
+        """Walk a path through the watched levels; keep the new peak; give the exit, if any."""
+        watched = self.protection
+        if self.exchange_side:
+            watched = replace(
+                watched,
+                stop_loss=None if StopKind.STOP_LOSS in self.exchange_side else watched.stop_loss,
+                take_profit=(
+                    None if StopKind.TAKE_PROFIT in self.exchange_side else watched.take_profit
+                ),
+            )
+        hit, walked = first_exit(self._position_side, watched, path)
+        self.protection = replace(self.protection, peak=walked.peak)
+        return hit
+
     @property
     def _position_side(self) -> Side:
         return Side.BUY if self.side > 0 else Side.SELL

@@ -176,10 +176,10 @@ class TradingStore:
                 state=OrderState(r.state),
                 filled=r.filled,
                 average_price=_opt(r.average_price),
-                exchange_order_id=r.exchange_order_id,
+                exchange_order_id=_opt_str(r.exchange_order_id),
                 created_ms=int(r.created_at_ms),
                 updated_ms=int(r.updated_at_ms),
-                reason=r.reason,
+                reason=_opt_str(r.reason),
             )
             for r in raw.itertuples()
         ]
@@ -317,3 +317,8 @@ class TradingStore:
 
 def _opt(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    # pandas gives NaN for a NULL text column whose values are all NULL
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)

@@ -161,6 +161,51 @@ def test_an_uploaded_spec_is_checked_then_added(
     page.close()
 
 
+def test_a_limit_order_from_the_ticket_rests_and_is_cancelled_from_the_table(
+    browser: Any, live_dashboard: Any
+) -> None:
+    page, problems = open_page(browser, live_dashboard.url)
+    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    ticket = page.locator(".bk-panel-models-layout-Column", has_text="Order ticket").last
+    ticket.locator("select").first.select_option("ema_cross_rsi-ETHBTC")
+    amount, price = ticket.locator("input").nth(0), ticket.locator("input").nth(1)
+    amount.fill("0.5")
+    amount.press("Enter")
+    price.fill("0.001")  # far below ETH/BTC: it rests
+    price.press("Enter")
+    ticket.get_by_role("button", name="Place order").click()
+    placed = page.locator("text=/Order wb-[0-9a-f]+: open/")
+    placed.wait_for(timeout=30_000)
+    cid = re.search(r"wb-[0-9a-f]+", placed.inner_text()).group(0)  # type: ignore[union-attr]
+    stored = query(
+        "SELECT state, purpose, side, type, amount, price FROM orders WHERE client_order_id = ?",
+        [cid],
+        db=live_dashboard.db,
+    )
+    assert stored.to_dict("records") == [
+        {
+            "state": "open",
+            "purpose": "manual",
+            "side": "buy",
+            "type": "limit",
+            "amount": 0.5,
+            "price": 0.001,
+        }
+    ]
+
+    page.locator(".bk-tab", has_text="Orders & trades").click()
+    page.locator(".bk-tab", has_text="Open orders").click()
+    row = page.locator(".tabulator-row", has_text=cid)
+    row.wait_for(timeout=30_000)
+    row.locator(".tabulator-cell", has_text="Cancel").click()
+    page.locator(f"text=/Cancel sent for {cid}/").wait_for(timeout=30_000)
+    state = query("SELECT state FROM orders WHERE client_order_id = ?", [cid], db=live_dashboard.db)
+    assert state["state"].tolist() == ["canceled"]
+    row.wait_for(state="detached", timeout=30_000)  # gone from the open orders
+    assert problems == []
+    page.close()
+
+
 def test_the_paused_state_is_in_the_database_after_the_server_stops(live_dashboard: Any) -> None:
     live_dashboard.stop()
     # Stopped cleanly at exit: the server no longer advertises itself as the file's owner.

@@ -21,6 +21,7 @@ import param
 from workbench.ui import shared
 from workbench.ui.layout import lazy_tabs
 from workbench.ui.live_market import MarketView
+from workbench.ui.live_orders import OrderTicket
 from workbench.ui.live_strategies import AddStrategy, StrategyCard
 from workbench.ui.live_tables import ComparisonView, LiveTables, PortfolioView
 from workbench.ui.shared import EventBuffer, LiveService
@@ -118,6 +119,7 @@ class LiveDashboard(param.Parameterized):
         self.portfolio = PortfolioView(self.service)
         self.comparison = ComparisonView(self.service)
         self.add_form = AddStrategy(self.service)
+        self.ticket = OrderTicket(self.service)
         self._add_new_strategies()
         self.refresh_status()
         self.main[:] = [
@@ -130,7 +132,7 @@ class LiveDashboard(param.Parameterized):
                 sizing_mode="stretch_width",
             ),
         ]
-        self.sidebar[:] = [self.add_form]
+        self.sidebar[:] = [self.add_form, self.ticket]
         self.buffer = self.service.subscribe()
         log.warning("live page built in %.2f s", time.perf_counter() - began)
 
@@ -141,6 +143,7 @@ class LiveDashboard(param.Parameterized):
                 self.card_box.append(self.cards[sid])
         self.market.refresh_strategies()
         self.comparison.add_missing()
+        self.ticket.refresh_strategies()
 
     def refresh_status(self) -> pd.DataFrame:
         """Update cards (and, every few seconds, positions, portfolio and metrics)."""

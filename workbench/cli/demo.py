@@ -57,8 +57,14 @@ def demo(
         "--allow-websocket-origin",
         f"localhost:{port}",
     ]
+    server = subprocess.Popen(command, env={**os.environ, "WORKBENCH_DB": str(settings.db)})
     try:
-        code = subprocess.call(command, env={**os.environ, "WORKBENCH_DB": str(settings.db)})
+        code = server.wait()
     except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+        # Ctrl-C reached the server too: let it stop its engine and write what it holds.
+        try:
+            code = server.wait(timeout=60)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            server.terminate()
+            code = server.wait()
+    raise typer.Exit(0 if code in (0, -2, 130) else code)

@@ -1,4 +1,5 @@
-"""`workbench exchange serve` in its own process, reached by ccxt; `fault` and `state` too."""
+"""`workbench exchange serve` in its own process, reached by ccxt, with its liquidity option;
+`fault` and `state` too."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ async def test_serve_runs_a_local_exchange_that_ccxt_and_the_fault_command_reach
             str(candles_dir()),
             "--start",
             "2018-01-20",
+            "--max-volume-fraction",
+            "0.01",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -63,6 +66,7 @@ async def test_serve_runs_a_local_exchange_that_ccxt_and_the_fault_command_reach
                 await asyncio.sleep(0.1)
         assert state is not None, server.stdout.read().decode() if server.stdout else ""
         assert state["symbols"] == ["ETH/BTC"] and state["now"].startswith("2018-01-20")
+        assert state["max_volume_fraction"] == 0.01  # resting orders fill in parts
         async with connect("local", port=port, settings=Settings()) as ex:
             candles = await ex.rest.fetch_ohlcv("ETH/BTC", "5m", limit=10)
             assert len(candles) == 10
@@ -79,3 +83,25 @@ async def test_serve_runs_a_local_exchange_that_ccxt_and_the_fault_command_reach
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_serve_refuses_a_volume_fraction_outside_zero_to_one(tmp_path: Path) -> None:
+    done = subprocess.run(
+        cli(
+            "serve",
+            "--port",
+            str(free_port()),
+            "--symbols",
+            "ETH/BTC",
+            "--candles",
+            str(candles_dir()),
+            "--max-volume-fraction",
+            "1.5",
+        ),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "max_volume_fraction must be in (0, 1], got 1.5" in done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from workbench.broker.models import OrderIntent
 from workbench.fills import Side
 from workbench.risk.limits import DAY_MS, RiskLimits, RiskManager
@@ -61,3 +63,35 @@ def test_open_orders_are_capped() -> None:
     risk = RiskManager(RiskLimits(max_open_orders=2))
     assert check(risk, entry(), open_orders=1) is None
     assert check(risk, entry(), open_orders=2).rule == "open_orders"  # type: ignore[attr-defined]
+
+
+def test_a_manager_on_a_restored_state_keeps_the_cool_down_and_the_day() -> None:
+    limits = RiskLimits(max_drawdown_fraction=0.1, daily_loss_fraction=0.5)
+    first = RiskManager(limits)
+    first.mark(0, 100.0)
+    assert first.mark(1, 85.0)
+    restored = RiskManager(limits, replace(first.state, halts=list(first.state.halts)))
+    assert check(restored, entry(), now_ms=2).rule == "drawdown_guard"  # type: ignore[attr-defined]
+    assert check(restored, entry(), now_ms=1 + DAY_MS) is None
+    assert restored.state.day_start_equity == 100.0
+
+
+def test_a_bar_marked_again_changes_nothing_and_gives_the_same_answer() -> None:
+    risk = RiskManager(RiskLimits(max_drawdown_fraction=0.1))
+    risk.mark(0, 100.0)
+    assert risk.mark(1, 85.0)
+    state = replace(risk.state, halts=list(risk.state.halts))
+    assert risk.mark(1, 85.0)  # the trip bar replayed after a restart: trips the same way
+    assert not risk.mark(0, 500.0)
+    assert risk.state == state
+
+
+def test_the_peak_rises_with_the_marks_after_the_stored_state() -> None:
+    risk = RiskManager(RiskLimits(max_drawdown_fraction=0.1))
+    for ts_ms, equity in enumerate([100.0, 104.0, 103.0, 107.0, 105.0]):
+        risk.mark(ts_ms, equity)
+    stored = RiskManager(RiskLimits(max_drawdown_fraction=0.1))
+    stored.mark(0, 100.0)
+    marks = list(enumerate([100.0, 104.0, 103.0, 107.0, 105.0]))
+    assert stored.state.with_peak(marks) == risk.state
+    assert stored.state.with_peak([]) == stored.state

@@ -123,3 +123,20 @@ def test_a_second_open_in_the_owning_process_borrows_its_connection(db_path: Pat
     owner.close()
     with Store.open(db_path, read_only=True) as reopened:  # the file is free again
         assert reopened.owner is False
+
+
+def test_a_live_database_of_version_3_gets_the_guard_state_and_keeps_its_rows(
+    db_path: Path,
+) -> None:
+    con = duckdb.connect(str(db_path))
+    migrate(con, target=3)
+    con.execute(
+        "INSERT INTO strategies (strategy_id, spec_name, spec_json, params_json, exchange, "
+        "symbol, timeframe, broker, allocation, state) "
+        "VALUES ('s', 'sma', '{}', '{}', 'local', 'ETH/BTC', '5m', 'paper', 1.0, 'running')"
+    )
+    con.close()
+    with Store.open(db_path) as store:
+        assert "risk_state" in tables(store.con)
+        assert list(store.trading.strategies()["strategy_id"]) == ["s"]
+        assert store.trading.risk_state("s") is None  # resumes with a fresh guard, as before

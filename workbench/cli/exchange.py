@@ -50,6 +50,14 @@ def serve(
         float, typer.Option("--fee-rate", help="fee, fraction of notional")
     ] = 0.001,
     slippage: Annotated[float, typer.Option("--slippage", help="market-order slippage")] = 0.0,
+    max_volume_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--max-volume-fraction",
+            help="resting orders fill at most this fraction (0-1] of the volume traded "
+            "meanwhile, so large ones fill in parts (default: whole or nothing)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the local exchange until interrupted (Ctrl-C).
 
@@ -77,21 +85,30 @@ def serve(
             history = load_history_file(source, "local", wanted, timeframe)
     except (HistoryError, OSError) as exc:
         fail(str(exc))
-    server = LocalExchange(
-        history,
-        host=settings.local_host,
-        port=port if port is not None else settings.local_port,
-        speed=speed if speed is not None else settings.local_speed,
-        start=start,
-        timeframe=timeframe,
-        fill_model=FillModel(fee_rate=fee_rate, slippage=slippage),
+    try:
+        server = LocalExchange(
+            history,
+            host=settings.local_host,
+            port=port if port is not None else settings.local_port,
+            speed=speed if speed is not None else settings.local_speed,
+            start=start,
+            timeframe=timeframe,
+            fill_model=FillModel(fee_rate=fee_rate, slippage=slippage),
+            max_volume_fraction=max_volume_fraction,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    liquidity = (
+        "resting orders fill whole"
+        if max_volume_fraction is None
+        else f"resting orders fill at most {max_volume_fraction:g} of the volume"
     )
 
     async def run() -> None:
         async with server:
             console.print(
                 f"local exchange on {server.url} ({source}): {', '.join(server.symbols)}\n"
-                f"speed {getattr(server.clock, 'speed', '-')}x, "
+                f"speed {getattr(server.clock, 'speed', '-')}x, {liquidity}, "
                 f"api key {LOCAL_API_KEY!r}, secret {LOCAL_API_SECRET!r}; Ctrl-C stops",
                 highlight=False,
             )

@@ -256,6 +256,7 @@ class LocalExchange:
                 "symbols": self.symbols,
                 "connections": len(self.engine.hub.connections),
                 "faults": self.engine.faults.describe(),
+                "max_volume_fraction": self.engine.matcher.max_volume_fraction,
             }
         )
 

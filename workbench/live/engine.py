@@ -2,25 +2,19 @@
 
 Order of operations for every order (freqtrade's rule): the order row is stored (pending)
 before it is sent; each fill is stored before it is booked or reported; the order's new state
-is stored after. A strategy that raises is set to `error` with its traceback stored; the
-others go on. State changes are stored as they happen; closed candles and equity marks in
-batches every `flush_s` (a restart rebuilds what a crash lost: the feed catches up). So a
-restart comes back with the same strategies, positions, orders and equity, and reconciles
-the orders left open, and the balances, with the broker (`workbench.live.protection` says what
-a balance correction is), and the trailing stop continues from the bars stored since entry.
+is stored after (`workbench.live.booking`). A strategy that raises is set to `error` with its
+traceback stored; the others go on. State changes are stored as they happen; closed candles
+and equity marks in batches every `flush_s` (a restart rebuilds what a crash lost: the feed
+catches up). So a restart comes back with the same strategies, positions, orders, equity and
+drawdown guard (a running cool-down goes on), and settles the rest with the broker and the
+exchange (`workbench.live.restart`).
 
 Orders that rest (limits, the exchange-side stops) are followed by the broker's `run` task
 (ccxt.pro `watch_orders`, polling when the stream fails); each change it reports is booked like
-an answer to a placement: fills stored first, by fill id, so a replayed update books nothing
-twice. A stored order never goes back to an earlier state or a smaller fill.
-
-Exchange-side protection: with a broker that can rest stops (`Broker.exchange_stops`), the
-stop-loss and take-profit of a filled entry are placed as stop orders (an OCO list when the
-exchange has them); when one fills the other is cancelled (the exchange does it for an OCO; the
-engine makes sure). Before any other exit (a signal, the drawdown guard's flatten, a watched
-level) the resting legs are cancelled first, which releases the position they lock. With the
-paper broker the levels are watched on every bar, exactly as the backtest checks them.
-Decisions and bookings of one strategy never interleave (one lock per strategy).
+an answer to a placement. A filled entry's stop-loss and take-profit rest on the exchange when
+the broker can (`workbench.live.exchange_side`); before any other exit the resting legs are
+cancelled first, which releases the position they lock. Decisions and bookings of one strategy
+never interleave (one lock per strategy).
 """
 
 from __future__ import annotations
@@ -31,24 +25,25 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from ccxt.base.decimal_to_precision import TICK_SIZE
 
-from workbench.broker.base import Broker, ExchangeStops, Execution, OrderRejected
-from workbench.broker.models import PROTECTIVE, Order, OrderIntent, OrderState, OrderType
+from workbench.broker.base import Broker, Execution, OrderRejected
+from workbench.broker.models import Order, OrderIntent, OrderState, OrderType
 from workbench.broker.paper import PaperBroker
 from workbench.candles import COLUMNS, Candle
 from workbench.exchange.client import market_now_ms
-from workbench.fills import FillModel, Side, StopKind
+from workbench.fills import FillModel, Side
+from workbench.live.booking import Booking
+from workbench.live.exchange_side import ExchangeSideProtection
 from workbench.live.feed import CandleFeed
-from workbench.live.protection import balance_write_offs, protective_legs
+from workbench.live.reports import metrics_frame, status_frame
+from workbench.live.restart import Recovery
 from workbench.live.runner import StrategyRunner, StrategyState
-from workbench.portfolio.metrics import live_metrics
-from workbench.risk.limits import RiskLimits, RiskManager
+from workbench.live.running import LiveStrategy
+from workbench.risk.limits import RiskLimits
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
 from workbench.timeframes import timeframe_ms
@@ -58,16 +53,6 @@ log = logging.getLogger(__name__)
 # meets the risk limits like an entry; one that only reduces it passes like an exit.
 MANUAL, MANUAL_EXIT = "manual", "manual_exit"
 Listener = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass
-class _Live:
-    runner: StrategyRunner
-    risk: RiskManager
-    feed_key: tuple[str, str, str]
-    trades: int = 0
-    resubmit: list[Order] = field(default_factory=list)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class LiveEngine:
@@ -92,7 +77,7 @@ class LiveEngine:
         self.limits = limits
         self.history_bars = history_bars
         self.exchange = clients.name
-        self.strategies: dict[str, _Live] = {}
+        self.strategies: dict[str, LiveStrategy] = {}
         self.feeds: dict[tuple[str, str, str], CandleFeed] = {}
         self._opened: dict[tuple[str, str, str], int] = {}
         self.flush_s = flush_s
@@ -104,6 +89,9 @@ class LiveEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = False
         self._listeners: list[Listener] = []
+        booking = Booking(store, self.exchange, self._emit)
+        self._protection = ExchangeSideProtection(booking, broker, clients)
+        self._recovery = Recovery(self._protection, clients)
 
     # -- strategies ---------------------------------------------------------------------
     async def add_strategy(
@@ -165,7 +153,7 @@ class LiveEngine:
 
     async def _attach(
         self, strategy_id: str, runner: StrategyRunner, state: StrategyState
-    ) -> _Live:
+    ) -> LiveStrategy:
         runner.state = state
         key = (self.exchange, runner.symbol, runner.timeframe)
         for fill in self.store.trading.fills(strategy_id):
@@ -174,13 +162,14 @@ class LiveEngine:
         runner.seed(history)
         if not history.empty:
             runner.last_price = float(history["close"].iloc[-1])
-        live = self.strategies[strategy_id] = _Live(runner, RiskManager(self.limits), key)
+        risk = self._recovery.risk_manager(strategy_id, self.limits)
+        live = self.strategies[strategy_id] = LiveStrategy(runner, risk, key)
         live.trades = len(runner.portfolio.round_trips)
-        self._rebuild_peak(live, current_open_ms)
+        self._recovery.rebuild_peak(live, current_open_ms)
         async with live.lock:
-            await self._reconcile(live)
-            await self._reconcile_balances(live)
-            await self._restore_protection(live)
+            await self._recovery.reconcile(live)
+            await self._recovery.reconcile_balances(live, self.strategies)
+            await self._recovery.restore_protection(live)
         if key not in self.feeds:
             # Bars since the last stored one are caught up (a restart trades through them,
             # as if it had never stopped) unless too many are missing; then, or with no
@@ -197,105 +186,6 @@ class LiveEngine:
             if self._running:
                 self._spawn(feed.run())
         return live
-
-    async def _reconcile(self, live: _Live) -> None:
-        """Settle the orders the store has open with what the broker knows of them.
-
-        Known to the exchange: its state and any fills not yet stored are taken and booked.
-        Unknown and never acknowledged (stored pending, then the process died): sent again
-        under the same client order id at the next bar. Unknown but acknowledged before:
-        expired. Every correction is logged as a `reconcile` event.
-        """
-        sid = live.runner.strategy_id
-        for order in self.store.trading.orders(sid, open_only=True):
-            execution = await self.broker.lookup(order)
-            if execution is None and order.state is OrderState.PENDING and order.type.is_stop:
-                # Protective legs are placed again as a whole (an OCO list), with new ids.
-                self.store.trading.save_order(
-                    order.update(state=OrderState.EXPIRED, reason="never reached the broker"),
-                    self.exchange,
-                )
-                detail = f"{order.client_order_id} never reached the broker: protection redone"
-            elif execution is None and order.state is OrderState.PENDING:
-                live.resubmit.append(order)
-                detail = f"{order.client_order_id} never reached the broker: sending it again"
-            elif execution is None:
-                self.store.trading.save_order(
-                    order.update(state=OrderState.EXPIRED, reason="unknown to the broker"),
-                    self.exchange,
-                )
-                detail = f"{order.client_order_id} is unknown to the broker: expired"
-            else:
-                fills_before = len(self.store.trading.fills(sid))
-                await self._settle(live, execution)
-                booked = len(self.store.trading.fills(sid)) - fills_before
-                detail = (
-                    f"{order.client_order_id} was {order.state}, the broker says "
-                    f"{execution.order.state}; {booked} new fill(s) booked"
-                )
-            log.warning("reconcile %s: %s", sid, detail)
-            self.store.trading.add_event(sid, "reconcile", detail)
-
-    async def _reconcile_balances(self, live: _Live) -> None:
-        """Bring the long positions in this strategy's base asset down to the exchange's.
-
-        The exchange's free + locked balance is the truth; the strategies running here are
-        corrected by write-off fills (see `workbench.live.protection`), each logged as a
-        `reconcile` event. No order is ever placed to fix a balance.
-        """
-        balances = await self.broker.balances()
-        if balances is None:
-            return
-        runner = live.runner
-        base = runner.symbol.split("/")[0]
-        holders = {
-            sid: other
-            for sid, other in self.strategies.items()
-            if other.runner.symbol.split("/")[0] == base
-        }
-        held = {
-            sid: (o.runner.symbol, o.runner.portfolio.position(o.runner.symbol).amount)
-            for sid, o in holders.items()
-        }
-        balance = balances.get(base)
-        on_exchange = balance.total if balance is not None else 0.0
-        step = _amount_step(self.clients.rest, runner.symbol)
-        now_ms = await market_now_ms(self.clients.rest)
-        for off in balance_write_offs(base, held, on_exchange, now_ms, step / 2):
-            other = holders[off.order.strategy_id]
-            log.warning("reconcile %s: %s", off.order.strategy_id, off.detail)
-            self.store.trading.add_event(off.order.strategy_id, "reconcile", off.detail)
-            self.store.trading.save_order(off.order, self.exchange)
-            self._book(other, Execution(off.order, [off.fill]))
-            if other is not live and other.lock.locked():
-                continue  # busy: its next exit or restart settles its legs
-            if self._open_legs(other):
-                # The resting legs are for the old amount: place them again for the new one.
-                await self._unprotect(other)
-                await self._protect(other)
-
-    async def _restore_protection(self, live: _Live) -> None:
-        """After a restart: know which levels rest on the exchange; place missing ones."""
-        legs = self._open_legs(live)
-        trader = live.runner.trader
-        trader.exchange_side = frozenset(StopKind(o.purpose) for o in legs)
-        if not legs:
-            await self._protect(live)
-
-    def _rebuild_peak(self, live: _Live, current_open_ms: int) -> None:
-        """Walk the stored bars since the entry into the trailing stop's peak."""
-        runner = live.runner
-        trader = runner.trader
-        if trader.side == 0 or trader.protection.trail is None or trader.entry_ms is None:
-            return
-        step = timeframe_ms(runner.timeframe)
-        start = pd.Timestamp(trader.entry_ms - trader.entry_ms % step, unit="ms", tz="UTC")
-        end = pd.Timestamp(current_open_ms, unit="ms", tz="UTC")
-        bars = self.store.candles.read(self.exchange, runner.symbol, runner.timeframe, start, end)
-        trader.rebuild_peak(
-            Candle(int(ts.value // 1_000_000), r.open, r.high, r.low, r.close, r.volume)
-            for ts, r in zip(bars.index, bars.itertuples(), strict=True)
-        )
 
     async def _history(self, key: tuple[str, str, str], warmup: int) -> tuple[pd.DataFrame, int]:
         """Give the stored closed bars before the market's current bar (never later ones:
@@ -335,12 +225,16 @@ class LiveEngine:
         self.flush()
 
     def flush(self) -> None:
-        """Write the buffered candles and equity marks (kept for the next try on failure)."""
+        """Write the buffered equity marks and candles (kept for the next try on failure).
+
+        Marks first: a stored bar is never without its marks (the drawdown guard's peak is
+        rebuilt from them at a restart; a bar not stored is traded again and marked again).
+        """
+        self.store.trading.save_equity_rows(self._equity)
+        self._equity = []
         for key in list(self._candles):
             self.store.candles.write(*key, _frame(self._candles[key]))
             del self._candles[key]
-        self.store.trading.save_equity_rows(self._equity)
-        self._equity = []
 
     async def _flush_loop(self) -> None:
         while True:
@@ -374,7 +268,7 @@ class LiveEngine:
         live = self.strategies[order.strategy_id]
         async with live.lock:
             execution = await self.broker.cancel(order)
-            await self._settle(live, execution)
+            await self._protection.settle(live, execution)
         return execution.order
 
     async def place_order(
@@ -434,7 +328,7 @@ class LiveEngine:
             return
         async with live.lock:
             try:
-                await self._settle(live, execution)
+                await self._protection.settle(live, execution)
             except Exception:  # one bad update must not stop the follow-up of the others
                 log.exception("booking an update of %s failed", execution.order.client_order_id)
                 self.store.trading.add_event(
@@ -483,10 +377,19 @@ class LiveEngine:
             self._equity.append(
                 (sid, candle.ts_ms, equity, runner.portfolio.cash, position, candle.close)
             )
-            if live.risk.mark(candle.ts_ms, equity):
-                self.store.trading.add_event(sid, "risk", f"drawdown guard tripped at {equity:g}")
-                if live.risk.limits.flatten_on_drawdown:
-                    await self._guarded(sid, lambda r=runner: r.flatten(candle.ts_ms))
+            risk = live.risk
+            milestone = risk.state.milestone
+            tripped = risk.mark(candle.ts_ms, equity)
+            if risk.state.milestone != milestone:
+                # Stored before it is acted on: a restart keeps the cool-down and the day.
+                self.store.trading.save_risk_state(sid, risk.state)
+                if tripped:
+                    self.store.trading.add_event(
+                        sid, "risk", f"drawdown guard tripped at {equity:g}"
+                    )
+            # A trip replayed after a restart flattens again (a no-op once flat).
+            if tripped and risk.limits.flatten_on_drawdown:
+                await self._guarded(sid, lambda r=runner: r.flatten(candle.ts_ms))
         # Stored after the decisions on it: a stored bar is a bar fully acted on.
         self._candles.setdefault(key, []).append(candle)
         self._emit(
@@ -509,7 +412,7 @@ class LiveEngine:
             self.store.trading.set_state(sid, str(StrategyState.ERROR), error)
             self._emit("state", {"strategy_id": sid, "state": "error", "error": error})
 
-    async def _place(self, live: _Live, intent: OrderIntent) -> None:
+    async def _place(self, live: LiveStrategy, intent: OrderIntent) -> None:
         runner = live.runner
         price = runner.last_price or 0.0
         marks = {runner.symbol: price}
@@ -539,9 +442,10 @@ class LiveEngine:
         if known is not None and known.state is not OrderState.PENDING:
             log.info("order %s was placed before a restart; not again", known.client_order_id)
             return
-        if intent.purpose not in ("entry", MANUAL, MANUAL_EXIT) and self._open_legs(live):
+        exit_ = intent.purpose not in ("entry", MANUAL, MANUAL_EXIT)
+        if exit_ and self._protection.open_legs(live):
             # The resting legs lock the position: cancel them, then exit what is left.
-            await self._unprotect(live)
+            await self._protection.unprotect(live)
             position = runner.portfolio.position(runner.symbol).amount
             if abs(position) <= 1e-12:
                 return  # a leg filled meanwhile: nothing left to exit
@@ -550,7 +454,7 @@ class LiveEngine:
         self.store.trading.save_order(order, self.exchange)
         await self._send(live, order)
 
-    async def _send(self, live: _Live, order: Order) -> None:
+    async def _send(self, live: LiveStrategy, order: Order) -> None:
         try:
             execution = await self.broker.submit(order)
         except OrderRejected as exc:
@@ -558,160 +462,17 @@ class LiveEngine:
             self.store.trading.save_order(rejected, self.exchange)
             self._emit("order", {"order": rejected})
             return
-        await self._settle(live, execution)
-
-    async def _settle(self, live: _Live, execution: Execution) -> None:
-        """Book an execution, then act on what it changed: protect an entry, end an OCO."""
-        became_final = self._book(live, execution)
-        order = execution.order
-        if not became_final:
-            return
-        if order.purpose == "entry":
-            await self._protect(live)
-        elif order.purpose in PROTECTIVE and order.type.is_stop and order.filled > 0:
-            # One leg fired: the other must not (the exchange expires an OCO sibling itself).
-            await self._unprotect(live)
-
-    def _open_legs(self, live: _Live) -> list[Order]:
-        """Give the strategy's protective stop orders still resting (as stored)."""
-        if self.broker.exchange_stops(live.runner.symbol) is ExchangeStops.NONE:
-            return []
-        return [
-            o
-            for o in self.store.trading.orders(live.runner.strategy_id, open_only=True)
-            if o.purpose in PROTECTIVE and o.type.is_stop
-        ]
-
-    async def _protect(self, live: _Live) -> None:
-        """Rest the open position's stop-loss / take-profit on the exchange, if it can."""
-        runner = live.runner
-        trader = runner.trader
-        mode = self.broker.exchange_stops(runner.symbol)
-        if mode is ExchangeStops.NONE or trader.side == 0 or trader.entry_ms is None:
-            return
-        if self._open_legs(live):
-            return
-        sid = runner.strategy_id
-        placed: dict[str, int] = {}
-        for o in self.store.trading.orders(sid):
-            if o.purpose in PROTECTIVE and o.type.is_stop and o.created_ms == trader.entry_ms:
-                placed[o.purpose] = placed.get(o.purpose, 0) + 1
-        step = _amount_step(self.clients.rest, runner.symbol)
-        position = round(runner.portfolio.position(runner.symbol).amount / step) * step
-        legs = protective_legs(
-            sid,
-            runner.symbol,
-            position,
-            trader.protection,
-            trader.entry_ms,
-            mode,
-            placed,
-            trader.entry_ms,
-        )
-        if not legs:
-            return
-        for leg in legs:
-            self.store.trading.save_order(leg, self.exchange)
-        try:
-            if len(legs) == 2:
-                executions = await self.broker.submit_oco((legs[0], legs[1]))
-            else:
-                executions = [await self.broker.submit(legs[0])]
-        except OrderRejected as exc:
-            # The level may already be crossed: watch it instead (it fires at the next bar).
-            for leg in legs:
-                rejected = leg.update(state=OrderState.REJECTED, reason=exc.reason)
-                self.store.trading.save_order(rejected, self.exchange)
-                self._emit("order", {"order": rejected})
-            self.store.trading.add_event(
-                sid, "protection", f"exchange-side stops refused ({exc.reason}): watched instead"
-            )
-            trader.exchange_side = frozenset()
-            return
-        trader.exchange_side = frozenset(StopKind(leg.purpose) for leg in legs)
-        for execution in executions:
-            self._book(live, execution)
-
-    async def _unprotect(self, live: _Live) -> None:
-        """Cancel the resting protective legs (their fills so far are booked)."""
-        for leg in self._open_legs(live):
-            execution = await self.broker.cancel(leg)
-            self._book(live, execution)
-        if not self._open_legs(live):
-            live.runner.trader.exchange_side = frozenset()
-
-    def _book(self, live: _Live, execution: Execution) -> bool:
-        """Store and book an execution's new fills, then its order; give True when the order
-        became final now. A stored order never goes back (a late, older answer)."""
-        runner = live.runner
-        for fill in execution.fills:
-            if not self.store.trading.save_fill(fill):
-                continue  # already booked
-            trips_before = len(runner.portfolio.round_trips)
-            runner.on_fill(fill)
-            for trip in runner.portfolio.round_trips[trips_before:]:
-                live.trades += 1
-                self.store.trading.save_round_trip(runner.strategy_id, live.trades, trip)
-            self._emit("fill", {"fill": fill})
-        order = execution.order
-        stored = self.store.trading.order(order.client_order_id)
-        if stored is not None and stored.state.is_final and not order.state.is_final:
-            return False
-        if stored is not None and stored.filled > order.filled:
-            order = order.update(filled=stored.filled)
-        self.store.trading.save_order(order, self.exchange)
-        self._emit("order", {"order": order})
-        return order.state.is_final and (stored is None or not stored.state.is_final)
+        await self._protection.settle(live, execution)
 
     # -- reading ----------------------------------------------------------------------------
     def metrics(self) -> pd.DataFrame:
         """Give live metrics per strategy: return, drawdown, Sharpe to date, win rate, trades."""
         self.flush()
-        rows = []
-        for sid, live in self.strategies.items():
-            runner = live.runner
-            pnl = np.array([t.pnl for t in runner.portfolio.round_trips], dtype=np.float64)
-            found = live_metrics(
-                self.store.trading.equity(sid), pnl, runner.initial_cash, runner.timeframe
-            )
-            rows.append({"strategy_id": sid, "equity": runner.equity(), **found})
-        return pd.DataFrame(rows)
+        return metrics_frame(self.store, self.strategies)
 
     def status(self) -> pd.DataFrame:
         """Give one row per strategy: state, position, cash, equity, P&L, trades."""
-        rows = []
-        for sid, live in self.strategies.items():
-            r = live.runner
-            pos = r.portfolio.position(r.symbol)
-            marks = {r.symbol: r.last_price} if r.last_price else {}
-            rows.append(
-                {
-                    "strategy_id": sid,
-                    "state": str(r.state),
-                    "symbol": r.symbol,
-                    "position": pos.amount,
-                    "average_price": pos.average_price,
-                    "cash": r.portfolio.cash,
-                    "equity": r.equity(),
-                    "realized_pnl": r.portfolio.realized,
-                    "unrealized_pnl": r.portfolio.unrealized(marks),
-                    "fees": r.portfolio.fees,
-                    "trades": len(r.portfolio.round_trips),
-                    "return": r.equity() / r.initial_cash - 1.0,
-                }
-            )
-        return pd.DataFrame(rows)
-
-
-def _amount_step(rest: Any, symbol: str) -> float:
-    """Give a market's amount step (a tolerance for balance comparisons)."""
-    market = (rest.markets or {}).get(symbol) or {}
-    precision = (market.get("precision") or {}).get("amount")
-    if not precision:
-        return 1e-8
-    if getattr(rest, "precisionMode", TICK_SIZE) == TICK_SIZE:
-        return float(precision)
-    return 10.0 ** -float(precision)  # DECIMAL_PLACES / SIGNIFICANT_DIGITS: a digit count
+        return status_frame(self.strategies)
 
 
 def _seen(runner: StrategyRunner, candle: Candle) -> bool:

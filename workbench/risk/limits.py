@@ -4,11 +4,16 @@ Exits are never refused (a limit must not trap a position). Entries are checked 
 per-symbol position value, total exposure, open orders, today's loss, and the drawdown guard
 that stops new entries (optionally flattens) for a cool-down once equity falls too far from
 its peak.
+
+The guard's memory (`RiskState`) is kept by the caller across restarts: a manager is built on a
+restored state, and a bar marked again (replayed after a restart) changes nothing and gives the
+answer it gave the first time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.broker.models import OrderIntent
@@ -46,18 +51,48 @@ class RiskState:
     day_start_equity: float = 0.0
     halted_until_ms: int = -1
     halts: list[int] = field(default_factory=list)
+    marked_ms: int = -1  # the last bar marked
+
+    @property
+    def milestone(self) -> tuple[int, int]:
+        """Give what the equity marks alone cannot rebuild: the day started, the halts so far.
+
+        When it changes the state must be stored; the peak's rises in between follow from the
+        equity marks (see `with_peak`).
+        """
+        return self.day_start_ms, len(self.halts)
+
+    def with_peak(self, marks: Iterable[tuple[int, float]]) -> RiskState:
+        """Give this state with the (ts_ms, equity) marks after `marked_ms` taken into the peak.
+
+        Exact when no marked bar in between tripped the guard or started a day (those changes
+        are stored when they happen, so they come before the marks given here).
+        """
+        later = [(ts_ms, equity) for ts_ms, equity in marks if ts_ms > self.marked_ms]
+        if not later:
+            return replace(self, halts=list(self.halts))
+        return replace(
+            self,
+            halts=list(self.halts),
+            peak_equity=max(self.peak_equity, *(equity for _, equity in later)),
+            marked_ms=max(ts_ms for ts_ms, _ in later),
+        )
 
 
 class RiskManager:
     """Checks order intents against the limits, with equity and exposure given by the caller."""
 
-    def __init__(self, limits: RiskLimits | None = None) -> None:
+    def __init__(self, limits: RiskLimits | None = None, state: RiskState | None = None) -> None:
         self.limits = limits or RiskLimits()
-        self.state = RiskState()
+        self.state = state or RiskState()
 
     def mark(self, ts_ms: int, equity: float) -> bool:
         """Take the equity at a closed bar; give True when the drawdown guard trips now."""
         state, limits = self.state, self.limits
+        if ts_ms <= state.marked_ms:
+            # Marked before (a bar replayed after a restart): the same answer, no change.
+            return ts_ms in state.halts
+        state.marked_ms = ts_ms
         day = ts_ms - ts_ms % DAY_MS
         if day != state.day_start_ms:
             state.day_start_ms, state.day_start_equity = day, equity

@@ -1,4 +1,5 @@
-"""Live trading records: strategies, orders, fills, closed trades, equity, refusals.
+"""Live trading records: strategies, orders, fills, closed trades, equity, refusals, and the
+drawdown guard's state.
 
 The engine writes each row before it acts on it or reports it anywhere else, so a process
 killed at any point restarts from what is here (orders by client order id, positions from
@@ -17,6 +18,7 @@ import pandas as pd
 from workbench.broker.models import Fill, Order, OrderState, OrderType
 from workbench.fills import Side
 from workbench.portfolio.accounting import RoundTrip
+from workbench.risk.limits import RiskState
 
 _TS = "make_timestamp(CAST(? AS BIGINT) * 1000)"
 _ORDER_COLUMNS = (
@@ -280,6 +282,62 @@ class TradingStore:
         return self._frame(
             f"SELECT * FROM equity {where} ORDER BY strategy_id, ts",
             [strategy_id] if strategy_id else [],
+        )
+
+    def equity_marks(self, strategy_id: str, after_ms: int = -1) -> list[tuple[int, float]]:
+        """Give a strategy's (ts_ms, equity) marks after `after_ms`, oldest first."""
+        cursor = self.con.cursor()
+        try:
+            rows = cursor.execute(
+                "SELECT CAST(epoch_ms(ts) AS BIGINT), equity FROM equity "
+                f"WHERE strategy_id = ? AND ts > {_TS} ORDER BY ts",
+                [strategy_id, after_ms],
+            ).fetchall()
+        finally:
+            cursor.close()
+        return [(int(ts_ms), float(equity)) for ts_ms, equity in rows]
+
+    # -- risk -------------------------------------------------------------------------------
+    def save_risk_state(self, strategy_id: str, state: RiskState) -> None:
+        """Record the drawdown guard's state of a strategy (replacing the one before)."""
+        halted = None if state.halted_until_ms < 0 else state.halted_until_ms
+        self._run(
+            "INSERT OR REPLACE INTO risk_state (strategy_id, marked_at, peak_equity, day_start, "
+            f"day_start_equity, halted_until, halts) VALUES (?, {_TS}, ?, {_TS}, ?, {_TS}, ?)",
+            [
+                strategy_id,
+                state.marked_ms,
+                state.peak_equity,
+                state.day_start_ms,
+                state.day_start_equity,
+                halted,
+                list(state.halts),
+            ],
+        )
+
+    def risk_state(self, strategy_id: str) -> RiskState | None:
+        """Give a strategy's stored drawdown guard state, if any."""
+        cursor = self.con.cursor()
+        try:
+            row = cursor.execute(
+                "SELECT CAST(epoch_ms(marked_at) AS BIGINT), peak_equity, "
+                "CAST(epoch_ms(day_start) AS BIGINT), day_start_equity, "
+                "CAST(epoch_ms(halted_until) AS BIGINT), halts FROM risk_state "
+                "WHERE strategy_id = ?",
+                [strategy_id],
+            ).fetchone()
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        marked_ms, peak, day_start_ms, day_start_equity, halted_until_ms, halts = row
+        return RiskState(
+            peak_equity=float(peak),
+            day_start_ms=int(day_start_ms),
+            day_start_equity=float(day_start_equity),
+            halted_until_ms=-1 if halted_until_ms is None else int(halted_until_ms),
+            halts=[int(h) for h in halts],
+            marked_ms=int(marked_ms),
         )
 
     def save_refusal(

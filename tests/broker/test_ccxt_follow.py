@@ -12,34 +12,23 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from local_market import Market, open_market
 from shipped import CANDLE_DIR
 
 from workbench.broker.base import ExchangeStops, Execution
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.models import Order, OrderState, OrderType
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
-from workbench.exchange.client import ExchangeClients
+from workbench.exchange import ManualClock, load_csv_history
 from workbench.exchange.faults import FaultKind
 from workbench.fills import Side
-from workbench.settings import Settings
 from workbench.store import Store
 
 STEP_MS = 300_000
-Market = tuple[LocalExchange, ManualClock, ExchangeClients]
 
 
 @pytest.fixture(scope="module")
 def candles() -> pd.DataFrame:
     return load_csv_history(CANDLE_DIR, ["ETH/BTC"])["ETH/BTC"].iloc[:300]
-
-
-async def open_market(candles: pd.DataFrame, **options: float) -> AsyncIterator[Market]:
-    clock = ManualClock(int(candles.index[0].value // 1_000_000) + 1)
-    async with LocalExchange({"ETH/BTC": candles}, clock=clock, tick_s=0.002, **options) as server:
-        clients = connect("local", settings=Settings(), port=server.port)
-        await clients.load_markets()
-        yield server, clock, clients
-        await clients.close()
 
 
 @pytest.fixture

@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from local_market import open_market
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.backtest.engine import backtest
 from workbench.broker.paper import PaperBroker
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
+from workbench.exchange import ManualClock, load_csv_history
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
 from workbench.live.runner import StrategyState
 from workbench.risk.limits import RiskLimits
-from workbench.settings import Settings
 from workbench.store import Store
 from workbench.strategy import load_spec
 
@@ -59,16 +59,11 @@ async def step_until(
 async def running(
     candles: pd.DataFrame, tmp_path: Path
 ) -> AsyncIterator[tuple[LiveEngine, ManualClock, Store]]:
-    first_ms = int(candles.index[0].value // 1_000_000)
-    clock = ManualClock(first_ms + 1)
-    async with LocalExchange({"ETH/BTC": candles}, clock=clock, tick_s=0.002) as server:
-        clients = connect("local", settings=Settings(), port=server.port)
-        await clients.load_markets()
+    async for _server, clock, clients in open_market(candles):
         with Store.open(tmp_path / "live.duckdb") as store:
             engine = LiveEngine(store, clients, PaperBroker(FILL_MODEL), fill_model=FILL_MODEL)
             yield engine, clock, store
             await engine.stop()
-        await clients.close()
 
 
 def assert_trades_like_the_backtest(store: Store, sid: str, name: str, seen: pd.DataFrame) -> None:
@@ -174,12 +169,8 @@ async def test_a_failing_strategy_is_isolated_and_metrics_match_the_backtest(
 async def test_refused_orders_are_stored_with_the_rule_and_the_numbers(
     candles: pd.DataFrame, tmp_path: Path
 ) -> None:
-    first_ms = int(candles.index[0].value // 1_000_000)
-    clock = ManualClock(first_ms + 1)
     limits = RiskLimits(max_position_fraction=0.05)
-    async with LocalExchange({"ETH/BTC": candles}, clock=clock, tick_s=0.002) as server:
-        clients = connect("local", settings=Settings(), port=server.port)
-        await clients.load_markets()
+    async for _server, clock, clients in open_market(candles):
         with Store.open(tmp_path / "risk.duckdb") as store:
             engine = LiveEngine(
                 store, clients, PaperBroker(FILL_MODEL), fill_model=FILL_MODEL, limits=limits
@@ -191,7 +182,6 @@ async def test_refused_orders_are_stored_with_the_rule_and_the_numbers(
             await engine.stop()
             refused = store.trading.refusals(sid)
             orders = store.trading.orders(sid)
-        await clients.close()
     assert len(refused) >= 1 and orders == []
     assert set(refused["rule"]) == {"position_limit"}
     detail = json.loads(refused["detail"].iloc[0])
@@ -240,12 +230,8 @@ async def test_a_manual_limit_order_rests_fills_on_a_later_bar_and_can_be_cancel
 async def test_a_manual_order_meets_the_risk_limits_and_bad_ones_are_explained(
     candles: pd.DataFrame, tmp_path: Path
 ) -> None:
-    first_ms = int(candles.index[0].value // 1_000_000)
-    clock = ManualClock(first_ms + 1)
     limits = RiskLimits(max_position_fraction=0.05)
-    async with LocalExchange({"ETH/BTC": candles}, clock=clock, tick_s=0.002) as server:
-        clients = connect("local", settings=Settings(), port=server.port)
-        await clients.load_markets()
+    async for _server, clock, clients in open_market(candles):
         with Store.open(tmp_path / "manual.duckdb") as store:
             engine = LiveEngine(
                 store, clients, PaperBroker(FILL_MODEL), fill_model=FILL_MODEL, limits=limits
@@ -264,7 +250,6 @@ async def test_a_manual_order_meets_the_risk_limits_and_bad_ones_are_explained(
             # Within the limit: filled at market.
             done = await engine.place_order(sid, "buy", 0.001)
             await engine.stop()
-        await clients.close()
     assert list(refused["rule"]) == ["position_limit"]
     assert list(refused["purpose"]) == ["manual"]
     assert done is not None and done.state == "filled"

@@ -11,21 +11,20 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from local_market import Market, open_market
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.models import PROTECTIVE, OrderState, OrderType
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
+from workbench.exchange import ManualClock, load_csv_history
 from workbench.exchange.client import ExchangeClients
 from workbench.fills import FillModel, Side, StopKind
 from workbench.live.engine import LiveEngine
 from workbench.risk.limits import RiskLimits
-from workbench.settings import Settings
 from workbench.store import Store
 
 STEP_MS = 300_000
 BARS = 300
-Market = tuple[LocalExchange, ManualClock, ExchangeClients]
 
 
 def spec(**risk: Any) -> dict[str, Any]:
@@ -46,19 +45,6 @@ def bar_ms(candles: pd.DataFrame, i: int) -> int:
     return int(candles.index[i].value // 1_000_000)
 
 
-async def open_market(
-    candles: pd.DataFrame, balances: dict[str, float] | None = None
-) -> AsyncIterator[Market]:
-    clock = ManualClock(bar_ms(candles, 0) + 1)
-    async with LocalExchange(
-        {"ETH/BTC": candles}, clock=clock, tick_s=0.002, balances=balances
-    ) as server:
-        clients = connect("local", settings=Settings(), port=server.port)
-        await clients.load_markets()
-        yield server, clock, clients
-        await clients.close()
-
-
 @pytest.fixture
 async def market(candles: pd.DataFrame) -> AsyncIterator[Market]:
     async for opened in open_market(candles):
@@ -68,7 +54,7 @@ async def market(candles: pd.DataFrame) -> AsyncIterator[Market]:
 @pytest.fixture
 async def no_eth(candles: pd.DataFrame) -> AsyncIterator[Market]:
     """An account that holds only BTC: every ETH on it is the strategies'."""
-    async for opened in open_market(candles, {"BTC": 1.0}):
+    async for opened in open_market(candles, balances={"BTC": 1.0}):
         yield opened
 
 

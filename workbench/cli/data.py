@@ -19,7 +19,6 @@ from workbench.cli.common import (
     settings_with,
 )
 from workbench.data import CandleFileError, import_file
-from workbench.data.download import DownloadError, check_exchange_id, download_candles
 from workbench.store import Store, StoreError
 from workbench.timeframes import TimeframeError, timeframe_seconds
 
@@ -78,6 +77,8 @@ def download(
     as_json: JsonOption = False,
 ) -> None:
     """Download history with ccxt fetch_ohlcv, resuming after the newest stored bar."""
+    # ccxt costs a second to import: only the commands that talk to an exchange pay it.
+    from workbench.data.download import DownloadError, check_exchange_id, download_candles
     from workbench.exchange import connect
 
     settings = settings_with(db, exchange)

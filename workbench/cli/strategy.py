@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 
 from workbench.cli.common import JsonOption, console, errors, print_json
-from workbench.strategy import SpecError, load_spec
-from workbench.strategy.schema import strategy_schema
 
 app = typer.Typer(
     help="Strategy specs: validate them, generate their JSON Schema.", no_args_is_help=True
@@ -23,6 +21,9 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """Validate spec files; print every problem with its JSON path; exit 1 if any."""
+    # Imported here: the indicators compile with numba, which every other command would pay.
+    from workbench.strategy import SpecError, load_spec
+
     report: dict[str, list[dict[str, str]]] = {}
     for path in files:
         try:
@@ -55,6 +56,8 @@ def schema(
     ] = None,
 ) -> None:
     """Print (or write) the JSON Schema of strategy specs."""
+    from workbench.strategy.schema import strategy_schema
+
     text = json.dumps(strategy_schema(), indent=2) + "\n"
     if output is None:
         typer.echo(text, nl=False)

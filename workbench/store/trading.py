@@ -252,12 +252,28 @@ class TradingStore:
             ],
         )
 
-    def round_trips(self, strategy_id: str | None = None) -> pd.DataFrame:
+    def round_trips(
+        self, strategy_id: str | None = None, latest: int | None = None
+    ) -> pd.DataFrame:
+        """Give closed trades by strategy and number; or the ``latest`` by exit, newest first."""
         where = "WHERE strategy_id = ?" if strategy_id else ""
+        args: list[Any] = [strategy_id] if strategy_id else []
+        if latest is None:
+            return self._frame(
+                f"SELECT * FROM round_trips {where} ORDER BY strategy_id, trade_no", args
+            )
         return self._frame(
-            f"SELECT * FROM round_trips {where} ORDER BY strategy_id, trade_no",
-            [strategy_id] if strategy_id else [],
+            f"SELECT * FROM round_trips {where} ORDER BY exit_time DESC, strategy_id LIMIT ?",
+            [*args, latest],
         )
+
+    def win_rates(self) -> pd.Series:
+        """Give each strategy's share of closed trades with a positive P&L."""
+        frame = self._frame(
+            "SELECT strategy_id, avg(CASE WHEN pnl > 0 THEN 1.0 ELSE 0.0 END) AS win_rate "
+            "FROM round_trips GROUP BY strategy_id"
+        )
+        return frame.set_index("strategy_id")["win_rate"]
 
     def save_equity_rows(self, rows: list[tuple[str, int, float, float, float, float]]) -> None:
         """Store many (strategy_id, ts_ms, equity, cash, position, price) rows at once."""
@@ -365,11 +381,14 @@ class TradingStore:
             ],
         )
 
-    def refusals(self, strategy_id: str | None = None) -> pd.DataFrame:
+    def refusals(self, strategy_id: str | None = None, latest: int | None = None) -> pd.DataFrame:
+        """Give refused orders in time order; or the ``latest``, newest first."""
         where = "WHERE strategy_id = ?" if strategy_id else ""
+        args: list[Any] = [strategy_id] if strategy_id else []
+        if latest is None:
+            return self._frame(f"SELECT * FROM refused_orders {where} ORDER BY ts", args)
         return self._frame(
-            f"SELECT * FROM refused_orders {where} ORDER BY ts",
-            [strategy_id] if strategy_id else [],
+            f"SELECT * FROM refused_orders {where} ORDER BY ts DESC LIMIT ?", [*args, latest]
         )
 
 

@@ -16,6 +16,7 @@ from workbench.broker.models import Order
 from workbench.ui.shared import Closed, LiveService
 
 CURVE_POINTS = 2000  # points kept per equity curve in the comparison
+TABLE_ROWS = 500  # newest trades and refusals shown
 
 
 def _table(**kw: Any) -> pn.widgets.Tabulator:
@@ -110,12 +111,9 @@ class LiveTables:
                 "filled",
             ],
         )
-        trips = trading.round_trips()
-        if len(trips):
-            trips = trips.sort_values("exit_time", ascending=False).head(500)
-        self.trades.value = trips
-        refusals = trading.refusals()
-        self.refusals.value = refusals.iloc[::-1].head(500) if len(refusals) else refusals
+        # The newest rows only: a long run's whole history is not sent on every fill.
+        self.trades.value = trading.round_trips(latest=TABLE_ROWS)
+        self.refusals.value = trading.refusals(latest=TABLE_ROWS)
 
     async def _on_order_click(self, event: Any) -> None:
         if event.column != "cancel":
@@ -260,12 +258,7 @@ class ComparisonView:
     def refresh_metrics(self, status: pd.DataFrame) -> None:
         if status.empty:
             return
-        trips = self.service.store.trading.round_trips()
-        wins = (
-            trips.assign(win=trips["pnl"] > 0).groupby("strategy_id")["win"].mean()
-            if len(trips)
-            else pd.Series(dtype=float)
-        )
+        wins = self.service.store.trading.win_rates()
         drawdown = {sid: max_drawdown(s.data["ret"]) for sid, s in self.sources.items()}
         self.metrics.value = status[["strategy_id", "state", "symbol", "return", "trades"]].assign(
             win_rate=status["strategy_id"].map(wins),

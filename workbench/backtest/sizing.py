@@ -6,8 +6,10 @@ bar i-1's close (no look-ahead) and bar i's open:
 * ``fixed_amount``: an AMOUNT of base units, ``amount / (fill * (1 + fee_rate))``, so the quote
   spent, fee included, is ``amount`` (capped by the cash available);
 * ``fixed_fraction``, ``fixed_risk``, ``volatility_target``: a FRACTION of the cash available
-  to the position (its equity while flat; with shared cash, the pool's free cash), spent fee
-  included: ``units = fraction * cash / (fill * (1 + fee_rate))`` (the fill model's
+  to the position (its equity while flat; with shared cash, the pool's cash balance for a
+  long entry — which holds the proceeds of another symbol's open short — and the pool's free
+  cash for a short entry, as vectorbt sizes them), spent fee included:
+  ``units = fraction * cash / (fill * (1 + fee_rate))`` (the fill model's
   ``max_buy_quantity`` of that quote);
 
   - ``fixed_risk``: ``fraction = risk_fraction * fill * (1 + fee_rate) / (atr_multiple * ATR)``

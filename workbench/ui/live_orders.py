@@ -43,14 +43,12 @@ class OrderTicket(param.Parameterized):
         """Place the ticket's order; give what became of it."""
         if self.strategy_id is None:
             return "No strategy to trade for."
-        if self.order_type == "limit" and not self.price:
-            return "A limit order needs a price."
         order = await self.service.engine.place_order(
             self.strategy_id,
             self.side,
             float(self.amount),
             order_type=self.order_type,
-            price=float(self.price) if self.order_type == "limit" else None,
+            price=self.price if self.order_type == "limit" else None,  # the engine checks it
         )
         if order is None:
             return "Refused by the risk limits: see Refused orders."

@@ -28,17 +28,29 @@ def bars_streamed(page: Any) -> int:
     return int(found.group(1))
 
 
+def open_streaming(browser: Any, url: str) -> tuple[Any, list[str]]:
+    """Open the dashboard once its market chart streams; give the page and its problems."""
+    page, problems = open_page(browser, url)
+    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    return page, problems
+
+
+def equity_marks(db: Path, strategy_id: str | None = None, *, timeout_s: float) -> int:
+    """Wait until equity marks are stored (for one strategy, or any); give how many."""
+    where, args = ("WHERE strategy_id = ?", [strategy_id]) if strategy_id else ("", [])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        sql = f"SELECT count(*) AS n FROM equity {where}"
+        marks = int(query(sql, args, db=db)["n"].iloc[0])
+        if marks or time.monotonic() > deadline:
+            return marks
+        time.sleep(0.5)
+
+
 def test_the_engine_trades_before_any_page_is_opened(live_dashboard: Any) -> None:
     # The server started the engine (--setup): equity marks are stored with no session open,
     # read through the server, which owns the file.
-    deadline = time.monotonic() + 60
-    marks = 0
-    while time.monotonic() < deadline:
-        marks = int(query("SELECT count(*) AS n FROM equity", db=live_dashboard.db)["n"].iloc[0])
-        if marks:
-            break
-        time.sleep(0.5)
-    assert marks > 0
+    assert equity_marks(live_dashboard.db, timeout_s=60) > 0
     strategies = query("SELECT strategy_id FROM strategies", db=live_dashboard.db)
     assert len(strategies) == 3
 
@@ -46,8 +58,7 @@ def test_the_engine_trades_before_any_page_is_opened(live_dashboard: Any) -> Non
 def test_the_page_loads_cleanly_and_its_chart_streams_candles(
     browser: Any, live_dashboard: Any
 ) -> None:
-    page, problems = open_page(browser, live_dashboard.url)
-    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    page, problems = open_streaming(browser, live_dashboard.url)
     page.wait_for_selector("canvas", timeout=30_000)
     first = bars_streamed(page)
     deadline = time.monotonic() + 20
@@ -62,8 +73,7 @@ def test_the_page_loads_cleanly_and_its_chart_streams_candles(
 
 def test_every_tab_draws_offline(browser: Any, live_dashboard: Any) -> None:
     # Tabs are drawn when first shown: what they load must come from the server too.
-    page, problems = open_page(browser, live_dashboard.url)
-    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    page, problems = open_streaming(browser, live_dashboard.url)
     for tab, shows in (
         ("Orders & trades", "Refused orders"),
         ("Portfolio", "Risk status"),
@@ -78,8 +88,7 @@ def test_every_tab_draws_offline(browser: Any, live_dashboard: Any) -> None:
 
 
 def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dashboard: Any) -> None:
-    page, problems = open_page(browser, live_dashboard.url)
-    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    page, problems = open_streaming(browser, live_dashboard.url)
     card = page.locator(".card", has_text="sma_cross-ETHBTC").first
     card.get_by_role("button", name="Pause").click()
     # The card shows the state read back from the store.
@@ -91,8 +100,7 @@ def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dash
 def test_a_strategy_added_in_the_page_trades_and_is_stored(
     browser: Any, live_dashboard: Any
 ) -> None:
-    page, problems = open_page(browser, live_dashboard.url)
-    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    page, problems = open_streaming(browser, live_dashboard.url)
     form = page.locator(".bk-panel-models-layout-Column", has_text="Add a strategy").last
     form.locator("select").nth(0).select_option("bollinger_reversion")
     form.locator("select").nth(1).select_option("XMR/BTC")
@@ -112,18 +120,7 @@ def test_a_strategy_added_in_the_page_trades_and_is_stored(
         {"symbol": "XMR/BTC", "allocation": 2.5, "state": "running"}
     ]
     # It trades on its market: its equity is marked on the candles that close after it.
-    deadline = time.monotonic() + 30
-    marks = 0
-    while not marks and time.monotonic() < deadline:
-        page.wait_for_timeout(500)
-        marks = int(
-            query(
-                "SELECT count(*) AS n FROM equity WHERE strategy_id = ?",
-                ["bollinger_reversion-XMRBTC-4"],
-                db=live_dashboard.db,
-            )["n"].iloc[0]
-        )
-    assert marks > 0
+    assert equity_marks(live_dashboard.db, "bollinger_reversion-XMRBTC-4", timeout_s=30) > 0
     assert problems == []
     page.close()
 
@@ -136,8 +133,7 @@ def test_an_uploaded_spec_is_checked_then_added(
     broken = {**spec, "indicators": {**spec["indicators"], "sma_fast": {"kind": "smaa"}}}
     (tmp_path / "broken.json").write_text(json.dumps(broken))
     (tmp_path / "my_cross.json").write_text(json.dumps(spec))
-    page, problems = open_page(browser, live_dashboard.url)
-    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    page, problems = open_streaming(browser, live_dashboard.url)
     form = page.locator(".bk-panel-models-layout-Column", has_text="Add a strategy").last
     upload = form.locator("input[type=file]")
 
@@ -164,8 +160,7 @@ def test_an_uploaded_spec_is_checked_then_added(
 def test_a_limit_order_from_the_ticket_rests_and_is_cancelled_from_the_table(
     browser: Any, live_dashboard: Any
 ) -> None:
-    page, problems = open_page(browser, live_dashboard.url)
-    page.wait_for_selector("text=/bars streamed/", timeout=60_000)
+    page, problems = open_streaming(browser, live_dashboard.url)
     ticket = page.locator(".bk-panel-models-layout-Column", has_text="Order ticket").last
     ticket.locator("select").first.select_option("ema_cross_rsi-ETHBTC")
     amount, price = ticket.locator("input").nth(0), ticket.locator("input").nth(1)

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from workbench.broker.models import Fill, Order
+from workbench.candles import Candle
 
 
 class OrderRejected(Exception):
@@ -66,6 +67,11 @@ class Broker(Protocol):
 
     def on_price(self, symbol: str, price: float, ts_ms: int) -> None:
         """Take the latest trade price of a symbol."""
+
+    def on_bar(self, symbol: str, candle: Candle) -> list[Execution]:
+        """Give what a closed bar filled of the orders resting here (an exchange reports its
+        own fills through `run`: nothing)."""
+        ...
 
     def exchange_stops(self, symbol: str) -> ExchangeStops:
         """Tell how protective orders can rest on the exchange for a symbol."""

@@ -40,6 +40,7 @@ import ccxt
 
 from workbench.broker.base import Balance, ExchangeStops, Execution, OrderRejected, Report
 from workbench.broker.models import Fill, Order, OrderState, OrderType
+from workbench.candles import Candle
 from workbench.fills import Side
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,10 @@ class CcxtBroker:
 
     def on_price(self, symbol: str, price: float, ts_ms: int) -> None:
         """The exchange prices its own fills: nothing to keep."""
+
+    def on_bar(self, symbol: str, candle: Candle) -> list[Execution]:
+        """The exchange fills resting orders itself; `run` reports them."""
+        return []
 
     @property
     def followed(self) -> list[Order]:

@@ -32,7 +32,6 @@ import pandas as pd
 
 from workbench.broker.base import Broker, Execution, OrderRejected
 from workbench.broker.models import Order, OrderIntent, OrderState, OrderType
-from workbench.broker.paper import PaperBroker
 from workbench.candles import COLUMNS, Candle
 from workbench.exchange.client import market_now_ms
 from workbench.fills import FillModel, Side
@@ -363,10 +362,9 @@ class LiveEngine:
         t0 = time.perf_counter()
         await self._open_bar(key, candle)  # a backfilled bar was never seen forming
         self.broker.on_price(key[1], candle.close, candle.ts_ms)
-        if isinstance(self.broker, PaperBroker):
-            # Resting paper limits fill on the bars after the one they were placed in.
-            for execution in self.broker.on_bar(key[1], candle):
-                await self._on_report(execution)
+        # Resting paper limits fill on the bars after the one they were placed in.
+        for execution in self.broker.on_bar(key[1], candle):
+            await self._on_report(execution)
         for sid, live in list(self.strategies.items()):
             if live.feed_key != key or _seen(live.runner, candle):
                 continue  # a strategy added later may have been seeded past this bar

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import aiohttp
 
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
+from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
 from workbench.settings import Settings
+from workbench.venue import connect
 
 CANDLES = Path(__file__).resolve().parents[1] / "data" / "candles"
 

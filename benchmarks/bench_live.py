@@ -21,20 +21,15 @@ from workbench.broker.base import Execution
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.models import Order, OrderState, OrderType
 from workbench.broker.paper import PaperBroker
-from workbench.exchange import (
-    LOCAL_API_KEY,
-    LocalExchange,
-    ManualClock,
-    connect,
-    load_csv_history,
-)
-from workbench.exchange.faults import FaultKind
 from workbench.fills import FillModel, Side
 from workbench.live.engine import LiveEngine
 from workbench.live.replay import replay
+from workbench.localexchange import LOCAL_API_KEY, LocalExchange, ManualClock, load_csv_history
+from workbench.localexchange.faults import FaultKind
 from workbench.settings import Settings
 from workbench.store import Store
 from workbench.strategy import load_spec
+from workbench.venue import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "data" / "strategies").glob("*.json"))

@@ -8,9 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.exchange import LocalExchange, ManualClock, connect
-from workbench.exchange.client import ExchangeClients
+from workbench.localexchange import LocalExchange, ManualClock
 from workbench.settings import Settings
+from workbench.venue import connect
+from workbench.venue.client import ExchangeClients
 
 Market = tuple[LocalExchange, ManualClock, ExchangeClients]
 

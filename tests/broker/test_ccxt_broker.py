@@ -13,14 +13,15 @@ from shipped import CANDLE_DIR, ROOT
 from workbench.broker.base import OrderRejected
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.models import Order, OrderIntent, OrderState
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
-from workbench.exchange.client import ExchangeClients
-from workbench.exchange.faults import FaultKind
 from workbench.fills import FillModel, Side
 from workbench.live.engine import LiveEngine
+from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
+from workbench.localexchange.faults import FaultKind
 from workbench.settings import Settings
 from workbench.store import Store
 from workbench.strategy import load_spec
+from workbench.venue import connect
+from workbench.venue.client import ExchangeClients
 
 STEP_MS = 300_000
 

@@ -18,9 +18,9 @@ from shipped import CANDLE_DIR
 from workbench.broker.base import ExchangeStops, Execution
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.models import Order, OrderState, OrderType
-from workbench.exchange import ManualClock, load_csv_history
-from workbench.exchange.faults import FaultKind
 from workbench.fills import Side
+from workbench.localexchange import ManualClock, load_csv_history
+from workbench.localexchange.faults import FaultKind
 from workbench.store import Store
 
 STEP_MS = 300_000

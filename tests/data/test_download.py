@@ -19,11 +19,12 @@ from shipped import CANDLE_DIR
 
 from workbench.candles import normalize
 from workbench.data.download import DownloadError, download_candles
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
-from workbench.exchange.client import ExchangeClients
-from workbench.exchange.faults import FaultKind
+from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
+from workbench.localexchange.faults import FaultKind
 from workbench.settings import Settings
 from workbench.store import Store
+from workbench.venue import connect
+from workbench.venue.client import ExchangeClients
 
 SYMBOLS = ["ETH/BTC", "ADA/BTC"]
 STEP_MS = 300_000

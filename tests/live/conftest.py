@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from shipped import CANDLE_DIR
 
-from workbench.exchange import LocalExchange, connect, load_csv_history
-from workbench.exchange.client import ExchangeClients
+from workbench.localexchange import LocalExchange, load_csv_history
 from workbench.settings import Settings
+from workbench.venue import connect
+from workbench.venue.client import ExchangeClients
 
 SYMBOLS = ["ETH/BTC", "ADA/BTC", "LTC/BTC"]
 STEP_MS = 300_000

@@ -17,8 +17,8 @@ import pytest
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.backtest.engine import backtest
-from workbench.exchange import LocalExchange, ManualClock, load_csv_history
 from workbench.fills import FillModel
+from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
 from workbench.portfolio.accounting import Portfolio
 from workbench.store import Store
 from workbench.strategy import load_spec

@@ -20,10 +20,10 @@ from shipped import CANDLE_DIR, ROOT
 
 from workbench.backtest.engine import backtest
 from workbench.broker.paper import PaperBroker
-from workbench.exchange import ManualClock, load_csv_history
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
 from workbench.live.runner import StrategyState
+from workbench.localexchange import ManualClock, load_csv_history
 from workbench.risk.limits import RiskLimits
 from workbench.store import Store
 from workbench.strategy import load_spec

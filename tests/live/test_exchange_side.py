@@ -16,12 +16,12 @@ from shipped import CANDLE_DIR, ROOT
 
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.models import PROTECTIVE, OrderState, OrderType
-from workbench.exchange import ManualClock, load_csv_history
-from workbench.exchange.client import ExchangeClients
 from workbench.fills import FillModel, Side, StopKind
 from workbench.live.engine import LiveEngine
+from workbench.localexchange import ManualClock, load_csv_history
 from workbench.risk.limits import RiskLimits
 from workbench.store import Store
+from workbench.venue.client import ExchangeClients
 
 STEP_MS = 300_000
 BARS = 300

@@ -7,10 +7,10 @@ import asyncio
 import pandas as pd
 
 from workbench.candles import Candle
-from workbench.exchange import LocalExchange
-from workbench.exchange.client import ExchangeClients
-from workbench.exchange.faults import FaultKind
 from workbench.live.feed import CandleFeed
+from workbench.localexchange import LocalExchange
+from workbench.localexchange.faults import FaultKind
+from workbench.venue.client import ExchangeClients
 
 STEP_MS = 300_000
 

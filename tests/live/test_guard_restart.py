@@ -14,12 +14,13 @@ import pandas as pd
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.broker.paper import PaperBroker
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
+from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
 from workbench.risk.limits import RiskLimits
 from workbench.settings import Settings
 from workbench.store import Store
+from workbench.venue import connect
 
 STEP_MS = 300_000
 BARS = 120

@@ -79,7 +79,7 @@ def download(
     """Download history with ccxt fetch_ohlcv, resuming after the newest stored bar."""
     # ccxt costs a second to import: only the commands that talk to an exchange pay it.
     from workbench.data.download import DownloadError, check_exchange_id, download_candles
-    from workbench.exchange import connect
+    from workbench.venue import connect
 
     settings = settings_with(db, exchange)
     try:

@@ -64,7 +64,8 @@ def serve(
     History comes from the DuckDB file (read once, then released) or, with --candles or when
     there is no database yet, from the shipped CSV files in data/candles.
     """
-    from workbench.exchange import (
+    from workbench.fills import FillModel
+    from workbench.localexchange import (
         LOCAL_API_KEY,
         LOCAL_API_SECRET,
         HistoryError,
@@ -72,7 +73,6 @@ def serve(
         load_csv_history,
         load_history_file,
     )
-    from workbench.fills import FillModel
 
     settings = settings_with(db)
     wanted = _symbols(symbols)

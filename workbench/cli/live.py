@@ -74,8 +74,8 @@ def run(
     A strategy already in the database (same spec name and symbol) resumes with its stored
     state, positions and orders.
     """
-    from workbench.exchange import HistoryError
     from workbench.live.session import Live, LiveError
+    from workbench.localexchange import HistoryError
     from workbench.portfolio.allocation import AllocationError, allocate, recent_volatility
     from workbench.strategy import SpecError, load_spec
 

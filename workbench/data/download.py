@@ -17,9 +17,9 @@ import ccxt
 import pandas as pd
 
 from workbench.candles import TimeLike, from_ccxt, to_utc
-from workbench.exchange.client import market_now_ms
 from workbench.store import Store
 from workbench.timeframes import timeframe_ms
+from workbench.venue.client import market_now_ms
 
 
 class DownloadError(Exception):

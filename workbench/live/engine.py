@@ -33,7 +33,6 @@ import pandas as pd
 from workbench.broker.base import Broker, Execution, OrderRejected
 from workbench.broker.models import Order, OrderIntent, OrderState, OrderType
 from workbench.candles import COLUMNS, Candle
-from workbench.exchange.client import market_now_ms
 from workbench.fills import FillModel, Side
 from workbench.live.booking import Booking
 from workbench.live.exchange_side import ExchangeSideProtection
@@ -46,6 +45,7 @@ from workbench.risk.limits import RiskLimits
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
 from workbench.timeframes import timeframe_ms
+from workbench.venue.client import market_now_ms
 
 log = logging.getLogger(__name__)
 # Purposes of orders placed by hand (`LiveEngine.place_order`): one that adds to the position

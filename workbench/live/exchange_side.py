@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccxt.base.decimal_to_precision import TICK_SIZE
-
 from workbench.broker.base import Broker, ExchangeStops, Execution, OrderRejected
 from workbench.broker.models import PROTECTIVE, Order, OrderState
 from workbench.fills import StopKind
 from workbench.live.booking import Booking
 from workbench.live.protection import protective_legs
 from workbench.live.running import LiveStrategy
+from workbench.venue.rules import amount_step
 
 
 class ExchangeSideProtection:
@@ -112,14 +111,3 @@ class ExchangeSideProtection:
             self.booking.book(live, execution)
         if not self.open_legs(live):
             live.runner.trader.exchange_side = frozenset()
-
-
-def amount_step(rest: Any, symbol: str) -> float:
-    """Give a market's amount step (a tolerance for balance comparisons)."""
-    market = (rest.markets or {}).get(symbol) or {}
-    precision = (market.get("precision") or {}).get("amount")
-    if not precision:
-        return 1e-8
-    if getattr(rest, "precisionMode", TICK_SIZE) == TICK_SIZE:
-        return float(precision)
-    return 10.0 ** -float(precision)  # DECIMAL_PLACES / SIGNIFICANT_DIGITS: a digit count

@@ -20,8 +20,8 @@ from typing import Any
 import ccxt
 
 from workbench.candles import Candle
-from workbench.exchange.client import market_now_ms
 from workbench.timeframes import timeframe_ms
+from workbench.venue.client import market_now_ms
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,14 @@ import pandas as pd
 from workbench.broker.base import Broker, Execution
 from workbench.broker.models import OrderState
 from workbench.candles import Candle
-from workbench.exchange.client import market_now_ms
 from workbench.fills import StopKind
-from workbench.live.exchange_side import ExchangeSideProtection, amount_step
+from workbench.live.exchange_side import ExchangeSideProtection
 from workbench.live.protection import balance_write_offs
 from workbench.live.running import LiveStrategy
 from workbench.risk.limits import RiskLimits, RiskManager
 from workbench.timeframes import timeframe_ms
+from workbench.venue.client import market_now_ms
+from workbench.venue.rules import amount_step
 
 log = logging.getLogger(__name__)
 

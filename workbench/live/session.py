@@ -2,7 +2,7 @@
 
 It opens the store, starts the local exchange in-process when the exchange is `local`
 (replaying the stored candles; pass `serve_local=False` to use one already running at the
-settings' address), builds the ccxt clients with `workbench.exchange.connect`, the broker and
+settings' address), builds the ccxt clients with `workbench.localexchange.connect`, the broker and
 the engine:
 
     async with Live(paper=True, speed=600) as live:
@@ -20,13 +20,14 @@ from typing import Any, Self
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.paper import PaperBroker
 from workbench.data.shipped import ensure_shipped
-from workbench.exchange import LocalExchange, connect, load_history
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
+from workbench.localexchange import LocalExchange, load_history
 from workbench.risk.limits import RiskLimits
 from workbench.settings import Settings, load_settings
 from workbench.store import Store
 from workbench.store.sharing import ReadServer
+from workbench.venue import connect
 
 log = logging.getLogger(__name__)
 

@@ -11,16 +11,16 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from workbench.exchange.auth import KeyRing
-from workbench.exchange.clock import Clock
-from workbench.exchange.errors import bad_symbol
-from workbench.exchange.faults import Faults
-from workbench.exchange.formats import account_position, execution_report
-from workbench.exchange.markets import MarketRules, market_id
-from workbench.exchange.matching import BalanceEvent, Matcher, OrderEvent
-from workbench.exchange.replay import SymbolReplay
-from workbench.exchange.streams import StreamHub
 from workbench.fills import FillModel
+from workbench.localexchange.auth import KeyRing
+from workbench.localexchange.clock import Clock
+from workbench.localexchange.errors import bad_symbol
+from workbench.localexchange.faults import Faults
+from workbench.localexchange.formats import account_position, execution_report
+from workbench.localexchange.markets import MarketRules, market_id
+from workbench.localexchange.matching import BalanceEvent, Matcher, OrderEvent
+from workbench.localexchange.replay import SymbolReplay
+from workbench.localexchange.streams import StreamHub
 
 
 class Engine:

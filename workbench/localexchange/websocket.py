@@ -10,11 +10,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from workbench.exchange.engine import Engine
-from workbench.exchange.errors import ExchangeRejection
-from workbench.exchange.replay import INTERVAL_MS
-from workbench.exchange.rest_market import LISTEN_KEYS, engine_of
-from workbench.exchange.streams import Connection
+from workbench.localexchange.engine import Engine
+from workbench.localexchange.errors import ExchangeRejection
+from workbench.localexchange.replay import INTERVAL_MS
+from workbench.localexchange.rest_market import LISTEN_KEYS, engine_of
+from workbench.localexchange.streams import Connection
 
 HEARTBEAT_S = 20.0
 

@@ -6,10 +6,11 @@ import ccxt
 import pandas as pd
 import pytest
 
-from workbench.exchange import LocalExchange, ManualClock, connect
-from workbench.exchange.client import ExchangeClients
 from workbench.fills import bar_path, path_price
+from workbench.localexchange import LocalExchange, ManualClock
 from workbench.settings import Settings
+from workbench.venue import connect
+from workbench.venue.client import ExchangeClients
 
 FEE_RATE = 0.001
 FIVE_MIN_MS = 300_000

@@ -15,8 +15,8 @@ from pathlib import Path
 import ccxt
 import pytest
 
-from workbench.exchange import connect
 from workbench.settings import Settings
+from workbench.venue import connect
 
 from .conftest import candles_dir
 

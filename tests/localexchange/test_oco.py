@@ -8,8 +8,8 @@ import ccxt
 import pandas as pd
 import pytest
 
-from workbench.exchange import ManualClock
-from workbench.exchange.client import ExchangeClients
+from workbench.localexchange import ManualClock
+from workbench.venue.client import ExchangeClients
 
 FIVE_MIN_MS = 300_000
 

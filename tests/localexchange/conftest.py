@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.exchange import LocalExchange, ManualClock, connect, load_csv_history
-from workbench.exchange.client import ExchangeClients
+from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
 from workbench.settings import Settings
+from workbench.venue import connect
+from workbench.venue.client import ExchangeClients
 
 CANDLES_DIR = Path(__file__).resolve().parents[2] / "data" / "candles"
 SHARED_CANDLES_DIR = Path("/work/shared/data/candles")

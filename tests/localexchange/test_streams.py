@@ -10,8 +10,8 @@ import time
 import aiohttp
 import pandas as pd
 
-from workbench.exchange import LocalExchange
-from workbench.exchange.client import ExchangeClients
+from workbench.localexchange import LocalExchange
+from workbench.venue.client import ExchangeClients
 
 FIVE_MIN_MS = 300_000
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.exchange.replay import SymbolReplay
+from workbench.localexchange.replay import SymbolReplay
 
 #: Minimum order value per quote currency, as Binance sets them (NOTIONAL filter).
 MIN_NOTIONAL_BY_QUOTE: dict[str, float] = {

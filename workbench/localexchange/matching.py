@@ -26,10 +26,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.exchange.errors import INSUFFICIENT_BALANCE, ExchangeRejection, filter_failure
-from workbench.exchange.markets import MarketRules
-from workbench.exchange.orders import Order, OrderStatus, OrderType, Trade
-from workbench.exchange.replay import PathPoint, SymbolReplay
 from workbench.fills import (
     FillModel,
     Side,
@@ -37,6 +33,10 @@ from workbench.fills import (
     stop_trigger_price,
     would_trigger_now,
 )
+from workbench.localexchange.errors import INSUFFICIENT_BALANCE, ExchangeRejection, filter_failure
+from workbench.localexchange.markets import MarketRules
+from workbench.localexchange.orders import Order, OrderStatus, OrderType, Trade
+from workbench.localexchange.replay import PathPoint, SymbolReplay
 
 EPSILON = 1e-12
 

@@ -9,8 +9,8 @@ import aiohttp
 import ccxt
 import pytest
 
-from workbench.exchange import FaultKind, LocalExchange, ManualClock
-from workbench.exchange.client import ExchangeClients
+from workbench.localexchange import FaultKind, LocalExchange, ManualClock
+from workbench.venue.client import ExchangeClients
 
 
 async def test_a_429_raises_ddos_protection_with_retry_after(

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.exchange import LocalExchange, ManualClock
-from workbench.exchange.client import ExchangeClients
 from workbench.fills import bar_path, path_price
+from workbench.localexchange import LocalExchange, ManualClock
+from workbench.venue.client import ExchangeClients
 
 FIVE_MIN_MS = 300_000
 
@@ -118,7 +118,7 @@ async def test_an_unknown_interval_or_symbol_is_refused(stepped: ExchangeClients
 async def test_the_replay_is_deterministic(
     history: dict[str, pd.DataFrame], start_ms: int, settings: object
 ) -> None:
-    from workbench.exchange import connect
+    from workbench.venue import connect
 
     seen = []
     for _ in range(2):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.exchange.markets import fmt_exact
-from workbench.exchange.matching import Account
-from workbench.exchange.orders import Order, Trade
-from workbench.exchange.replay import Candle
+from workbench.localexchange.markets import fmt_exact
+from workbench.localexchange.matching import Account
+from workbench.localexchange.orders import Order, Trade
+from workbench.localexchange.replay import Candle
 
 
 def kline_row(candle: Candle) -> list[Any]:

@@ -16,9 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from workbench.exchange.faults import Faults
-from workbench.exchange.formats import kline_event
-from workbench.exchange.replay import INTERVAL_MS, SymbolReplay
+from workbench.localexchange.faults import Faults
+from workbench.localexchange.formats import kline_event
+from workbench.localexchange.replay import INTERVAL_MS, SymbolReplay
 
 STALL_POLL_S = 0.02
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from workbench.exchange.engine import Engine
-from workbench.exchange.errors import ExchangeRejection, bad_symbol
-from workbench.exchange.formats import kline_row
-from workbench.exchange.markets import fmt_exact, fmt_fixed
-from workbench.exchange.replay import INTERVAL_MS
+from workbench.localexchange.engine import Engine
+from workbench.localexchange.errors import ExchangeRejection, bad_symbol
+from workbench.localexchange.formats import kline_row
+from workbench.localexchange.markets import fmt_exact, fmt_fixed
+from workbench.localexchange.replay import INTERVAL_MS
 
 MAX_KLINES = 1000
 DEFAULT_KLINES = 500

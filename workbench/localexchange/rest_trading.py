@@ -8,12 +8,12 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from workbench.exchange.errors import ExchangeRejection, mandatory
-from workbench.exchange.formats import account_json, order_json, trade_json
-from workbench.exchange.matching import OrderRequest
-from workbench.exchange.orders import OrderType
-from workbench.exchange.rest_market import LISTEN_KEYS, engine_of, int_param
 from workbench.fills import Side
+from workbench.localexchange.errors import ExchangeRejection, mandatory
+from workbench.localexchange.formats import account_json, order_json, trade_json
+from workbench.localexchange.matching import OrderRequest
+from workbench.localexchange.orders import OrderType
+from workbench.localexchange.rest_market import LISTEN_KEYS, engine_of, int_param
 
 MAX_TRADES = 1000
 

@@ -13,10 +13,12 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 
-from workbench.exchange.auth import LOCAL_API_KEY, LOCAL_API_SECRET
 from workbench.settings import Settings, load_settings
 
 LOCAL = "local"
+#: The key pair every local exchange knows unless told otherwise (it guards nothing real).
+LOCAL_API_KEY = "local-api-key"
+LOCAL_API_SECRET = "local-api-secret"
 
 
 class ExchangeClients:

@@ -21,14 +21,15 @@ from typing import Any
 import pandas as pd
 from aiohttp import web
 
-from workbench.exchange import rest_market, rest_trading, websocket
-from workbench.exchange.auth import LOCAL_API_KEY, LOCAL_API_SECRET, KeyRing
-from workbench.exchange.clock import Clock, ReplayClock
-from workbench.exchange.engine import Engine
-from workbench.exchange.errors import ExchangeRejection
-from workbench.exchange.faults import Fault, FaultKind
-from workbench.exchange.replay import INTERVAL_MS
 from workbench.fills import FillModel
+from workbench.localexchange import rest_market, rest_trading, websocket
+from workbench.localexchange.auth import KeyRing
+from workbench.localexchange.clock import Clock, ReplayClock
+from workbench.localexchange.engine import Engine
+from workbench.localexchange.errors import ExchangeRejection
+from workbench.localexchange.faults import Fault, FaultKind
+from workbench.localexchange.replay import INTERVAL_MS
+from workbench.venue.client import LOCAL_API_KEY, LOCAL_API_SECRET
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class LocalExchange:
         retry_after_s: int = 1,
         latency_ms: float = 0.0,
     ) -> Fault:
-        """Start a fault (see `workbench.exchange.faults`); dropping sockets happens at once."""
+        """Start a fault (`workbench.localexchange.faults`); dropping sockets happens at once."""
         faults = self.engine.faults
         fault = faults.inject(
             kind,

@@ -8,17 +8,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from workbench.exchange.errors import (
+from workbench.localexchange.errors import (
     BAD_API_KEY,
     BAD_SIGNATURE,
     REJECTED_API_KEY,
     ExchangeRejection,
     mandatory,
 )
-
-#: The key pair every local exchange knows unless told otherwise (it guards nothing real).
-LOCAL_API_KEY = "local-api-key"
-LOCAL_API_SECRET = "local-api-secret"
 
 DEFAULT_RECV_WINDOW_MS = 5000
 

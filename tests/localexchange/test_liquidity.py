@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 import pandas as pd
 import pytest
 
-from workbench.exchange import LocalExchange, ManualClock, connect
-from workbench.exchange.client import ExchangeClients
+from workbench.localexchange import LocalExchange, ManualClock
 from workbench.settings import Settings
+from workbench.venue import connect
+from workbench.venue.client import ExchangeClients
 
 FIVE_MIN_MS = 300_000
 FRACTION = 0.01

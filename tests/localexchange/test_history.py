@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.exchange import HistoryError, load_history, load_history_file
+from workbench.localexchange import HistoryError, load_history, load_history_file
 from workbench.store import Store
 
 

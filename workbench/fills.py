@@ -8,10 +8,14 @@ Decisions, stated once:
 
 * **Market orders** fill at the reference price moved against the taker by ``slippage``
   (a fraction): a BUY at ``price * (1 + slippage)``, a SELL at ``price * (1 - slippage)``.
-* **Fees** are ``fee_rate * notional`` and are always charged in the QUOTE currency: a buy
-  costs ``notional + fee`` quote, a sell yields ``notional - fee`` quote, and the base amount
-  moves by exactly the order quantity. Binance charges the asset received (base on a buy), or
-  BNB; we simplify so that positions stay whole numbers of lots and P&L is in one currency.
+* **Fees** are worth ``fee_rate * notional`` and are charged in the asset the venue takes
+  them in (`FeeAsset`, `FillModel.charge`):
+  - ``quote``: always the quote currency; a buy costs ``notional + fee`` quote, a sell yields
+    ``notional - fee``; the base amount moves by exactly the order quantity.
+  - ``received`` (Binance's default): the asset received. A buy of ``q`` costs ``notional``
+    quote and adds ``q * (1 - fee_rate)`` base; a sell yields ``notional - fee`` quote.
+  - ``bnb``: a third asset, at ``bnb_discount`` off the rate, valued in quote at the fill;
+    base and quote move by the order alone (the BNB balance pays).
   Maker and taker pay the same rate.
 * **Intrabar path.** Inside a bar the price travels a fixed path (`bar_path`): open→low→high→
   close for an up bar (close >= open), open→high→low→close for a down bar. The local exchange
@@ -56,22 +60,90 @@ class StopKind(StrEnum):
     TRAILING_STOP = "trailing_stop"
 
 
+class FeeAsset(StrEnum):
+    """What a venue takes its commission in (see the module docstring)."""
+
+    QUOTE = "quote"
+    RECEIVED = "received"
+    BNB = "bnb"
+
+
+class FeeIn(StrEnum):
+    """The asset one fill's fee was paid in, relative to its market."""
+
+    BASE = "base"
+    QUOTE = "quote"
+    OTHER = "other"  # a third asset (BNB)
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one fill does to an account.
+
+    ``base`` and ``quote`` are the signed changes of the market's two balances, fees included
+    when they are paid in one of them; ``fee`` is the fee in the asset it is paid in
+    (``fee_in``; for OTHER its quote value, which the venue turns into units of that asset);
+    ``fee_quote`` is its value in quote at the fill price.
+    """
+
+    base: float
+    quote: float
+    fee: float
+    fee_in: FeeIn
+    fee_quote: float
+
+
 @dataclass(frozen=True)
 class FillModel:
     """Fees and slippage: the costs of trading, applied the same way everywhere.
 
-    ``fee_rate`` is a fraction of notional charged in the quote currency; ``slippage`` is a
-    fraction by which a market (taker-at-market) fill is worse than the reference price.
+    ``fee_rate`` is a fraction of notional; ``fee_asset`` says which asset pays it (see the
+    module docstring), ``bnb_discount`` what fraction of it a BNB payment saves; ``slippage``
+    is a fraction by which a market (taker-at-market) fill is worse than the reference price.
     """
 
     fee_rate: float = 0.001
     slippage: float = 0.0
+    fee_asset: FeeAsset = FeeAsset.QUOTE
+    bnb_discount: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fee_rate < 1.0:
             raise ValueError(f"fee_rate must be in [0, 1), got {self.fee_rate}")
         if not 0.0 <= self.slippage < 1.0:
             raise ValueError(f"slippage must be in [0, 1), got {self.slippage}")
+        if not 0.0 <= self.bnb_discount < 1.0:
+            raise ValueError(f"bnb_discount must be in [0, 1), got {self.bnb_discount}")
+        object.__setattr__(self, "fee_asset", FeeAsset(self.fee_asset))
+
+    @property
+    def effective_rate(self) -> float:
+        """Give the fee as a fraction of notional (BNB's discount applied)."""
+        if self.fee_asset is FeeAsset.BNB:
+            return self.fee_rate * (1.0 - self.bnb_discount)
+        return self.fee_rate
+
+    def fee_in(self, side: Side) -> FeeIn:
+        """Give the asset a fill on ``side`` pays its fee in."""
+        if self.fee_asset is FeeAsset.BNB:
+            return FeeIn.OTHER
+        if self.fee_asset is FeeAsset.RECEIVED and side is Side.BUY:
+            return FeeIn.BASE
+        return FeeIn.QUOTE
+
+    def charge(self, side: Side, price: float, quantity: float) -> Charge:
+        """Give what a fill of ``quantity`` (the order's base amount) at ``price`` moves."""
+        notional = price * quantity
+        fee_quote = abs(notional) * self.effective_rate
+        fee_in = self.fee_in(side)
+        sign = 1.0 if side is Side.BUY else -1.0
+        base, quote = sign * quantity, -sign * notional
+        if fee_in is FeeIn.BASE:
+            fee = quantity * self.effective_rate
+            return Charge(base - fee, quote, fee, fee_in, fee_quote)
+        if fee_in is FeeIn.QUOTE:
+            return Charge(base, quote - fee_quote, fee_quote, fee_in, fee_quote)
+        return Charge(base, quote, fee_quote, fee_in, fee_quote)
 
     def market_price(self, side: Side, price: float) -> float:
         """Give the fill price of a market order whose reference price is ``price``."""
@@ -80,19 +152,18 @@ class FillModel:
         return price * (1.0 - self.slippage)
 
     def fee(self, notional: float) -> float:
-        """Give the fee, in quote currency, on a fill of ``notional`` quote."""
-        return abs(notional) * self.fee_rate
+        """Give the fee's value, in quote currency, on a fill of ``notional`` quote."""
+        return abs(notional) * self.effective_rate
 
     def quote_delta(self, side: Side, price: float, quantity: float) -> float:
         """Give the signed change of the quote balance for a fill (fees included)."""
-        notional = price * quantity
-        if side is Side.BUY:
-            return -(notional + self.fee(notional))
-        return notional - self.fee(notional)
+        return self.charge(side, price, quantity).quote
 
     def max_buy_quantity(self, quote: float, price: float) -> float:
-        """Give the largest quantity ``quote`` can buy at ``price`` once the fee is paid."""
-        return quote / (price * (1.0 + self.fee_rate))
+        """Give the largest order quantity ``quote`` can buy at ``price``, fee included."""
+        if self.fee_in(Side.BUY) is FeeIn.QUOTE:
+            return quote / (price * (1.0 + self.fee_rate))
+        return quote / price
 
 
 def bar_path(open_: float, high: float, low: float, close: float) -> tuple[float, ...]:

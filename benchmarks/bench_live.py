@@ -23,6 +23,7 @@ from workbench.broker.models import Order, OrderState, OrderType
 from workbench.broker.paper import PaperBroker
 from workbench.fills import FillModel, Side
 from workbench.live.engine import LiveEngine
+from workbench.live.events import CandleClosed
 from workbench.live.replay import replay
 from workbench.localexchange import LOCAL_API_KEY, LocalExchange, ManualClock, load_csv_history
 from workbench.localexchange.faults import FaultKind
@@ -68,7 +69,7 @@ async def run(strategies: int, markets: int, bars: int) -> dict[str, float]:
         ):
             engine = LiveEngine(store, clients, PaperBroker(), fill_model=FillModel())
             engine.subscribe(
-                lambda k, d: latencies.append(d["latency_ms"]) if k == "closed" else None
+                lambda e: latencies.append(e.latency_ms) if isinstance(e, CandleClosed) else None
             )
             before = rss_mb()
             for i in range(strategies):

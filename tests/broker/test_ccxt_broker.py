@@ -43,8 +43,9 @@ async def market(
         await clients.close()
 
 
-def order(purpose: str, side: Side = Side.BUY, amount: float = 0.5) -> Order:
-    intent = OrderIntent("s", "ETH/BTC", side, amount, purpose=purpose, bar_ts_ms=1)
+def order(name: str, side: Side = Side.BUY, amount: float = 0.5) -> Order:
+    """Give an entry of strategy `name` (the name makes its client id)."""
+    intent = OrderIntent(name, "ETH/BTC", side, amount, bar_ts_ms=1)
     return Order.from_intent(intent, 1)
 
 

@@ -17,7 +17,7 @@ from shipped import CANDLE_DIR
 
 from workbench.broker.base import ExchangeStops, Execution
 from workbench.broker.ccxt_broker import CcxtBroker
-from workbench.broker.models import Order, OrderState, OrderType
+from workbench.broker.models import Order, OrderPurpose, OrderState, OrderType
 from workbench.fills import Side
 from workbench.localexchange import ManualClock, load_csv_history
 from workbench.localexchange.faults import FaultKind
@@ -81,7 +81,13 @@ async def step_until(clock: ManualClock, done: Callable[[], bool], bars: int = 2
 
 
 def order(cid: str, side: Side, amount: float, kind: OrderType, **prices: float) -> Order:
-    return Order(cid, "s", "ETH/BTC", side, kind, amount, purpose=cid, **prices)  # type: ignore[arg-type]
+    purpose = {
+        OrderType.STOP_LOSS: OrderPurpose.STOP_LOSS,
+        OrderType.STOP_LOSS_LIMIT: OrderPurpose.STOP_LOSS,
+        OrderType.TAKE_PROFIT: OrderPurpose.TAKE_PROFIT,
+        OrderType.TAKE_PROFIT_LIMIT: OrderPurpose.TAKE_PROFIT,
+    }.get(kind, OrderPurpose.MANUAL)
+    return Order(cid, "s", "ETH/BTC", side, kind, amount, purpose=purpose, **prices)  # type: ignore[arg-type]
 
 
 async def test_a_partially_filled_limit_is_followed_on_the_stream_and_each_trade_stored_once(

@@ -71,6 +71,9 @@ async def start_engine(port: int, db: Path) -> Engine:
         "--connect",
         "--allocation",
         "10000",
+        # Paper research semantics: bars missed while down trade as if it never stopped, so
+        # the whole run can be held against the backtest.
+        "--replay-missed",
         stdout=asyncio.subprocess.PIPE,
         env=env,
     )

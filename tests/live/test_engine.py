@@ -153,10 +153,13 @@ async def test_a_failing_strategy_is_isolated_and_metrics_match_the_backtest(
     assert row["state"] == "error"
     assert "ZeroDivisionError: a bug in a strategy" in row["error"]
     assert "Traceback" in row["error"]
-    assert engine.strategies[broken].runner.last_close_ms == int(
-        candles.index[99].value // 1_000_000
-    )
     seen = candles.iloc[: BARS - 1]
+    # In error it still takes every bar (its stops stay watched) but opens nothing new.
+    failed_at = int(candles.index[99].value // 1_000_000)
+    assert engine.strategies[broken].runner.last_close_ms == int(seen.index[-1].value // 1_000_000)
+    assert not [
+        o for o in store.trading.orders(broken) if o.purpose.opens and o.created_ms > failed_at
+    ]
     assert_trades_like_the_backtest(store, healthy, "sma_cross", seen)
     metrics = engine.metrics().set_index("strategy_id").loc[healthy]
     tested = backtest(
@@ -242,14 +245,25 @@ async def test_a_manual_order_meets_the_risk_limits_and_bad_ones_are_explained(
             await step_until(clock, int(candles.index[10].value // 1_000_000) + 1, engine)
             # 100 ETH is far more than 5 % of 10 BTC: refused and stored with the rule.
             assert await engine.place_order(sid, "buy", 100.0) is None
-            refused = store.trading.refusals(sid)
             with pytest.raises(ValueError, match="needs a price"):
                 await engine.place_order(sid, "buy", 1.0, order_type="limit")
             with pytest.raises(ValueError, match="amount must be > 0"):
                 await engine.place_order(sid, "sell", 0.0)
-            # Within the limit: filled at market.
-            done = await engine.place_order(sid, "buy", 0.001)
+            # Under the market's minimum notional: the exchange would refuse it, so it is not
+            # sent (stored as refused by the market's rules).
+            assert await engine.place_order(sid, "buy", 0.0001) is None
+            # Within the limit: filled at the next price the feed shows, not the bar's open.
+            placed = await engine.place_order(sid, "buy", 0.01)
+            assert placed is not None and placed.state == "open"
+            await step_until(clock, int(candles.index[11].value // 1_000_000) + 1, engine)
+            done = store.trading.order(placed.client_order_id)
+            [fill] = store.trading.fills(sid)
             await engine.stop()
-    assert list(refused["rule"]) == ["position_limit"]
-    assert list(refused["purpose"]) == ["manual"]
+            refused = store.trading.refusals(sid)
+    assert list(refused["rule"]) == ["position_limit", "market_rules"]
+    assert list(refused["purpose"]) == ["manual", "manual"]
     assert done is not None and done.state == "filled"
+    # The price it filled at was seen after it was placed (bar 10 was forming then).
+    placed_bar = candles.iloc[10]
+    assert fill.price != placed_bar["open"] or placed_bar["open"] == placed_bar["close"]
+    assert candles["low"].iloc[10:12].min() <= fill.price <= candles["high"].iloc[10:12].max()

@@ -19,7 +19,7 @@ async def collect(feed: CandleFeed, bars: int, timeout_s: float = 30) -> list[Ca
     got: list[Candle] = []
     enough = asyncio.Event()
 
-    async def take(candle: Candle) -> None:
+    async def take(candle: Candle, fresh: bool) -> None:
         got.append(candle)
         if len(got) >= bars:
             enough.set()

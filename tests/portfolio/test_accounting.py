@@ -91,3 +91,42 @@ def test_equity_is_cash_plus_realized_plus_unrealized_less_fees(
     closed_pnl = sum(t.pnl for t in book.round_trips)
     if book.position("ETH/BTC").amount == 0:
         assert closed_pnl == pytest.approx(book.realized - book.fees, rel=1e-9, abs=1e-6)
+
+
+def test_a_fee_in_base_comes_out_of_the_position_and_pnl_counts_its_worth() -> None:
+    book = Portfolio(cash=100.0)
+    # Binance's default: a buy pays its fee in the asset received.
+    buy = Fill("b", "b", "s", "ETH/BTC", Side.BUY, 10.0, 2.0, 0.01, 1, fee_currency="ETH")
+    book.apply(buy)
+    pos = book.position("ETH/BTC")
+    assert pos.amount == pytest.approx(9.99) and book.cash == pytest.approx(80.0)
+    assert book.fees == pytest.approx(0.02)  # 0.01 ETH at 2.0
+    # Selling what is held pays in quote; the round trip's P&L is the change in cash.
+    sell = Fill("x", "x", "s", "ETH/BTC", Side.SELL, 9.99, 2.2, 0.02198, 2, fee_currency="BTC")
+    trip = book.apply(sell)
+    assert trip is not None and trip.amount == pytest.approx(9.99)
+    assert trip.pnl == pytest.approx(book.cash - 100.0)
+    assert trip.fees == pytest.approx(0.02 + 0.02198)
+
+
+def test_fees_paid_in_bnb_are_kept_apart_and_counted_against_equity() -> None:
+    book = Portfolio(cash=100.0)
+    fill = Fill(
+        "b", "b", "s", "ETH/BTC", Side.BUY, 10.0, 2.0, 0.5, 1, fee_currency="BNB", fee_quote=0.015
+    )
+    book.apply(fill)
+    assert book.position("ETH/BTC").amount == 10.0 and book.cash == 80.0
+    assert book.fees_apart == {"BNB": 0.5} and book.fees == pytest.approx(0.015)
+    assert book.equity({"ETH/BTC": 2.0}) == pytest.approx(100.0 - 0.015)
+
+
+def test_what_a_lot_rounded_exit_leaves_is_dust_and_the_trade_is_closed() -> None:
+    book = Portfolio(cash=100.0, dust=0.001)
+    book.apply(
+        Fill("b", "b", "s", "ETH/BTC", Side.BUY, 1.234, 2.0, 0.001234, 1, fee_currency="ETH")
+    )
+    held = book.position("ETH/BTC").amount
+    sold = 1.232  # floored to the lot step of 0.001
+    trip = book.apply(Fill("x", "x", "s", "ETH/BTC", Side.SELL, sold, 2.0, 0.0, 2))
+    assert trip is not None and book.is_flat("ETH/BTC")
+    assert book.position("ETH/BTC").amount == pytest.approx(held - sold)

@@ -11,16 +11,43 @@ from workbench.broker.models import Fill, Order
 from workbench.candles import Candle
 
 
-class OrderRejected(Exception):
-    """The broker or the exchange refused an order: why, in the exchange's words."""
+class BrokerError(Exception):
+    """Something a broker could not do, with the order it was about."""
 
-    def __init__(self, order: Order, reason: str) -> None:
+
+class OrderRejected(BrokerError):
+    """A definite answer: the broker or the exchange refused an order (why, in the
+    exchange's words). It ends that order; the same order is never sent again."""
+
+    def __init__(self, order: Order, reason: str, *, permanent: bool = False) -> None:
         super().__init__(
             f"order {order.client_order_id} ({order.side} {order.amount:g} "
             f"{order.symbol}) rejected: {reason}"
         )
         self.order = order
         self.reason = reason
+        #: the account itself is refused (keys, permissions): nothing will go through
+        self.permanent = permanent
+
+
+class BrokerUnavailable(BrokerError):
+    """A transient failure (network, 5xx, 429, a clock out of step): the broker could not be
+    asked or could not answer. Nothing is known to have changed; ask again later."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what = what
+        self.reason = reason
+
+
+class OutcomeUnknown(BrokerUnavailable):
+    """An order was sent and its fate is not known (the answer was lost and every lookup
+    since failed). It may rest or have filled on the exchange: look it up again later,
+    never send it under another id."""
+
+    def __init__(self, order: Order, reason: str) -> None:
+        super().__init__(f"order {order.client_order_id}", reason)
+        self.order = order
 
 
 @dataclass(frozen=True)
@@ -65,8 +92,10 @@ class Broker(Protocol):
 
     name: str
 
-    def on_price(self, symbol: str, price: float, ts_ms: int) -> None:
-        """Take the latest trade price of a symbol."""
+    def on_price(self, symbol: str, price: float, ts_ms: int) -> list[Execution]:
+        """Take the latest trade price of a symbol; give what it filled of the orders waiting
+        for a price here (an exchange reports its own fills through `run`: nothing)."""
+        ...
 
     def on_bar(self, symbol: str, candle: Candle) -> list[Execution]:
         """Give what a closed bar filled of the orders resting here (an exchange reports its
@@ -86,17 +115,24 @@ class Broker(Protocol):
         ...
 
     async def balances(self) -> dict[str, Balance] | None:
-        """Give the exchange account's balances (None: the broker has no account)."""
+        """Give the exchange account's balances (None: the broker has no account).
+
+        Raises `BrokerUnavailable` when the exchange cannot be asked now."""
         ...
 
     async def submit(self, order: Order) -> Execution:
-        """Place an order (idempotent on its client order id); give its state and fills."""
+        """Place an order (idempotent on its client order id); give its state and fills.
+
+        Raises `OrderRejected` on a definite refusal, `OutcomeUnknown` when it may or may not
+        have reached the exchange and no lookup could tell."""
         ...
 
     async def cancel(self, order: Order) -> Execution:
-        """Cancel an open order; give its final state."""
+        """Cancel an open order; give its final state (`BrokerUnavailable` when it cannot
+        be asked now)."""
         ...
 
     async def lookup(self, order: Order) -> Execution | None:
-        """Give what the broker knows of an order by client id (None: it never arrived)."""
+        """Give what the broker knows of an order by client id (None: it never arrived;
+        `BrokerUnavailable` when it cannot be asked now)."""
         ...

@@ -24,8 +24,15 @@ update and every `scan_s`, so back-to-back updates (an OCO leg fills as the othe
 not lost. The followed orders are also swept by REST (`fetch_open_orders`, then `fetch_order`
 for the ones that left it) every `sweep_s` as a safety net, after every (re)connection, and
 every `poll_s` while the stream is down: polling is the fallback, the stream the fast path.
-Fees are converted to the quote currency when the exchange charged another asset at the fill
-price.
+Fees are kept in the asset the exchange charged (base, quote or BNB) with their value in
+quote: a base fee at the fill price, a BNB fee at the BNB/quote price (looked up, then cached
+for a minute).
+
+Errors. A definite answer (insufficient funds, an invalid order, a refused key) raises
+`OrderRejected` and ends that order. Anything transient (network, 5xx, 429, -1021 for a clock
+out of step) is retried with backoff; when the retries run out, a placement whose fate is
+unknown raises `OutcomeUnknown` and a lookup, cancel or balance query `BrokerUnavailable`, so
+the engine can keep protecting the position and ask again later.
 """
 
 from __future__ import annotations
@@ -38,7 +45,15 @@ from typing import Any
 
 import ccxt
 
-from workbench.broker.base import Balance, ExchangeStops, Execution, OrderRejected, Report
+from workbench.broker.base import (
+    Balance,
+    BrokerUnavailable,
+    ExchangeStops,
+    Execution,
+    OrderRejected,
+    OutcomeUnknown,
+    Report,
+)
 from workbench.broker.models import Fill, Order, OrderState, OrderType
 from workbench.candles import Candle
 from workbench.fills import Side
@@ -61,6 +76,11 @@ _CREATE: dict[OrderType, tuple[str, str | None]] = {
     OrderType.TAKE_PROFIT: ("market", "takeProfitPrice"),
     OrderType.TAKE_PROFIT_LIMIT: ("limit", "takeProfitPrice"),
 }
+#: Transient: the outcome of what was asked is not known; ask again later.
+TRANSIENT = (ccxt.NetworkError, ccxt.InvalidNonce)
+#: The account itself is refused: nothing this account sends will go through.
+_ACCOUNT_REFUSED = (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended)
+_BNB_TTL_S = 60.0
 _BINANCE_TYPES = {
     OrderType.STOP_LOSS: "STOP_LOSS",
     OrderType.STOP_LOSS_LIMIT: "STOP_LOSS_LIMIT",
@@ -107,9 +127,11 @@ class CcxtBroker:
         self.streaming = False
         self.stats = FollowStats()
         self._followed: dict[str, Order] = {}
+        self._fee_prices: dict[str, tuple[float, float]] = {}  # asset/quote -> (price, at)
 
-    def on_price(self, symbol: str, price: float, ts_ms: int) -> None:
+    def on_price(self, symbol: str, price: float, ts_ms: int) -> list[Execution]:
         """The exchange prices its own fills: nothing to keep."""
+        return []
 
     def on_bar(self, symbol: str, candle: Candle) -> list[Execution]:
         """The exchange fills resting orders itself; `run` reports them."""
@@ -198,11 +220,18 @@ class CcxtBroker:
 
     async def _place(self, orders: list[Order], create: Any) -> list[Execution]:
         """Run `create` with retries; an ambiguous failure is settled by looking the orders up."""
+        sent = False  # once a try may have reached the exchange, its fate must be looked up
         for attempt in range(self.retries + 1):
             try:
                 answers = await create()
                 return [await self._settle(o, a) for o, a in zip(orders, answers, strict=True)]
+            except _ACCOUNT_REFUSED as exc:
+                self._forget(orders)
+                raise OrderRejected(orders[0], str(exc), permanent=True) from exc
             except (ccxt.InsufficientFunds, ccxt.BadRequest, ccxt.BadSymbol) as exc:
+                found = await self._lookup_all(orders) if sent else None
+                if found is not None:  # an earlier try got through after all
+                    return found
                 self._forget(orders)
                 raise OrderRejected(orders[0], str(exc)) from exc
             except ccxt.InvalidOrder as exc:
@@ -212,14 +241,21 @@ class CcxtBroker:
                     return found
                 self._forget(orders)
                 raise OrderRejected(orders[0], str(exc)) from exc
-            except ccxt.NetworkError as exc:
+            except TRANSIENT as exc:
+                sent = sent or not isinstance(exc, ccxt.InvalidNonce)
                 ids = ", ".join(o.client_order_id for o in orders)
                 log.warning("placing %s failed (%s); looking it up", ids, exc)
-                found = await self._lookup_all(orders)
+                try:
+                    found = await self._lookup_all(orders)
+                except BrokerUnavailable as lost:
+                    raise OutcomeUnknown(orders[0], f"{exc}; then {lost.reason}") from exc
                 if found is not None:
                     return found
                 if attempt == self.retries:
-                    raise
+                    if not sent:  # refused before it could reach the exchange: nothing rests
+                        self._forget(orders)
+                        raise BrokerUnavailable(f"placing {ids}", str(exc)) from exc
+                    raise OutcomeUnknown(orders[0], str(exc)) from exc
                 await asyncio.sleep(self.backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
@@ -237,10 +273,13 @@ class CcxtBroker:
     async def cancel(self, order: Order) -> Execution:
         """Cancel an open order (an OCO leg cancels its list); give its final state."""
         try:
-            answer = await self.rest.cancel_order(
-                order.exchange_order_id or "",
-                order.symbol,
-                {} if order.exchange_order_id else {"origClientOrderId": order.client_order_id},
+            answer = await self._retrying(
+                f"cancelling {order.client_order_id}",
+                lambda: self.rest.cancel_order(
+                    order.exchange_order_id or "",
+                    order.symbol,
+                    {} if order.exchange_order_id else {"origClientOrderId": order.client_order_id},
+                ),
             )
         except ccxt.OrderNotFound:
             # Already done (filled, expired as an OCO sibling) or never placed.
@@ -257,7 +296,7 @@ class CcxtBroker:
 
     async def balances(self) -> dict[str, Balance] | None:
         """Give the account's balances by asset (free and locked)."""
-        raw = await self.rest.fetch_balance()
+        raw = await self._retrying("fetching balances", self.rest.fetch_balance)
         free, used = raw.get("free") or {}, raw.get("used") or {}
         return {
             asset: Balance(float(free.get(asset) or 0.0), float(used.get(asset) or 0.0))
@@ -279,28 +318,61 @@ class CcxtBroker:
 
     async def _lookup(self, order: Order) -> dict[str, Any] | None:
         """Give the exchange's view of an order by client id, or None if it never arrived."""
+        try:
+            found = await self._retrying(
+                f"looking up {order.client_order_id}",
+                lambda: self.rest.fetch_order(
+                    None, order.symbol, {"origClientOrderId": order.client_order_id}
+                ),
+            )
+        except ccxt.OrderNotFound:
+            return None
+        return await self._with_trades(order, found)
+
+    async def _retrying(self, what: str, call: Any) -> Any:
+        """Run an idempotent call, retrying transient errors; `BrokerUnavailable` at the end."""
         for attempt in range(self.retries + 1):
             try:
-                found = await self.rest.fetch_order(
-                    None, order.symbol, {"origClientOrderId": order.client_order_id}
-                )
-            except ccxt.OrderNotFound:
-                return None
-            except ccxt.NetworkError:
+                return await call()
+            except TRANSIENT as exc:
+                if attempt == self.retries:
+                    raise BrokerUnavailable(what, str(exc)) from exc
                 await asyncio.sleep(self.backoff_s * 2**attempt)
-                continue
-            return await self._with_trades(order, found)
-        raise ccxt.NetworkError(f"cannot look up order {order.client_order_id}")
+        raise AssertionError("unreachable")
+
+    async def _fee_value(self, asset: str, quote: str, cost: float) -> float | None:
+        """Give the quote value of a fee paid in a third asset (None: no price for it)."""
+        pair = f"{asset}/{quote}"
+        loop = asyncio.get_running_loop()
+        cached = self._fee_prices.get(pair)
+        if cached is None or loop.time() - cached[1] > _BNB_TTL_S:
+            if pair not in (self.rest.markets or {}):
+                return None
+            try:
+                ticker = await self.rest.fetch_ticker(pair)
+            except ccxt.BaseError as exc:
+                log.warning("no price for %s to value a fee (%s)", pair, exc)
+                return None if cached is None else cost * cached[0]
+            cached = self._fee_prices[pair] = (float(ticker["last"]), loop.time())
+        return cost * cached[0]
 
     async def _with_trades(self, order: Order, answer: dict[str, Any]) -> dict[str, Any]:
-        """Complete an answer's trades from REST when they do not add up to its filled amount."""
+        """Complete an answer's trades from REST when they do not add up to its filled amount,
+        and value each fee paid in a third asset."""
         filled = float(answer.get("filled") or 0.0)
         trades = answer.get("trades") or []
         if filled > 0 and sum(float(t["amount"]) for t in trades) < filled * (1 - 1e-9):
             answer = dict(answer)
-            answer["trades"] = await self.rest.fetch_my_trades(
-                order.symbol, params={"orderId": answer["id"]}
+            answer["trades"] = trades = await self._retrying(
+                f"fetching the trades of {order.client_order_id}",
+                lambda: self.rest.fetch_my_trades(order.symbol, params={"orderId": answer["id"]}),
             )
+        base, quote = order.symbol.split("/")
+        for trade in trades:
+            fee = trade.get("fee") or {}
+            currency = fee.get("currency")
+            if currency and currency not in (base, quote) and "value" not in fee:
+                fee["value"] = await self._fee_value(currency, quote, float(fee.get("cost") or 0))
         return answer
 
     # -- following ------------------------------------------------------------------------
@@ -332,7 +404,7 @@ class CcxtBroker:
                     if loop.time() - last_sweep >= every:
                         await self._sweep(report)
                         last_sweep = loop.time()
-                except (ccxt.BaseError, KeyError) as exc:
+                except (ccxt.BaseError, BrokerUnavailable, KeyError) as exc:
                     # ccxt 4.5.90 can raise KeyError from its own error path on a refused login.
                     watcher = None
                     self.streaming = False
@@ -365,7 +437,7 @@ class CcxtBroker:
         for symbol in sorted({o.symbol for o in self._followed.values()}):
             try:
                 listed = await self.rest.fetch_open_orders(symbol)
-            except ccxt.NetworkError as exc:
+            except TRANSIENT as exc:
                 log.warning("polling open %s orders failed (%s)", symbol, exc)
                 continue
             still_open = {str(o.get("clientOrderId")): o for o in listed}
@@ -374,7 +446,7 @@ class CcxtBroker:
                 if update is None:
                     try:
                         update = await self._lookup(order)
-                    except ccxt.NetworkError:
+                    except BrokerUnavailable:
                         continue
                     if update is None:
                         continue  # not (yet) on the exchange: its submit settles it
@@ -400,12 +472,18 @@ class CcxtBroker:
             state = OrderState.PARTIALLY_FILLED
         ts_ms = int(answer.get("lastUpdateTimestamp") or answer.get("timestamp") or 0)
         fills = []
+        base, quote = order.symbol.split("/")
         for n, trade in enumerate(answer.get("trades") or []):
             price = float(trade["price"])
             fee = trade.get("fee") or {}
             cost = float(fee.get("cost") or 0.0)
-            if cost and fee.get("currency") == order.symbol.split("/")[0]:
-                cost *= price  # charged in base: valued in quote at the fill price
+            currency = str(fee.get("currency") or quote)
+            if currency == base:
+                value: float | None = cost * price  # charged in base: its worth at the fill
+            elif currency == quote:
+                value = cost
+            else:
+                value = fee.get("value")
             fills.append(
                 Fill(
                     fill_id=str(trade.get("id") or f"{order.client_order_id}-{n + 1}"),
@@ -418,6 +496,8 @@ class CcxtBroker:
                     fee=cost,
                     ts_ms=int(trade.get("timestamp") or ts_ms),
                     purpose=order.purpose,
+                    fee_currency=currency,
+                    fee_quote=None if value is None else float(value),
                 )
             )
         average = answer.get("average")

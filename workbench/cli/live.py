@@ -6,33 +6,47 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from workbench.cli.common import DbOption, console, fail, settings_with
+from workbench.live.events import (
+    CandleClosed,
+    EngineEvent,
+    FillBooked,
+    Notice,
+    OrderChanged,
+    OrderRefused,
+    StateChanged,
+    TaskFailed,
+)
 
 app = typer.Typer(help="Live trading: strategies on streaming candles.", no_args_is_help=True)
 
 
-def _line(kind: str, data: dict[str, Any]) -> str | None:
+def _line(event: EngineEvent) -> str | None:
     """Give the log line of an engine event (None for the ones not logged)."""
-    if kind == "fill":
-        f = data["fill"]
-        return (
-            f"fill    {f.strategy_id} {f.side} {f.amount:.8g} {f.symbol} @ {f.price:.8g} "
-            f"fee {f.fee:.8g} ({f.purpose})"
-        )
-    if kind == "order":
-        o = data["order"]
-        return f"order   {o.strategy_id} {o.client_order_id} {o.side} {o.amount:.8g} {o.state}"
-    if kind == "refused":
-        i, r = data["intent"], data["refusal"]
-        return f"refused {i.strategy_id} {i.side} {i.amount:.8g} by {r.rule} {r.detail}"
-    if kind == "state":
-        return f"state   {data['strategy_id']} {data['state']}"
-    if kind == "signal":
-        return f"signal  {data['strategy_id']} {data['what']} at {data['ts']}"
+    match event:
+        case FillBooked(fill=f):
+            return (
+                f"fill    {f.strategy_id} {f.side} {f.amount:.8g} {f.symbol} @ {f.price:.8g} "
+                f"fee {f.fee:.8g} {f.fee_currency} ({f.purpose})"
+            )
+        case OrderChanged(order=o):
+            return (
+                f"order   {o.strategy_id} {o.client_order_id} {o.side} {o.amount:.8g} {o.state}"
+                f" ({o.purpose})"
+            )
+        case OrderRefused(intent=i, refusal=r):
+            return f"refused {i.strategy_id} {i.side} {i.amount:.8g} by {r.rule} {r.detail}"
+        case StateChanged(strategy_id=sid, state=state, reason=reason):
+            return f"state   {sid} {state}" + (f": {reason.splitlines()[-1]}" if reason else "")
+        case Notice(strategy_id=sid, kind=kind, detail=detail):
+            return f"{kind:<7} {sid} {detail}"
+        case TaskFailed(name=name, error=error, retry_s=retry_s):
+            again = f"; again in {retry_s:g}s" if retry_s is not None else ""
+            return f"task    {name} died: {error.strip().splitlines()[-1]}{again}"
     return None
 
 
@@ -67,17 +81,31 @@ def run(
         ),
     ] = True,
     bars: Annotated[int | None, typer.Option(help="stop after this many closed bars")] = None,
+    replay_missed: Annotated[
+        bool,
+        typer.Option(
+            "--replay-missed",
+            help="paper only: trade bars missed while down as if never down (research)",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Run strategies until Ctrl-C, logging each signal, order and fill.
 
     A strategy already in the database (same spec name and symbol) resumes with its stored
-    state, positions and orders.
+    state, positions and orders. Bars missed while it was down warm it up and place no order
+    (an exit that fell meanwhile is taken late); --replay-missed trades them instead (paper).
     """
+    if replay_missed and not paper:
+        fail("--replay-missed is for paper trading: real orders never trade missed bars")
+    import pandas as pd
+
     from workbench.live.session import Live, LiveError
     from workbench.localexchange import HistoryError
     from workbench.portfolio.allocation import AllocationError, allocate, recent_volatility
     from workbench.strategy import SpecError, load_spec
+    from workbench.timeframes import timeframe_ms
+    from workbench.venue import market_now_ms
 
     settings = settings_with(db, exchange)
     try:
@@ -89,12 +117,12 @@ def run(
         done = asyncio.Event()
         closed = 0
 
-        def log(kind: str, data: dict[str, Any]) -> None:
+        def log(event: EngineEvent) -> None:
             nonlocal closed
-            line = _line(kind, data)
+            line = _line(event)
             if line:
                 console.print(line, highlight=False)
-            if kind == "closed":
+            if isinstance(event, CandleClosed):
                 closed += 1
                 if bars is not None and closed >= bars:
                     done.set()
@@ -109,6 +137,7 @@ def run(
             speed=speed,
             start=start,
             exchange_stops=exchange_stops,
+            replay_missed=replay_missed,
         ) as live:
             live.engine.subscribe(log)
             ids = [f"{spec.name}-{spec.market.symbol.replace('/', '')}" for spec in loaded]
@@ -117,10 +146,20 @@ def run(
                 vols = None
                 if split == "volatility":
                     assert live.store is not None
+                    # Only bars closed before now: the store may hold later ones (the local
+                    # exchange's whole history is imported).
+                    now_ms = await market_now_ms(live.clients.rest)
                     vols = {
                         sid: recent_volatility(
                             live.store.candles.read(
-                                live.exchange_name, spec.market.symbol, spec.market.timeframe
+                                live.exchange_name,
+                                spec.market.symbol,
+                                spec.market.timeframe,
+                                end=pd.Timestamp(
+                                    now_ms - now_ms % timeframe_ms(spec.market.timeframe),
+                                    unit="ms",
+                                    tz="UTC",
+                                ),
                             )
                         )
                         for sid, spec in zip(ids, loaded, strict=True)

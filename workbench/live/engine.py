@@ -1,20 +1,32 @@
 """The live engine: feeds, strategies, risk, broker and store in one asyncio process.
 
-Order of operations for every order (freqtrade's rule): the order row is stored (pending)
-before it is sent; each fill is stored before it is booked or reported; the order's new state
-is stored after (`workbench.live.booking`). A strategy that raises is set to `error` with its
-traceback stored; the others go on. State changes are stored as they happen; closed candles
-and equity marks in batches every `flush_s` (a restart rebuilds what a crash lost: the feed
-catches up). So a restart comes back with the same strategies, positions, orders, equity and
-drawdown guard (a running cool-down goes on), and settles the rest with the broker and the
-exchange (`workbench.live.restart`).
+The engine keeps the feeds and the schedule; each strategy's order path (place, settle, book,
+protect, reconcile, retry) is its `OrderManager` (workbench.live.order_manager), which stores
+every step before it acts. Listeners get typed events (workbench.live.events).
 
-Orders that rest (limits, the exchange-side stops) are followed by the broker's `run` task
-(ccxt.pro `watch_orders`, polling when the stream fails); each change it reports is booked like
-an answer to a placement. A filled entry's stop-loss and take-profit rest on the exchange when
-the broker can (`workbench.live.exchange_side`); before any other exit the resting legs are
-cancelled first, which releases the position they lock. Decisions and bookings of one strategy
-never interleave (one lock per strategy).
+Bars and freshness. Every closed bar reaches every strategy on its market, whatever its state,
+so indicators never skip one. Only a fresh bar trades: the newest closed bar when it arrives,
+and the open of the bar after it while that bar is still forming. Bars caught up late (after
+a restart, a dropped socket, a stall) warm the indicators and the trader's state and place no
+order; an exit the rules called for on one of them, while a position was open, is taken late
+on the first fresh bar (a `late_exit` order, its reason naming the bar it belonged to). Missed
+entries are never taken. With `replay_missed` (paper only) bars caught up late trade as if the
+engine had never been down: research's simulate-as-if behaviour.
+
+Restart. A strategy taken up again replays its stored bars from where its first warm-up
+started, with its stored fills where they fell (so indicators, trailing peak and pending
+signals are where a never-stopped run has them), reconciles its orders, balances and
+protective legs with the exchange, and then the feed delivers every bar after the last one it
+acted on, caught up from the exchange.
+
+Supervision. Every background task has an owner: one that dies logs its traceback and is
+reported (`TaskFailed`); loops (feeds, the broker's order follow-up, flushing, housekeeping)
+start again with backoff. A feed that is down marks its strategies degraded. A strategy whose
+own code raises is set to `error` with its traceback stored while the others go on; its stops
+stay watched, and Start takes it up again (replayed and reconciled like a restart).
+
+Closed candles and equity marks are written in batches every `flush_s` (a restart rebuilds
+what a crash lost: the feed catches up); orders, fills, trades and state changes at once.
 """
 
 from __future__ import annotations
@@ -24,34 +36,42 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
-from workbench.broker.base import Broker, Execution, OrderRejected
-from workbench.broker.models import Order, OrderIntent, OrderState, OrderType
+from workbench.broker.base import Broker, Execution
+from workbench.broker.models import Order, OrderIntent, OrderPurpose, OrderType
 from workbench.candles import COLUMNS, Candle
 from workbench.fills import FillModel, Side
-from workbench.live.booking import Booking
-from workbench.live.exchange_side import ExchangeSideProtection
+from workbench.live.events import (
+    CandleClosed,
+    CandleForming,
+    EngineEvent,
+    FeedKey,
+    Listener,
+    Notice,
+    NoticeKind,
+    OrderRefused,
+    StateChanged,
+    StrategyState,
+    TaskFailed,
+)
 from workbench.live.feed import CandleFeed
+from workbench.live.order_manager import OrderManager
+from workbench.live.reconcile import reconcile_balances
 from workbench.live.reports import metrics_frame, status_frame
-from workbench.live.restart import Recovery
-from workbench.live.runner import StrategyRunner, StrategyState
+from workbench.live.runner import StrategyRunner
 from workbench.live.running import LiveStrategy
-from workbench.risk.limits import RiskLimits
+from workbench.risk.limits import Refusal, RiskLimits, RiskManager
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
-from workbench.timeframes import timeframe_ms
 from workbench.venue.client import market_now_ms
+from workbench.venue.rules import MarketRules, market_rules
 
 log = logging.getLogger(__name__)
-# Purposes of orders placed by hand (`LiveEngine.place_order`): one that adds to the position
-# meets the risk limits like an entry; one that only reduces it passes like an exit.
-MANUAL, MANUAL_EXIT = "manual", "manual_exit"
-Listener = Callable[[str, dict[str, Any]], None]
 
 
 class LiveEngine:
@@ -67,8 +87,12 @@ class LiveEngine:
         limits: RiskLimits | None = None,
         history_bars: int | None = None,
         flush_s: float = 0.5,
-        catch_up_bars: int = 288,
+        housekeeping_s: float = 0.5,
+        apply_market_rules: bool = True,
+        replay_missed: bool = False,
     ) -> None:
+        if replay_missed and broker.name != "paper":
+            raise ValueError("replay_missed is for paper trading: real orders never trade late")
         self.store = store
         self.clients = clients
         self.broker = broker
@@ -76,21 +100,21 @@ class LiveEngine:
         self.limits = limits
         self.history_bars = history_bars
         self.exchange = clients.name
+        self.apply_market_rules = apply_market_rules
+        self.replay_missed = replay_missed
         self.strategies: dict[str, LiveStrategy] = {}
-        self.feeds: dict[tuple[str, str, str], CandleFeed] = {}
-        self._opened: dict[tuple[str, str, str], int] = {}
+        self.feeds: dict[FeedKey, CandleFeed] = {}
+        self._opened: dict[FeedKey, int] = {}
         self.flush_s = flush_s
-        self.catch_up_bars = catch_up_bars
+        self.housekeeping_s = housekeeping_s
         # Candles and equity marks are written in batches (they can be rebuilt: the feed
         # backfills candles after a restart); orders, fills and trades are written at once.
-        self._candles: dict[tuple[str, str, str], list[Candle]] = {}
+        self._candles: dict[FeedKey, list[Candle]] = {}
         self._equity: list[tuple[str, int, float, float, float, float]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = False
         self._listeners: list[Listener] = []
-        booking = Booking(store, self.exchange, self._emit)
-        self._protection = ExchangeSideProtection(booking, broker, clients)
-        self._recovery = Recovery(self._protection, clients)
+        self._shown: dict[str, tuple[StrategyState, str | None]] = {}
 
     # -- strategies ---------------------------------------------------------------------
     async def add_strategy(
@@ -125,8 +149,7 @@ class LiveEngine:
             allocation=allocation,
             state=str(state),
         )
-        rows = self.store.trading.strategies()
-        await self._start(next(r for r in rows.itertuples() if r.strategy_id == strategy_id))
+        await self._start(self._row(strategy_id))
         return strategy_id
 
     async def resume(self) -> list[str]:
@@ -138,81 +161,174 @@ class LiveEngine:
                 back.append(row.strategy_id)
         return back
 
-    async def _start(self, row: Any) -> None:
+    def _row(self, strategy_id: str) -> Any:
+        rows = self.store.trading.strategies()
+        return next(r for r in rows.itertuples() if r.strategy_id == strategy_id)
+
+    async def _start(self, row: Any) -> LiveStrategy:
         """Build a stored strategy's runner and attach it to its feed."""
+        symbol = row.symbol
+        rules = self._rules(symbol)
         runner = StrategyRunner(
             row.strategy_id,
             load_spec(json.loads(row.spec_json)),
             json.loads(row.params_json),
             row.allocation,
             self.fill_model,
-            symbol=row.symbol,
+            symbol=symbol,
+            dust=rules.dust,
         )
-        await self._attach(row.strategy_id, runner, StrategyState(row.state))
+        state = StrategyState(row.state)
+        return await self._attach(runner, rules, state)
+
+    def _rules(self, symbol: str) -> MarketRules:
+        if not self.apply_market_rules:
+            return MarketRules()
+        return market_rules(self.clients.rest, symbol)
 
     async def _attach(
-        self, strategy_id: str, runner: StrategyRunner, state: StrategyState
+        self, runner: StrategyRunner, rules: MarketRules, state: StrategyState
     ) -> LiveStrategy:
+        sid = runner.strategy_id
+        trading = self.store.trading
         runner.state = state
         key = (self.exchange, runner.symbol, runner.timeframe)
-        for fill in self.store.trading.fills(strategy_id):
-            runner.on_fill(fill)
-        history, current_open_ms = await self._history(key, runner.warmup_bars)
-        runner.seed(history)
-        if not history.empty:
-            runner.last_price = float(history["close"].iloc[-1])
-        risk = self._recovery.risk_manager(strategy_id, self.limits)
-        live = self.strategies[strategy_id] = LiveStrategy(runner, risk, key)
-        live.trades = len(runner.portfolio.round_trips)
-        self._recovery.rebuild_peak(live, current_open_ms)
+        step = runner.step_ms
+        now_ms = await market_now_ms(self.clients.rest)
+        current_open = now_ms - now_ms % step
+        fills = trading.fills(sid)
+        cursor = trading.last_marked_ms(sid)
+        seed_from = trading.seed_from_ms(sid)
+        if seed_from is None:
+            bars = self.history_bars or max(runner.warmup_bars * 2, 500)
+            latest = current_open if cursor is None else min(cursor + step, current_open)
+            seed_from = latest - bars * step
+            trading.set_seed_from(sid, seed_from)
+        # The bars acted on before (or, the first time, the warm-up): never later ones (the
+        # local exchange's history is in the store, future included).
+        end = current_open if cursor is None else min(cursor + step, current_open)
+        self.flush()  # the bars this engine buffered are part of that history
+        history = await self._history(key, seed_from, end)
+        if cursor is None and not fills:
+            runner.seed(history)
+        else:
+            runner.replay(history, fills)
+        orders = OrderManager(
+            runner, trading, self.broker, exchange=self.exchange, emit=self._emit, rules=rules
+        )
+        orders.on_problems = lambda _: self._show(sid)
+        live = LiveStrategy(runner, self._risk_manager(sid), orders, key)
+        self.strategies[sid] = live
         async with live.lock:
-            await self._recovery.reconcile(live)
-            await self._recovery.reconcile_balances(live, self.strategies)
-            await self._recovery.restore_protection(live)
-        if key not in self.feeds:
-            # Bars since the last stored one are caught up (a restart trades through them,
-            # as if it had never stopped) unless too many are missing; then, or with no
-            # history at all, trading starts with the bar forming now.
-            step = timeframe_ms(runner.timeframe)
-            last = current_open_ms - step
-            stored = runner.last_close_ms
-            if stored is not None and last - stored <= self.catch_up_bars * step:
-                last = stored
-            feed = CandleFeed(self.clients, runner.symbol, runner.timeframe, last_closed_ms=last)
-            feed.on_forming(lambda c, k=key: self._on_forming(k, c))
-            feed.on_closed(lambda c, k=key: self._on_closed(k, c))
-            self.feeds[key] = feed
-            if self._running:
-                self._spawn(feed.run())
+            await orders.reconcile(now_ms)
+            await reconcile_balances(live, self.strategies, self.broker, now_ms)
+            await orders.restore_protection()
+        await self._follow(live, current_open)
+        self._show(sid)
         return live
 
-    async def _history(self, key: tuple[str, str, str], warmup: int) -> tuple[pd.DataFrame, int]:
-        """Give the stored closed bars before the market's current bar (never later ones:
-        the local exchange's history is in the store, future included), and that bar's open."""
+    async def _history(self, key: FeedKey, start_ms: int, end_ms: int) -> pd.DataFrame:
+        """Give the stored closed bars in [start, end); fetch and store them when the store
+        has none (a real venue nothing was downloaded from)."""
         exchange, symbol, timeframe = key
-        now_ms = await market_now_ms(self.clients.rest)
-        step = timeframe_ms(timeframe)
-        bars = self.history_bars or max(warmup * 2, 500)
-        end = pd.Timestamp(now_ms - now_ms % step, unit="ms", tz="UTC")
-        start = end - pd.Timedelta(milliseconds=step * bars)
+        start = pd.Timestamp(start_ms, unit="ms", tz="UTC")
+        end = pd.Timestamp(end_ms, unit="ms", tz="UTC")
         history = self.store.candles.read(exchange, symbol, timeframe, start=start, end=end)
-        return history, int(end.value // 1_000_000)
+        if history.empty and end_ms > start_ms:
+            feed = self.feeds.get(key) or CandleFeed(self.clients, symbol, timeframe)
+            bars = await feed.fetch_closed(start_ms, end_ms)
+            if bars:
+                history = _frame(bars)
+                self.store.candles.write(exchange, symbol, timeframe, history)
+        return history
+
+    async def _follow(self, live: LiveStrategy, current_open: int) -> None:
+        """Put a strategy on its market's feed; catch it up on the bars it has not seen."""
+        key, runner, step = live.feed_key, live.runner, live.runner.step_ms
+        start_at = runner.last_close_ms if runner.last_close_ms is not None else current_open - step
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = CandleFeed(
+                self.clients, runner.symbol, runner.timeframe, last_closed_ms=start_at
+            )
+            feed.on_forming(lambda c, k=key: self._on_forming(k, c))
+            feed.on_closed(lambda c, fresh, k=key: self._on_closed(k, c, fresh))
+            feed.on_status(lambda problem, k=key: self._on_feed_status(k, problem))
+            self.feeds[key] = feed
+            if self._running:
+                self._spawn(f"feed {key[1]} {key[2]}", feed.run, restart=True)
+        elif feed.last_closed_ms is not None and start_at < feed.last_closed_ms:
+            if not self._running:
+                feed.last_closed_ms = start_at  # it delivers from there; the others skip
+            else:
+                bars = await feed.fetch_closed(start_at + step, feed.last_closed_ms + step)
+                for bar in bars:
+                    await self._close_for(live, bar, fresh=False)
+        # Nothing missed: the newest closed bar is acted on, its decision may trade at the
+        # open of the bar forming now.
+        if feed.last_closed_ms == current_open - step and not self._running:
+            feed.fresh_close_ms = feed.last_closed_ms
+        live.feed_problem = feed.problem
+
+    def _risk_manager(self, strategy_id: str) -> RiskManager:
+        """Give the strategy's risk manager on its stored guard state (a running cool-down,
+        today's start), the peak's rises since then rebuilt from the stored equity marks."""
+        stored = self.store.trading.risk_state(strategy_id)
+        if stored is None:
+            return RiskManager(self.limits)
+        marks = self.store.trading.equity_marks(strategy_id, stored.marked_ms)
+        return RiskManager(self.limits, stored.with_peak(marks))
 
     def set_state(self, strategy_id: str, state: StrategyState | str) -> None:
-        """Run, pause or stop a strategy; the change is stored."""
+        """Run, pause or stop a strategy; the change is stored. A strategy in `error` is
+        taken up again (replayed and reconciled) when started."""
         state = StrategyState(state)
-        self.strategies[strategy_id].runner.state = state
+        if state is StrategyState.DEGRADED:
+            raise ValueError("degraded is shown, not set: it ends when its problem is settled")
+        live = self.strategies[strategy_id]
+        if live.runner.state is StrategyState.ERROR and state is not StrategyState.ERROR:
+            self.store.trading.set_state(strategy_id, str(state))
+            self._spawn_once(self._recover(strategy_id))
+            return
+        live.runner.state = state
         self.store.trading.set_state(strategy_id, str(state))
-        self._emit("state", {"strategy_id": strategy_id, "state": str(state)})
+        self._show(strategy_id)
+
+    async def _recover(self, strategy_id: str) -> None:
+        """Take a strategy out of `error`: build it again from the store, reconcile, resume."""
+        old = self.strategies.pop(strategy_id)
+        async with old.lock:
+            try:
+                await self._start(self._row(strategy_id))
+            except Exception:
+                error = traceback.format_exc()
+                log.error("strategy %s could not be taken up again:\n%s", strategy_id, error)
+                self.strategies[strategy_id] = old
+                self.store.trading.set_state(strategy_id, str(StrategyState.ERROR), error)
+                self._show(strategy_id, error)
+
+    def _show(self, strategy_id: str, reason: str | None = None) -> None:
+        """Tell listeners (and the store) a strategy's shown state when it changed."""
+        live = self.strategies.get(strategy_id)
+        if live is None:
+            return
+        state, problem = live.state, live.problem
+        if self._shown.get(strategy_id) == (state, problem) and reason is None:
+            return
+        if self._shown.get(strategy_id, (None, None))[1] != problem:
+            self.store.trading.set_health(strategy_id, problem)
+        self._shown[strategy_id] = (state, problem)
+        self._emit(StateChanged(strategy_id, state, reason or problem))
 
     # -- running --------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start every feed, and the broker's follow-up of resting orders."""
+        """Start every feed, the broker's follow-up of resting orders, and housekeeping."""
         self._running = True
-        for feed in self.feeds.values():
-            self._spawn(feed.run())
-        self._spawn(self._flush_loop())
-        self._spawn(self.broker.run(self._on_report))
+        for key, feed in self.feeds.items():
+            self._spawn(f"feed {key[1]} {key[2]}", feed.run, restart=True)
+        self._spawn("flush", self._flush_loop, restart=True)
+        self._spawn("housekeeping", self._housekeeping_loop, restart=True)
+        self._spawn("order follow-up", lambda: self.broker.run(self._on_report), restart=True)
 
     async def stop(self) -> None:
         """Stop the feeds (strategies keep their stored states)."""
@@ -243,13 +359,62 @@ class LiveEngine:
             except Exception:  # the store may be busy; what is buffered is written next time
                 log.exception("writing candles and equity failed; retrying in %.1fs", self.flush_s)
 
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+    async def _housekeeping_loop(self) -> None:
+        """Retry what waits on the broker: unknown outcomes, protection, wanted exits."""
+        while True:
+            await asyncio.sleep(self.housekeeping_s)
+            for live in list(self.strategies.values()):
+                orders = live.orders
+                if not (orders.unknown or orders.protect_due or orders.exit_wanted):
+                    continue
+                async with live.lock:
+                    await orders.housekeeping(self._now_ms(live))
+
+    def _now_ms(self, live: LiveStrategy) -> int:
+        """Give the open of the bar forming now on a strategy's market, as the feed knows it."""
+        feed = self.feeds.get(live.feed_key)
+        if feed is not None and feed.forming is not None:
+            return feed.forming.ts_ms
+        last = live.runner.last_close_ms
+        return last + live.runner.step_ms if last is not None else 0
+
+    def _spawn(self, name: str, work: Callable[[], Awaitable[Any]], *, restart: bool) -> None:
+        """Run a background task the engine owns; a loop that dies starts again."""
+
+        async def supervised() -> None:
+            attempt = 0
+            while True:
+                try:
+                    await work()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    error = traceback.format_exc()
+                    retry_s = min(0.5 * 2**attempt, 30.0) if restart else None
+                    log.error("task %s died:\n%s", name, error)
+                    self._emit(TaskFailed(name, error, retry_s))
+                    if retry_s is None:
+                        return
+                    attempt += 1
+                    await asyncio.sleep(retry_s)
+
+        self._spawn_once(supervised())
+
+    def _spawn_once(self, work: Awaitable[Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = "".join(traceback.format_exception(task.exception()))
+            log.error("background task failed:\n%s", error)
+            self._emit(TaskFailed(task.get_name(), error, None))
 
     def subscribe(self, listener: Listener) -> None:
-        """Call `listener(kind, data)` on each candle, order, fill and state change."""
+        """Call `listener(event)` with every engine event (see workbench.live.events)."""
         self._listeners.append(listener)
 
     def unsubscribe(self, listener: Listener) -> None:
@@ -257,6 +422,14 @@ class LiveEngine:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
+    def _emit(self, event: EngineEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must not stop trading
+                log.exception("a listener failed on %s", type(event).__name__)
+
+    # -- orders by hand -------------------------------------------------------------------
     async def cancel_order(self, client_order_id: str) -> Order:
         """Cancel an open order through the broker; its new state is stored and reported."""
         order = self.store.trading.order(client_order_id)
@@ -266,9 +439,7 @@ class LiveEngine:
             return order
         live = self.strategies[order.strategy_id]
         async with live.lock:
-            execution = await self.broker.cancel(order)
-            await self._protection.settle(live, execution)
-        return execution.order
+            return await live.orders.cancel(order)
 
     async def place_order(
         self,
@@ -285,10 +456,11 @@ class LiveEngine:
         refusal is stored with its rule); one that only reduces it passes like an exit. It is
         stored before it is sent, and its fills are booked into the strategy's portfolio,
         which the strategy then manages by its spec (a manual entry gets the spec's stop-loss
-        and take-profit, and its exit rule closes it). Resting paper limits do not survive a
-        restart (they are expired then, as the paper broker forgets them). It does not touch
-        resting protective legs: on spot they lock the position, so a manual sell of a
-        protected position is refused by the exchange and stored as rejected.
+        and take-profit, and its exit rule closes it). A paper market order fills at the next
+        price the feed shows. Resting paper limits do not survive a restart (they are expired
+        then, as the paper broker forgets them). It does not touch resting protective legs:
+        on spot they lock the position, so a manual sell of a protected position is refused
+        by the exchange and stored as rejected.
         """
         live = self.strategies[strategy_id]
         order_type, side = OrderType(order_type), Side(side)
@@ -302,7 +474,7 @@ class LiveEngine:
         held = live.runner.portfolio.position(live.runner.symbol).amount
         after = held + (amount if side is Side.BUY else -amount)
         # An order that only reduces the position is an exit: the risk limits let exits through.
-        purpose = MANUAL_EXIT if abs(after) < abs(held) and after * held >= 0 else MANUAL
+        reduces = abs(after) < abs(held) and after * held >= 0
         intent = OrderIntent(
             strategy_id,
             live.runner.symbol,
@@ -310,157 +482,188 @@ class LiveEngine:
             float(amount),
             order_type,
             price=float(price) if order_type is OrderType.LIMIT and price else None,
-            purpose=purpose,
+            purpose=OrderPurpose.MANUAL_EXIT if reduces else OrderPurpose.MANUAL,
             bar_ts_ms=now_ms,
         )
         while self.store.trading.order(intent.client_order_id) is not None:
             intent = replace(intent, bar_ts_ms=intent.bar_ts_ms + 1)  # ids stay unique
         async with live.lock:
-            await self._place(live, intent)
+            # By hand, the amount is what was asked: not the whole position as for an exit.
+            placed = await self._place(live, intent, now_ms, manual=True)
+        if placed is None:
+            return None
         return self.store.trading.order(intent.client_order_id)
 
     async def _on_report(self, execution: Execution) -> None:
-        """Book an order update the broker's follow-up reported (stored, then emitted)."""
+        """Book an order update the broker reported (stored, then emitted)."""
         live = self.strategies.get(execution.order.strategy_id)
         if live is None:
             log.warning("update of %s: no such strategy here", execution.order.client_order_id)
             return
         async with live.lock:
             try:
-                await self._protection.settle(live, execution)
+                await live.orders.settle(execution)
             except Exception:  # one bad update must not stop the follow-up of the others
                 log.exception("booking an update of %s failed", execution.order.client_order_id)
-                self.store.trading.add_event(
-                    live.runner.strategy_id, "error", traceback.format_exc()
-                )
+                live.orders.notice(NoticeKind.ERROR, traceback.format_exc())
 
-    def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        for listener in self._listeners:
-            listener(kind, data)
-
-    def _on_forming(self, key: tuple[str, str, str], candle: Candle) -> None:
-        self._emit("forming", {"key": key, "candle": candle})
+    # -- bars -----------------------------------------------------------------------------
+    def _on_forming(self, key: FeedKey, candle: Candle) -> None:
+        self._emit(CandleForming(key, candle))
         if self._opened.get(key, -1) < candle.ts_ms:
-            self._spawn(self._open_bar(key, candle))
+            self._spawn_once(self._open_bar(key, candle, current=True))
+        else:
+            # A newer price: paper orders placed by hand fill on it.
+            executions = self.broker.on_price(key[1], candle.close, candle.ts_ms)
+            if executions:
+                self._spawn_once(self._report_all(executions))
 
-    async def _open_bar(self, key: tuple[str, str, str], candle: Candle) -> None:
+    async def _report_all(self, executions: list[Execution]) -> None:
+        for execution in executions:
+            await self._on_report(execution)
+
+    async def _open_bar(self, key: FeedKey, candle: Candle, *, current: bool) -> None:
+        """Act at a bar's first price on the signals of the bar before (if that was fresh)."""
         if self._opened.get(key, -1) >= candle.ts_ms:
             return
         self._opened[key] = candle.ts_ms
-        self.broker.on_price(key[1], candle.open, candle.ts_ms)
-        for live in self.strategies.values():
-            if live.feed_key == key and live.resubmit:
-                pending, live.resubmit = live.resubmit, []
-                async with live.lock:
-                    for order in pending:
-                        await self._send(live, order)
-        for sid, live in list(self.strategies.items()):
+        feed = self.feeds[key]
+        fresh = self.replay_missed or (
+            current
+            and feed.fresh_close_ms == candle.ts_ms - feed.step_ms
+            and (feed.forming is None or feed.forming.ts_ms == candle.ts_ms)
+        )
+        for live in list(self.strategies.values()):
             if live.feed_key == key and not _seen(live.runner, candle):
-                await self._guarded(sid, lambda r=live.runner: r.on_open(candle.ts_ms, candle.open))
+                runner = live.runner
+                await self._step(
+                    live, lambda r=runner: r.on_open(candle.ts_ms, candle.open), candle.ts_ms, fresh
+                )
+        # The bar's open fills the paper orders placed at it (an exchange fills its own).
+        await self._report_all(self.broker.on_price(key[1], candle.open, candle.ts_ms))
 
-    async def _on_closed(self, key: tuple[str, str, str], candle: Candle) -> None:
+    async def _on_closed(self, key: FeedKey, candle: Candle, fresh: bool) -> None:
         t0 = time.perf_counter()
-        await self._open_bar(key, candle)  # a backfilled bar was never seen forming
-        self.broker.on_price(key[1], candle.close, candle.ts_ms)
+        await self._open_bar(key, candle, current=False)  # a bar caught up was never forming
+        await self._report_all(self.broker.on_price(key[1], candle.close, candle.ts_ms))
         # Resting paper limits fill on the bars after the one they were placed in.
-        for execution in self.broker.on_bar(key[1], candle):
-            await self._on_report(execution)
-        for sid, live in list(self.strategies.items()):
-            if live.feed_key != key or _seen(live.runner, candle):
-                continue  # a strategy added later may have been seeded past this bar
-            await self._guarded(sid, lambda r=live.runner: r.on_close(candle))
-            runner = live.runner
-            equity = runner.equity()
-            position = runner.portfolio.position(runner.symbol).amount
-            self._equity.append(
-                (sid, candle.ts_ms, equity, runner.portfolio.cash, position, candle.close)
-            )
-            risk = live.risk
-            milestone = risk.state.milestone
-            tripped = risk.mark(candle.ts_ms, equity)
-            if risk.state.milestone != milestone:
-                # Stored before it is acted on: a restart keeps the cool-down and the day.
-                self.store.trading.save_risk_state(sid, risk.state)
-                if tripped:
-                    self.store.trading.add_event(
-                        sid, "risk", f"drawdown guard tripped at {equity:g}"
-                    )
-            # A trip replayed after a restart flattens again (a no-op once flat).
-            if tripped and risk.limits.flatten_on_drawdown:
-                await self._guarded(sid, lambda r=runner: r.flatten(candle.ts_ms))
+        await self._report_all(self.broker.on_bar(key[1], candle))
+        for live in list(self.strategies.values()):
+            if live.feed_key == key and not _seen(live.runner, candle):
+                await self._close_for(live, candle, fresh or self.replay_missed)
         # Stored after the decisions on it: a stored bar is a bar fully acted on.
         self._candles.setdefault(key, []).append(candle)
-        self._emit(
-            "closed",
-            {"key": key, "candle": candle, "latency_ms": (time.perf_counter() - t0) * 1000},
+        latency_ms = (time.perf_counter() - t0) * 1000
+        self._emit(CandleClosed(key, candle, latency_ms, fresh))
+
+    async def _close_for(self, live: LiveStrategy, candle: Candle, fresh: bool) -> None:
+        """One strategy's work on a closed bar: decide, mark equity, guard, late exits."""
+        runner = live.runner
+        sid = runner.strategy_id
+        await self._step(live, lambda: runner.on_close(candle), candle.ts_ms, fresh)
+        equity = runner.equity()
+        position = runner.portfolio.position(runner.symbol).amount
+        self._equity.append(
+            (sid, candle.ts_ms, equity, runner.portfolio.cash, position, candle.close)
         )
-
-    async def _guarded(self, sid: str, decide: Callable[[], list[OrderIntent]]) -> None:
-        live = self.strategies[sid]
-        if live.runner.state is StrategyState.ERROR:
-            return
-        try:
+        risk = live.risk
+        milestone = risk.state.milestone
+        tripped = risk.mark(candle.ts_ms, equity)
+        if risk.state.milestone != milestone:
+            # Stored before it is acted on: a restart keeps the cool-down and the day.
+            self.store.trading.save_risk_state(sid, risk.state)
+            if tripped:
+                live.orders.notice(NoticeKind.RISK, f"drawdown guard tripped at {equity:g}")
+        # A trip replayed after a restart flattens again (a no-op once flat).
+        if tripped and risk.limits.flatten_on_drawdown:
+            await self._step(live, lambda: runner.flatten(candle.ts_ms), candle.ts_ms, fresh)
+        if fresh and live.orders.late_exit is not None:
             async with live.lock:
-                for intent in decide():
-                    await self._place(live, intent)
-        except Exception:  # one strategy's failure must not stop the others
-            error = traceback.format_exc()
-            log.error("strategy %s failed:\n%s", sid, error)
-            live.runner.state = StrategyState.ERROR
-            self.store.trading.set_state(sid, str(StrategyState.ERROR), error)
-            self._emit("state", {"strategy_id": sid, "state": "error", "error": error})
+                await live.orders.take_late_exit(candle.ts_ms + runner.step_ms)
 
-    async def _place(self, live: LiveStrategy, intent: OrderIntent) -> None:
+    async def _step(
+        self,
+        live: LiveStrategy,
+        decide: Callable[[], list[OrderIntent]],
+        bar_ms: int,
+        fresh: bool,
+    ) -> None:
+        """Run a strategy's decision on a bar and place what it gives (if the bar is fresh;
+        else keep its exits for later). A strategy whose own code raises is set to `error`."""
+        async with live.lock:
+            try:
+                intents = decide()
+                if not intents:
+                    return
+                if not fresh:
+                    live.orders.note_missed(intents, bar_ms)
+                    return
+                for intent in intents:
+                    await self._place(live, intent, bar_ms)
+            except Exception:  # one strategy's failure must not stop the others
+                self._fail(live, traceback.format_exc())
+
+    def _fail(self, live: LiveStrategy, error: str) -> None:
+        sid = live.strategy_id
+        log.error("strategy %s failed:\n%s", sid, error)
+        live.runner.state = StrategyState.ERROR
+        self.store.trading.set_state(sid, str(StrategyState.ERROR), error)
+        self._show(sid, error)
+
+    async def _place(
+        self, live: LiveStrategy, intent: OrderIntent, now_ms: int, *, manual: bool = False
+    ) -> Order | None:
+        """Check an intent against the market's rules and the risk limits; place it."""
         runner = live.runner
         price = runner.last_price or 0.0
-        marks = {runner.symbol: price}
-        refusal = live.risk.check(
-            intent,
-            now_ms=intent.bar_ts_ms,
-            price=price,
-            equity=runner.equity(),
-            position_value=abs(runner.portfolio.position(runner.symbol).amount) * price,
-            exposure=runner.portfolio.exposure(marks),
-            open_orders=len(self.store.trading.orders(runner.strategy_id, open_only=True)),
-        )
-        if refusal is not None:
-            self.store.trading.save_refusal(
-                runner.strategy_id,
-                intent.bar_ts_ms,
-                intent.symbol,
-                str(intent.side),
-                intent.amount,
-                intent.purpose,
-                refusal.rule,
-                refusal.detail,
+        shaped = live.orders.shape(intent, price)
+        if isinstance(shaped, Refusal):
+            self._refuse(live, intent, shaped)
+            return None
+        if intent.purpose.opens:
+            blocked = live.orders.blocks_entry()
+            if blocked is not None and intent.purpose is OrderPurpose.ENTRY:
+                log.warning("%s: entry held back: %s", runner.strategy_id, blocked)
+                return None
+            marks = {runner.symbol: price}
+            refusal = live.risk.check(
+                shaped,
+                now_ms=intent.bar_ts_ms,
+                price=price,
+                equity=runner.equity(),
+                position_value=abs(runner.portfolio.position(runner.symbol).amount) * price,
+                exposure=runner.portfolio.exposure(marks),
+                open_orders=len(self.store.trading.orders(runner.strategy_id, open_only=True)),
             )
-            self._emit("refused", {"intent": intent, "refusal": refusal})
-            return
-        known = self.store.trading.order(intent.client_order_id)
-        if known is not None and known.state is not OrderState.PENDING:
-            log.info("order %s was placed before a restart; not again", known.client_order_id)
-            return
-        exit_ = intent.purpose not in ("entry", MANUAL, MANUAL_EXIT)
-        if exit_ and self._protection.open_legs(live):
-            # The resting legs lock the position: cancel them, then exit what is left.
-            await self._protection.unprotect(live)
-            position = runner.portfolio.position(runner.symbol).amount
-            if abs(position) <= 1e-12:
-                return  # a leg filled meanwhile: nothing left to exit
-            intent = replace(intent, amount=abs(position))
-        order = known or Order.from_intent(intent, intent.bar_ts_ms)
-        self.store.trading.save_order(order, self.exchange)
-        await self._send(live, order)
+            if refusal is not None:
+                self._refuse(live, intent, refusal)
+                return None
+        if manual:
+            return await live.orders.send(Order.from_intent(shaped, now_ms))
+        return await live.orders.place(shaped, now_ms)
 
-    async def _send(self, live: LiveStrategy, order: Order) -> None:
-        try:
-            execution = await self.broker.submit(order)
-        except OrderRejected as exc:
-            rejected = order.update(state=OrderState.REJECTED, reason=exc.reason)
-            self.store.trading.save_order(rejected, self.exchange)
-            self._emit("order", {"order": rejected})
-            return
-        await self._protection.settle(live, execution)
+    def _refuse(self, live: LiveStrategy, intent: OrderIntent, refusal: Refusal) -> None:
+        self.store.trading.save_refusal(
+            live.strategy_id,
+            intent.bar_ts_ms,
+            intent.symbol,
+            str(intent.side),
+            intent.amount,
+            str(intent.purpose),
+            refusal.rule,
+            refusal.detail,
+        )
+        self._emit(OrderRefused(intent, refusal))
+
+    def _on_feed_status(self, key: FeedKey, problem: str | None) -> None:
+        for live in self.strategies.values():
+            if live.feed_key == key:
+                live.feed_problem = problem
+                self._show(live.strategy_id)
+        if problem is not None:
+            for live in self.strategies.values():
+                if live.feed_key == key:
+                    self._emit(Notice(live.strategy_id, NoticeKind.DEGRADED, problem))
 
     # -- reading ----------------------------------------------------------------------------
     def metrics(self) -> pd.DataFrame:
@@ -482,3 +685,6 @@ def _frame(candles: list[Candle]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["ts_ms", *COLUMNS]).drop_duplicates("ts_ms", keep="last")
     frame.index = pd.to_datetime(frame.pop("ts_ms"), unit="ms", utc=True)
     return frame
+
+
+__all__ = ["LiveEngine", "StrategyState"]

@@ -22,7 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.broker.base import ExchangeStops
-from workbench.broker.models import Fill, Order, OrderState, OrderType, client_order_id
+from workbench.broker.models import (
+    Fill,
+    Order,
+    OrderPurpose,
+    OrderState,
+    OrderType,
+    client_order_id,
+)
 from workbench.fills import Protection, Side, StopKind
 
 _LEG_TYPES = {StopKind.STOP_LOSS: OrderType.STOP_LOSS, StopKind.TAKE_PROFIT: OrderType.TAKE_PROFIT}
@@ -57,7 +64,7 @@ def protective_legs(
     side = Side.SELL if position > 0 else Side.BUY
     legs = []
     for kind, level in levels:
-        purpose = kind.value
+        purpose = OrderPurpose(kind.value)
         legs.append(
             Order(
                 client_order_id=client_order_id(
@@ -119,7 +126,7 @@ def balance_write_offs(
             side=Side.SELL,
             type=OrderType.MARKET,
             amount=cut,
-            purpose="reconcile",
+            purpose=OrderPurpose.RECONCILE,
             state=OrderState.FILLED,
             filled=cut,
             average_price=0.0,
@@ -127,6 +134,8 @@ def balance_write_offs(
             updated_ms=now_ms,
             reason="balance reconciliation: no order was placed",
         )
-        fill = Fill(f"{cid}-1", cid, sid, symbol, Side.SELL, cut, 0.0, 0.0, now_ms, "reconcile")
+        fill = Fill(
+            f"{cid}-1", cid, sid, symbol, Side.SELL, cut, 0.0, 0.0, now_ms, OrderPurpose.RECONCILE
+        )
         offs.append(WriteOff(order, fill, detail))
     return offs

@@ -55,18 +55,20 @@ def replay(
     symbol = runner.symbol
     equity = []
 
-    def place(intents: list[Any], now_ms: int) -> None:
-        for intent in intents:
-            execution = broker.execute(Order.from_intent(intent, now_ms))
+    def book(executions: list[Any]) -> None:
+        for execution in executions:
             for fill in execution.fills:
                 runner.on_fill(fill)
 
+    def place(intents: list[Any], now_ms: int) -> None:
+        book([broker.execute(Order.from_intent(intent, now_ms)) for intent in intents])
+
     for row in candles.itertuples():
         ts_ms = int(row.Index.value // 1_000_000)
-        broker.on_price(symbol, row.open, ts_ms)
         place(runner.on_open(ts_ms, row.open), ts_ms)
+        book(broker.on_price(symbol, row.open, ts_ms))  # the open fills what was placed at it
         candle = Candle(ts_ms, row.open, row.high, row.low, row.close, row.volume)
-        broker.on_price(symbol, row.close, ts_ms)
+        book(broker.on_price(symbol, row.close, ts_ms))
         place(runner.on_close(candle), ts_ms)
         equity.append(runner.equity())
     return ReplayResult(

@@ -31,7 +31,8 @@ def status_frame(strategies: dict[str, LiveStrategy]) -> pd.DataFrame:
         rows.append(
             {
                 "strategy_id": sid,
-                "state": str(r.state),
+                "state": str(live.state),
+                "problem": live.problem,
                 "symbol": r.symbol,
                 "position": pos.amount,
                 "average_price": pos.average_price,
@@ -40,6 +41,7 @@ def status_frame(strategies: dict[str, LiveStrategy]) -> pd.DataFrame:
                 "realized_pnl": r.portfolio.realized,
                 "unrealized_pnl": r.portfolio.unrealized(marks),
                 "fees": r.portfolio.fees,
+                "fees_apart": dict(r.portfolio.fees_apart),
                 "trades": len(r.portfolio.round_trips),
                 "return": r.equity() / r.initial_cash - 1.0,
             }

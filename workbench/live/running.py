@@ -5,19 +5,41 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from workbench.broker.models import Order
+from workbench.live.events import FeedKey, StrategyState
+from workbench.live.order_manager import OrderManager
 from workbench.live.runner import StrategyRunner
 from workbench.risk.limits import RiskManager
 
 
 @dataclass
 class LiveStrategy:
-    """A running strategy: its runner, its risk manager, its feed, and the engine's notes."""
+    """A running strategy: its runner, its risk manager, its order path and its feed."""
 
     runner: StrategyRunner
     risk: RiskManager
-    feed_key: tuple[str, str, str]
-    trades: int = 0
-    resubmit: list[Order] = field(default_factory=list)  # never acknowledged: sent again
+    orders: OrderManager
+    feed_key: FeedKey
+    #: what is wrong with its feed, if anything (the order path keeps its own problems)
+    feed_problem: str | None = None
     # Decisions and bookings of one strategy never interleave.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def strategy_id(self) -> str:
+        return self.runner.strategy_id
+
+    @property
+    def problem(self) -> str | None:
+        """Give what degrades the strategy now, in words (None: nothing)."""
+        found = list(self.orders.problems.values())
+        if self.feed_problem:
+            found.insert(0, self.feed_problem)
+        return "; ".join(found) if found else None
+
+    @property
+    def state(self) -> StrategyState:
+        """Give the state to show: DEGRADED for a running strategy with a problem."""
+        state = self.runner.state
+        if state is StrategyState.RUNNING and self.problem is not None:
+            return StrategyState.DEGRADED
+        return state

@@ -52,6 +52,7 @@ class Live:
         fill_model: FillModel | None = None,
         limits: RiskLimits | None = None,
         exchange_stops: bool = True,
+        replay_missed: bool = False,
     ) -> None:
         self.settings = settings or load_settings()
         self.exchange_name = exchange or self.settings.exchange
@@ -63,6 +64,7 @@ class Live:
         self.fill_model = fill_model or FillModel()
         self.limits = limits
         self.exchange_stops = exchange_stops  # real orders: stops rest on the exchange
+        self.replay_missed = replay_missed  # paper: trade missed bars as if never down
         self.store: Store | None = None
         self.reads: ReadServer | None = None
         self.server: LocalExchange | None = None
@@ -117,6 +119,7 @@ class Live:
                 broker,
                 fill_model=self.fill_model,
                 limits=self.limits,
+                replay_missed=self.replay_missed,
             )
         except BaseException:
             await self._close()

@@ -9,26 +9,34 @@ The rules are those of `workbench.backtest.plan` (its docstring is the reference
   from the entry FILL price; the trailing peak starts there. At each open a level the bar
   gapped through fires at the open; then (paper trading) the bar's path, as the fill model
   draws it, is walked at the bar's close, and a level it reached fires at its trigger price.
-* A level that rests on the exchange as a stop order (`exchange_side`, set by the engine once
-  the exchange accepted it) is not watched here: the exchange fires it on the same path. The
-  trailing stop is always watched. After a restart `rebuild_peak` walks the stored bars since
-  the entry so the trailing level continues where it was.
+* A level that rests on the exchange as a stop order is not watched here: the exchange fires
+  it on the same path. The order manager tells the trader which levels rest
+  (`on_protection`, a `ProtectionChanged` event). The trailing stop is always watched.
 
 `on_open` is called with the first price of each bar, `on_close` with each closed bar;
-both give the orders to place now. `on_fill` books what the broker did.
+both give the orders the rules call for now. The trader keeps no memory of orders in flight:
+while a position is open, every bar whose rules call for an exit gives that exit again, and
+the order manager, which knows what is in flight, places it once (so a rejected exit never
+disarms the stops). `on_fill` takes the position as booked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from workbench.broker.models import Fill, OrderIntent, OrderType
+from workbench.broker.models import Fill, OrderIntent, OrderPurpose, OrderType
 from workbench.candles import Candle
 from workbench.fills import Exit, FillModel, Protection, Side, StopKind, bar_path, first_exit
 from workbench.risk.sizing import EntrySizer
 from workbench.strategy.incremental import SignalEvent
 from workbench.strategy.risk import Risk
+
+
+@dataclass(frozen=True)
+class ProtectionChanged:
+    """Which protective levels of the open position now rest on the exchange."""
+
+    resting: frozenset[StopKind]
 
 
 @dataclass
@@ -50,6 +58,7 @@ class SignalTrader:
         fill_model: FillModel,
         sizer: EntrySizer,
         allow_short: bool = False,
+        dust: float = 0.0,
     ) -> None:
         self.strategy_id = strategy_id
         self.symbol = symbol
@@ -62,7 +71,8 @@ class SignalTrader:
         self.protection = Protection()
         self._pending = _Pending()
         self._opened_ms: int | None = None
-        self._exiting = False
+        #: the largest position counted as flat (what a lot-rounded exit leaves)
+        self.dust = dust
         #: the levels resting on the exchange as stop orders (not watched here)
         self.exchange_side: frozenset[StopKind] = frozenset()
         #: when the open position's first fill happened (None when flat)
@@ -76,9 +86,9 @@ class SignalTrader:
         if self.side != 0:
             hit = self._walk([open_price])
             if hit is not None:
-                return [self._exit(ts_ms, hit.kind.value, open_price)]
+                return [self._exit(ts_ms, OrderPurpose(hit.kind.value), open_price)]
             if (self.side > 0 and pending.exit) or (self.side < 0 and pending.short_exit):
-                return [self._exit(ts_ms, "exit", None)]
+                return [self._exit(ts_ms, OrderPurpose.EXIT, None)]
             return []
         go_long = pending.entry and not pending.exit
         go_short = self.allow_short and pending.short_entry and not pending.short_exit
@@ -95,7 +105,7 @@ class SignalTrader:
                 side,
                 amount,
                 OrderType.MARKET,
-                purpose="entry",
+                purpose=OrderPurpose.ENTRY,
                 bar_ts_ms=ts_ms,
             )
         ]
@@ -104,31 +114,22 @@ class SignalTrader:
         """Give the protective exits bar `candle` reached; remember its signals for the open."""
         self.sizer.update(candle)
         self.remember(signal)
-        if self.side == 0 or self._exiting:
+        if self.side == 0:
             return []
         hit = self._walk(bar_path(candle.open, candle.high, candle.low, candle.close))
         if hit is None:
             return []
-        return [self._exit(candle.ts_ms, hit.kind.value, hit.price)]
-
-    def rebuild_peak(self, candles: Iterable[Candle]) -> None:
-        """Take the bars closed since the entry into the trailing peak (after a restart).
-
-        Walking a bar's path moves the peak to its high (long) or low (short); no exit fired
-        on these bars, or the position would not be open.
-        """
-        if self.side == 0 or self.protection.peak is None:
-            return
-        peak = self.protection.peak
-        for candle in candles:
-            peak = max(peak, candle.high) if self.side > 0 else min(peak, candle.low)
-        self.protection = replace(self.protection, peak=peak)
+        return [self._exit(candle.ts_ms, OrderPurpose(hit.kind.value), hit.price)]
 
     def flatten(self, ts_ms: int) -> list[OrderIntent]:
-        """Give a market exit of the whole position (none when flat or already exiting)."""
-        if self.side == 0 or self._exiting:
+        """Give a market exit of the whole position (none when flat)."""
+        if self.side == 0:
             return []
-        return [self._exit(ts_ms, "flatten", None)]
+        return [self._exit(ts_ms, OrderPurpose.FLATTEN, None)]
+
+    def on_protection(self, event: ProtectionChanged) -> None:
+        """Take which levels rest on the exchange now (those are not watched here)."""
+        self.exchange_side = event.resting if self.side != 0 else frozenset()
 
     def remember(self, signal: SignalEvent | None) -> None:
         """Keep a closed bar's signals for the next open (also after seeding on history)."""
@@ -137,18 +138,17 @@ class SignalTrader:
                 signal.entry, signal.exit, signal.short_entry, signal.short_exit
             )
 
-    def on_fill(self, fill: Fill) -> None:
-        """Book a fill of one of this trader's orders."""
-        signed = fill.amount if fill.side is Side.BUY else -fill.amount
+    def on_fill(self, fill: Fill, position: float) -> None:
+        """Take a fill of one of this trader's orders and the position it left (as booked:
+        net of a fee taken in base)."""
         was_flat = self.side == 0
-        self.amount += signed
-        if abs(self.amount) <= 1e-12 * max(1.0, fill.amount):
-            self.amount, self.side, self.protection = 0.0, 0, Protection()
-            self._exiting = False
+        self.amount = position
+        if abs(position) <= max(self.dust, 1e-12 * max(1.0, fill.amount)):
+            self.side, self.protection = 0, Protection()
             self.exchange_side = frozenset()
             self.entry_ms = None
             return
-        self.side = 1 if self.amount > 0 else -1
+        self.side = 1 if position > 0 else -1
         if was_flat:
             self.protection = self._levels(fill.price)
             self.entry_ms = fill.ts_ms
@@ -186,17 +186,15 @@ class SignalTrader:
         target = fill_price * (1.0 + side * risk.take_profit) if risk.take_profit else None
         return Protection(stop, target, risk.trailing_stop, fill_price)
 
-    def _exit(self, ts_ms: int, purpose: str, trigger: float | None) -> OrderIntent:
-        self._exiting = True
+    def _exit(self, ts_ms: int, purpose: OrderPurpose, trigger: float | None) -> OrderIntent:
         side = Side.SELL if self.side > 0 else Side.BUY
-        kind = purpose in {k.value for k in StopKind}
         return OrderIntent(
             self.strategy_id,
             self.symbol,
             side,
             abs(self.amount),
             OrderType.MARKET,
-            stop_price=trigger if kind else None,
+            stop_price=trigger if purpose.protective else None,
             purpose=purpose,
             bar_ts_ms=ts_ms,
         )

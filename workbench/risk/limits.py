@@ -120,7 +120,7 @@ class RiskManager:
         open_orders: int,
     ) -> Refusal | None:
         """Give why an intent is refused, or None to let it through."""
-        if intent.purpose not in ("entry", "manual"):  # exits always pass
+        if not intent.purpose.opens:  # exits always pass
             return None
         limits, state = self.limits, self.state
         notional = intent.amount * price

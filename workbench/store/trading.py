@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from workbench.broker.models import Fill, Order, OrderState, OrderType
+from workbench.broker.models import Fill, Order, OrderPurpose, OrderState, OrderType
 from workbench.fills import Side
 from workbench.portfolio.accounting import RoundTrip
 from workbench.risk.limits import RiskState
@@ -93,6 +93,44 @@ class TradingStore:
         )
         self.add_event(strategy_id, "error" if error else "state", error or state)
 
+    def set_health(self, strategy_id: str, problem: str | None) -> None:
+        """Record the problem a strategy is degraded by (None: settled)."""
+        self._run(
+            "UPDATE strategies SET health = ?, updated_at = now() WHERE strategy_id = ?",
+            [problem, strategy_id],
+        )
+
+    def set_seed_from(self, strategy_id: str, ts_ms: int) -> None:
+        """Record where a strategy's first warm-up started (a restart replays from there)."""
+        self._run(
+            f"UPDATE strategies SET seed_from = {_TS} WHERE strategy_id = ?",
+            [ts_ms, strategy_id],
+        )
+
+    def seed_from_ms(self, strategy_id: str) -> int | None:
+        """Give where a strategy's first warm-up started, if it has run before."""
+        cursor = self.con.cursor()
+        try:
+            row = cursor.execute(
+                "SELECT CAST(epoch_ms(seed_from) AS BIGINT) FROM strategies WHERE strategy_id = ?",
+                [strategy_id],
+            ).fetchone()
+        finally:
+            cursor.close()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def last_marked_ms(self, strategy_id: str) -> int | None:
+        """Give the last bar a strategy acted on (its newest equity mark), if any."""
+        cursor = self.con.cursor()
+        try:
+            row = cursor.execute(
+                "SELECT CAST(epoch_ms(max(ts)) AS BIGINT) FROM equity WHERE strategy_id = ?",
+                [strategy_id],
+            ).fetchone()
+        finally:
+            cursor.close()
+        return None if row is None or row[0] is None else int(row[0])
+
     def add_event(self, strategy_id: str, kind: str, detail: str) -> None:
         self._run(
             "INSERT INTO strategy_events (strategy_id, kind, detail) VALUES (?, ?, ?)",
@@ -125,7 +163,7 @@ class TradingStore:
                 order.amount,
                 order.price,
                 order.stop_price,
-                order.purpose,
+                str(order.purpose),
                 str(order.state),
                 order.filled,
                 order.average_price,
@@ -174,7 +212,7 @@ class TradingStore:
                 amount=r.amount,
                 price=_opt(r.price),
                 stop_price=_opt(r.stop_price),
-                purpose=r.purpose,
+                purpose=OrderPurpose(r.purpose),
                 state=OrderState(r.state),
                 filled=r.filled,
                 average_price=_opt(r.average_price),
@@ -187,12 +225,16 @@ class TradingStore:
         ]
 
     def save_fill(self, fill: Fill) -> bool:
-        """Insert a fill; give False when it was already stored (a replayed update)."""
+        """Insert a fill after the strategy's others (its booking sequence); give False when
+        it was already stored (a replayed update)."""
         cursor = self.con.cursor()
         try:
             row = cursor.execute(
-                "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                f"{_TS}) ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
+                "INSERT INTO fills (fill_id, client_order_id, strategy_id, symbol, side, amount, "
+                "price, fee, purpose, ts, seq, fee_currency, fee_quote) "
+                f"SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, {_TS}, "
+                "(SELECT coalesce(max(seq), 0) + 1 FROM fills WHERE strategy_id = ?), ?, ? "
+                "ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
                 [
                     fill.fill_id,
                     fill.client_order_id,
@@ -202,8 +244,11 @@ class TradingStore:
                     fill.amount,
                     fill.price,
                     fill.fee,
-                    fill.purpose,
+                    str(fill.purpose),
                     fill.ts_ms,
+                    fill.strategy_id,
+                    fill.fee_currency or None,
+                    fill.fee_quote,
                 ],
             ).fetchone()
         finally:
@@ -211,10 +256,12 @@ class TradingStore:
         return row is not None
 
     def fills(self, strategy_id: str | None = None) -> list[Fill]:
-        """Give stored fills in the order they happened."""
+        """Give stored fills in the order they were booked (never by id: paper ids are
+        hashes, and an entry and a same-bar stop must replay entry first)."""
         where = "WHERE strategy_id = ?" if strategy_id else ""
         raw = self._frame(
-            f"SELECT * EXCLUDE (ts), {_ms('ts')} FROM fills {where} ORDER BY ts, fill_id",
+            f"SELECT * EXCLUDE (ts), {_ms('ts')} FROM fills {where} "
+            "ORDER BY strategy_id, seq, ts, fill_id",
             [strategy_id] if strategy_id else [],
         )
         return [
@@ -229,6 +276,8 @@ class TradingStore:
                 r.fee,
                 int(r.ts_ms),
                 r.purpose,
+                fee_currency=_opt_str(r.fee_currency) or "",
+                fee_quote=_opt(r.fee_quote),
             )
             for r in raw.itertuples()
         ]

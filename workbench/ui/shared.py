@@ -32,6 +32,16 @@ import pandas as pd
 
 from workbench.candles import Candle
 from workbench.live.engine import LiveEngine
+from workbench.live.events import (
+    CandleClosed,
+    CandleForming,
+    EngineEvent,
+    FillBooked,
+    Notice,
+    OrderChanged,
+    OrderRefused,
+    StateChanged,
+)
 from workbench.live.session import Live
 from workbench.settings import Settings, load_settings
 from workbench.store import Store
@@ -55,6 +65,14 @@ DEMO = [
 ]
 DEMO_ALLOCATION = 1.0
 Key = tuple[str, str, str]
+# What each event makes a session redraw.
+_DIRTY: dict[type, str] = {
+    FillBooked: "fill",
+    OrderChanged: "order",
+    OrderRefused: "refused",
+    StateChanged: "state",
+    Notice: "state",
+}
 
 _lock = threading.Lock()
 _store: Store | None = None
@@ -203,21 +221,25 @@ class LiveService:
     def unsubscribe(self, buffer: EventBuffer) -> None:
         self._buffers.pop(id(buffer), None)
 
-    def _on_event(self, kind: str, data: dict[str, Any]) -> None:
+    def _on_event(self, event: EngineEvent) -> None:
         if not self._buffers:
             return
-        if kind == "closed":
-            event = Closed(data["key"], data["candle"], self._snapshot(data["key"]))
-            for buffer in self._buffers.values():
-                buffer.closed.append(event)
-        elif kind == "forming":
-            for buffer in self._buffers.values():
-                buffer.forming[data["key"]] = data["candle"]
-        else:
-            for buffer in self._buffers.values():
-                if kind == "fill":
-                    buffer.fills.append(data["fill"])
-                buffer.dirty.add(kind)
+        match event:
+            case CandleClosed(key=key, candle=candle):
+                closed = Closed(key, candle, self._snapshot(key))
+                for buffer in self._buffers.values():
+                    buffer.closed.append(closed)
+            case CandleForming(key=key, candle=candle):
+                for buffer in self._buffers.values():
+                    buffer.forming[key] = candle
+            case _:
+                what = _DIRTY.get(type(event))
+                if what is None:
+                    return
+                for buffer in self._buffers.values():
+                    if isinstance(event, FillBooked):
+                        buffer.fills.append(event.fill)
+                    buffer.dirty.add(what)
 
     def _snapshot(self, key: Key) -> dict[str, dict[str, Any]]:
         """Give, per strategy on `key`, its signal and equity right after the bar closed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pandas as pd
+from local_market import bar_ms, open_market
 
 from workbench.candles import Candle
 from workbench.live.feed import CandleFeed
@@ -93,3 +94,79 @@ async def test_a_stalled_stream_loses_nothing(
     got = await collect(feed, 25)
     ada = history["ADA/BTC"]
     assert_same(got, expected_bars(ada, bar_open, len(got)))
+
+
+async def test_a_bar_whose_listener_raised_is_delivered_again_not_skipped(
+    clients: ExchangeClients, history: dict[str, pd.DataFrame], start_ms: int
+) -> None:
+    bar_open = start_ms - start_ms % STEP_MS
+    last_stored = bar_open - 5 * STEP_MS
+    feed = CandleFeed(clients, "ETH/BTC", "5m", last_closed_ms=last_stored, backoff_s=0.01)
+    failed: list[int] = []
+
+    async def flaky(candle: Candle, fresh: bool) -> None:
+        if candle.ts_ms == last_stored + 2 * STEP_MS and not failed:
+            failed.append(candle.ts_ms)
+            raise RuntimeError("a listener's bug")
+
+    feed.on_closed(flaky)
+    got = await collect(feed, 8)
+    assert failed, "the listener raised once"
+    # Delivered again after the failure: no bar skipped, none twice after it was handled.
+    assert_same(got, expected_bars(history["ETH/BTC"], last_stored + STEP_MS, len(got)))
+    assert feed.stats.errors and "a listener's bug" in feed.stats.errors[0]
+
+
+async def test_freshness_only_the_newest_closed_bar_may_trade(
+    history: dict[str, pd.DataFrame],
+) -> None:
+    candles = history["ETH/BTC"].iloc[:60]
+    marks: list[tuple[int, bool]] = []
+
+    async def take(candle: Candle, fresh: bool) -> None:
+        marks.append((candle.ts_ms, fresh))
+
+    async for _server, clock, market in open_market(candles):
+        clock.advance(20 * STEP_MS)  # the engine was away: bars 10..19 closed meanwhile
+        feed = CandleFeed(market, "ETH/BTC", "5m", last_closed_ms=bar_ms(candles, 9))
+        feed.on_closed(take)
+        task = asyncio.create_task(feed.run())
+        for _ in range(100):  # the stream then closes each bar as it happens
+            if len(marks) >= 20:
+                break
+            clock.advance(STEP_MS // 3)
+            await asyncio.sleep(0.01)
+        task.cancel()
+    caught_up = {ts: fresh for ts, fresh in marks if ts <= bar_ms(candles, 19)}
+    assert sorted(caught_up) == [bar_ms(candles, i) for i in range(10, 20)]
+    # Caught up late: stale, but for the newest closed bar when it arrived.
+    assert [caught_up[bar_ms(candles, i)] for i in range(10, 20)] == [False] * 9 + [True]
+    streamed = [fresh for ts, fresh in marks if ts > bar_ms(candles, 19)]
+    assert streamed and all(streamed), "bars the stream closes as they happen are fresh"
+
+
+async def test_any_error_of_the_stream_is_survived_and_reported(
+    clients: ExchangeClients, history: dict[str, pd.DataFrame], start_ms: int
+) -> None:
+    bar_open = start_ms - start_ms % STEP_MS
+    feed = CandleFeed(clients, "ETH/BTC", "5m", last_closed_ms=bar_open - STEP_MS, backoff_s=0.01)
+    real_watch = clients.pro.watch_ohlcv
+    calls = 0
+    problems: list[str | None] = []
+    feed.on_status(problems.append)
+
+    async def broken_once(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ValueError("not a network error")
+        return await real_watch(*args, **kwargs)
+
+    clients.pro.watch_ohlcv = broken_once  # type: ignore[method-assign]
+    try:
+        got = await collect(feed, 5)
+    finally:
+        clients.pro.watch_ohlcv = real_watch  # type: ignore[method-assign]
+    assert_same(got, expected_bars(history["ETH/BTC"], bar_open, len(got)))
+    assert problems[0] is not None and "not a network error" in problems[0]
+    assert problems[-1] is None, "the problem ends when the stream speaks again"

@@ -159,3 +159,32 @@ async def test_paper_restarts_follow_the_same_rule_unless_told_to_replay(
             ]
     assert outcomes[False] == [], "paper never trades a missed bar by default"
     assert outcomes[True], "--replay-missed trades them as if never down"
+
+
+async def test_candles_stored_past_a_strategy_never_make_it_skip_bars(
+    market: Market, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    _, clock, clients = market
+    model = FillModel()
+    db = tmp_path / "ahead.duckdb"
+    with Store.open(db) as store:
+        # As `make demo` does: the whole shipped file is imported, bars after "now" included
+        # (and a `data download` beside the engine stores bars it has not acted on yet).
+        store.candles.write("local", "ETH/BTC", "5m", candles)
+        first = LiveEngine(store, clients, PaperBroker(model), fill_model=model)
+        sid = await first.add_strategy(spec(), allocation=1.0, strategy_id="a")
+        await first.start()
+        await run_to(clock, first, bar_ms(candles, 60) + 1, settle_s=0.1)
+        await first.stop()
+    clock.advance(100 * STEP_MS)
+    with Store.open(db) as store:
+        second = LiveEngine(store, clients, PaperBroker(model), fill_model=model)
+        await second.add_strategy(spec(), allocation=1.0, strategy_id="a")
+        await second.start()
+        await run_to(clock, second, bar_ms(candles, 200) + 1, settle_s=0.1)
+        await second.stop()
+        marks = store.trading.equity(sid)
+    # Every bar from the first to the last has its mark: none was skipped by the restart.
+    ts = pd.to_datetime(marks["ts"], utc=True)
+    assert ts.iloc[-1] == candles.index[199]
+    assert (ts.diff().dropna() == pd.Timedelta(minutes=5)).all()

@@ -98,13 +98,11 @@ def run(
     """
     if replay_missed and not paper:
         fail("--replay-missed is for paper trading: real orders never trade missed bars")
-    import pandas as pd
-
+    from workbench.live.capital import volatilities_before
     from workbench.live.session import Live, LiveError
     from workbench.localexchange import HistoryError
-    from workbench.portfolio.allocation import AllocationError, allocate, recent_volatility
+    from workbench.portfolio.allocation import AllocationError, allocate
     from workbench.strategy import SpecError, load_spec
-    from workbench.timeframes import timeframe_ms
     from workbench.venue import market_now_ms
 
     settings = settings_with(db, exchange)
@@ -146,24 +144,15 @@ def run(
                 vols = None
                 if split == "volatility":
                     assert live.store is not None
-                    # Only bars closed before now: the store may hold later ones (the local
-                    # exchange's whole history is imported).
-                    now_ms = await market_now_ms(live.clients.rest)
-                    vols = {
-                        sid: recent_volatility(
-                            live.store.candles.read(
-                                live.exchange_name,
-                                spec.market.symbol,
-                                spec.market.timeframe,
-                                end=pd.Timestamp(
-                                    now_ms - now_ms % timeframe_ms(spec.market.timeframe),
-                                    unit="ms",
-                                    tz="UTC",
-                                ),
-                            )
-                        )
-                        for sid, spec in zip(ids, loaded, strict=True)
-                    }
+                    vols = volatilities_before(
+                        live.store,
+                        live.exchange_name,
+                        {
+                            sid: (spec.market.symbol, spec.market.timeframe)
+                            for sid, spec in zip(ids, loaded, strict=True)
+                        },
+                        await market_now_ms(live.clients.rest),
+                    )
                 shares = allocate(capital, ids, split, volatility=vols)
             for sid, spec in zip(ids, loaded, strict=True):
                 await live.engine.add_strategy(spec, allocation=shares[sid], strategy_id=sid)

@@ -20,8 +20,10 @@ from workbench.ui.shared import LiveService
 def metrics_text(row: Mapping[str, Any], stored_state: str) -> str:
     """Give a card's metrics as Markdown."""
     quote = str(row["symbol"]).split("/")[-1]
+    problem = row.get("problem")
+    why = f"  \n⚠ {problem}" if isinstance(problem, str) and problem else ""
     return (
-        f"**{row['state']}** (stored state: {stored_state}) · {row['symbol']}  \n"
+        f"**{row['state']}** (stored state: {stored_state}) · {row['symbol']}{why}  \n"
         f"equity **{row['equity']:.6f} {quote}** · return **{row['return']:+.2%}**  \n"
         f"position {row['position']:.6g} · cash {row['cash']:.6f}  \n"
         f"realized {row['realized_pnl']:+.6f} · unrealized {row['unrealized_pnl']:+.6f} · "
@@ -65,8 +67,11 @@ class StrategyCard(param.Parameterized):
         text = metrics_text(row, stored_state)
         if text != self.metrics.object:
             self.metrics.object = text
+        # Start takes a strategy out of `error` (reconciled and replayed); a degraded one
+        # can still be paused or stopped.
+        shown = "running" if row["state"] == "degraded" else row["state"]
         for state, button in self.buttons.items():
-            button.disabled = row["state"] == state or row["state"] == "error"
+            button.disabled = shown == state
 
     def __panel__(self) -> Any:
         return self.card

@@ -68,10 +68,11 @@ from workbench.live.running import LiveStrategy
 from workbench.risk.limits import Refusal, RiskLimits, RiskManager
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
-from workbench.venue.client import market_now_ms
+from workbench.venue.clock import MarketClock
 from workbench.venue.rules import MarketRules, market_rules
 
 log = logging.getLogger(__name__)
+CLOCK_SYNC_S = 10.0  # how often the market clock is asked again (it extrapolates between)
 
 
 class LiveEngine:
@@ -102,6 +103,7 @@ class LiveEngine:
         self.exchange = clients.name
         self.apply_market_rules = apply_market_rules
         self.replay_missed = replay_missed
+        self.market_clock = MarketClock(clients.rest)
         self.strategies: dict[str, LiveStrategy] = {}
         self.feeds: dict[FeedKey, CandleFeed] = {}
         self._opened: dict[FeedKey, int] = {}
@@ -194,7 +196,7 @@ class LiveEngine:
         runner.state = state
         key = (self.exchange, runner.symbol, runner.timeframe)
         step = runner.step_ms
-        now_ms = await market_now_ms(self.clients.rest)
+        now_ms = await self.market_clock.sync()
         current_open = now_ms - now_ms % step
         fills = trading.fills(sid)
         cursor = trading.last_marked_ms(sid)
@@ -214,7 +216,13 @@ class LiveEngine:
         else:
             runner.replay(history, fills)
         orders = OrderManager(
-            runner, trading, self.broker, exchange=self.exchange, emit=self._emit, rules=rules
+            runner,
+            trading,
+            self.broker,
+            exchange=self.exchange,
+            emit=self._emit,
+            rules=rules,
+            market_now=self.market_clock.now_ms,
         )
         orders.on_problems = lambda _: self._show(sid)
         live = LiveStrategy(runner, self._risk_manager(sid), orders, key)
@@ -360,9 +368,17 @@ class LiveEngine:
                 log.exception("writing candles and equity failed; retrying in %.1fs", self.flush_s)
 
     async def _housekeeping_loop(self) -> None:
-        """Retry what waits on the broker: unknown outcomes, protection, wanted exits."""
+        """Retry what waits on the broker: unknown outcomes, protection, wanted exits; keep
+        the market clock in step."""
+        synced = time.monotonic()
         while True:
             await asyncio.sleep(self.housekeeping_s)
+            if time.monotonic() - synced >= CLOCK_SYNC_S:
+                synced = time.monotonic()
+                try:
+                    await self.market_clock.sync()
+                except Exception as exc:  # the clock extrapolates on; tried again next time
+                    log.warning("market clock not synced: %s", exc)
             for live in list(self.strategies.values()):
                 orders = live.orders
                 if not (orders.unknown or orders.protect_due or orders.exit_wanted):
@@ -470,7 +486,7 @@ class LiveEngine:
             raise ValueError(f"manual orders are market or limit, not {order_type}")
         if order_type is OrderType.LIMIT and not price:
             raise ValueError("a limit order needs a price > 0")
-        now_ms = await market_now_ms(self.clients.rest)
+        now_ms = await self.market_clock.sync()
         held = live.runner.portfolio.position(live.runner.symbol).amount
         after = held + (amount if side is Side.BUY else -amount)
         # An order that only reduces the position is an exit: the risk limits let exits through.

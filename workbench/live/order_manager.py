@@ -111,6 +111,7 @@ class OrderManager:
         max_retry_s: float = 30.0,
         degrade_after: int = 3,
         clock: Callable[[], float] = time.monotonic,
+        market_now: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.runner = runner
         self.store = store
@@ -121,6 +122,7 @@ class OrderManager:
         self.retry_s, self.max_retry_s = retry_s, max_retry_s
         self.degrade_after = degrade_after
         self.clock = clock
+        self.market_now = market_now  # the market's time, when it can be told without IO
         self.trades = len(runner.portfolio.round_trips)
         self.exit_wanted: ExitWanted | None = None
         self.late_exit: OrderIntent | None = None
@@ -198,7 +200,25 @@ class OrderManager:
 
     # -- sending --------------------------------------------------------------------------
     async def send(self, order: Order) -> Order:
-        """Store an order, send it, settle the answer; give it as stored."""
+        """Store an order, send it, settle the answer; give it as stored.
+
+        An order never goes out for a bar older than one bar by the market's clock: an
+        opening one whose bar has passed is expired (its signal is stale); an exit goes out
+        anyway, named after the bar it goes out in (exits are never dropped)."""
+        now = self.market_now()
+        step = self.runner.step_ms
+        if now is not None and not order.type.is_stop and now - order.created_ms >= step:
+            if order.purpose.closes:
+                order = order.update(created_ms=now - now % step)
+            elif order.purpose is OrderPurpose.ENTRY:
+                late = order.update(
+                    state=OrderState.EXPIRED,
+                    reason=f"stale: its bar had passed ({now - order.created_ms} ms) before it "
+                    "could be sent",
+                )
+                self.save(late)
+                log.warning("%s: %s %s", self.sid, order.client_order_id, late.reason)
+                return late
         self.save(order)
         crash_point("order_stored")
         try:

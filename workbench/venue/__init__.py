@@ -13,12 +13,14 @@ from workbench.venue.client import (
     connect,
     market_now_ms,
 )
+from workbench.venue.clock import MarketClock
 
 __all__ = [
     "LOCAL",
     "LOCAL_API_KEY",
     "LOCAL_API_SECRET",
     "ExchangeClients",
+    "MarketClock",
     "connect",
     "market_now_ms",
 ]

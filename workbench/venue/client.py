@@ -14,6 +14,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 
 from workbench.settings import Settings, load_settings
+from workbench.venue.clock import MarketClock
 
 LOCAL = "local"
 #: The key pair every local exchange knows unless told otherwise (it guards nothing real).
@@ -144,10 +145,4 @@ async def market_now_ms(client: Any) -> int:
 
     A bar is closed once this clock has passed its end; the forming bar is never stored.
     """
-    base = str(client.urls["api"]["public"])
-    if base.startswith(("http://127.0.0.1", "http://localhost")) and base.endswith("/api/v3"):
-        state = await client.fetch(base.removesuffix("/api/v3") + "/_local/state", "GET")
-        return int(state["now_ms"])
-    if client.has.get("fetchTime"):
-        return int(await client.fetch_time())
-    return int(client.milliseconds())
+    return await MarketClock(client).sync()

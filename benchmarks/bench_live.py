@@ -67,10 +67,32 @@ async def run(strategies: int, markets: int, bars: int) -> dict[str, float]:
             tempfile.TemporaryDirectory() as folder,
             Store.open(Path(folder) / "b.duckdb") as store,
         ):
-            engine = LiveEngine(store, clients, PaperBroker(), fill_model=FillModel())
-            engine.subscribe(
-                lambda e: latencies.append(e.latency_ms) if isinstance(e, CandleClosed) else None
-            )
+            broker = PaperBroker()
+            engine = LiveEngine(store, clients, broker, fill_model=FillModel())
+            # When each bar's close reached the engine (per market), and when each order
+            # decided on it went to the broker.
+            closes: dict[tuple[str, int], float] = {}
+            submits: list[tuple[str, int, float]] = []
+
+            def on_event(event: object) -> None:
+                if isinstance(event, CandleClosed):
+                    latencies.append(event.latency_ms)
+                    arrived = time.perf_counter() - event.latency_ms / 1000
+                    closes[(event.key[1], event.candle.ts_ms)] = arrived
+
+            submit = broker.submit
+
+            async def timed_submit(order: Order) -> Execution:
+                # Decided on the bar before the open it is placed at, or (a stop found on
+                # the bar's path) on the bar just closed.
+                bar = (
+                    order.created_ms if order.stop_price is not None else order.created_ms - STEP_MS
+                )
+                submits.append((order.symbol, bar, time.perf_counter()))
+                return await submit(order)
+
+            broker.submit = timed_submit  # type: ignore[method-assign]
+            engine.subscribe(on_event)
             before = rss_mb()
             for i in range(strategies):
                 spec = load_spec(SPECS[i % len(SPECS)])
@@ -94,9 +116,16 @@ async def run(strategies: int, markets: int, bars: int) -> dict[str, float]:
             await engine.stop()
         await clients.close()
     lat = np.array(latencies)
+    # An order's wait from its bar's close to the broker (orders of bars the engine closed).
+    waits = np.array(
+        [(t - closes[(sym, bar)]) * 1000 for sym, bar, t in submits if (sym, bar) in closes]
+    )
     return {
         "strategies": strategies,
         "markets": markets,
+        "orders": len(waits),
+        "order_p50_ms": float(np.percentile(waits, 50)) if len(waits) else float("nan"),
+        "order_p99_ms": float(np.percentile(waits, 99)) if len(waits) else float("nan"),
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
         "per_strategy_us": float(np.percentile(lat, 50)) * 1000 / (strategies / markets),
@@ -174,7 +203,9 @@ def main() -> None:
     for strategies, markets in ((1, 1), (50, 10)):
         r = asyncio.run(run(strategies, markets, args.bars))
         print(
-            f"{r['strategies']:>3} strategies on {r['markets']:>2} markets: close->orders "
+            f"{r['strategies']:>3} strategies on {r['markets']:>2} markets: bar close -> order "
+            f"submitted p50 {r['order_p50_ms']:.2f} ms, p99 {r['order_p99_ms']:.2f} ms "
+            f"({r['orders']} orders); closed bar handled "
             f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms per closed candle "
             f"({r['per_strategy_us']:.0f} us per strategy); {r['candles_per_s']:.0f} market "
             f"candles/s, {r['strategy_candles_per_s']:.0f} strategy-candles/s; "

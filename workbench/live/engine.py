@@ -649,7 +649,7 @@ class LiveEngine:
                 equity=runner.equity(),
                 position_value=abs(runner.portfolio.position(runner.symbol).amount) * price,
                 exposure=runner.portfolio.exposure(marks),
-                open_orders=len(self.store.trading.orders(runner.strategy_id, open_only=True)),
+                open_orders=len(live.orders.open_orders()),
             )
             if refusal is not None:
                 self._refuse(live, intent, refusal)

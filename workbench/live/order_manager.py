@@ -129,6 +129,9 @@ class OrderManager:
         self.unknown: dict[str, Retry] = {}  # client ids whose outcome is not known yet
         self.protect_due: Retry | None = None  # legs to place once the broker answers
         self.problems: dict[str, str] = {}
+        # The strategy's orders as stored, kept in step with every write (this manager makes
+        # them all): the store is the durable record, this the fast read of the hot path.
+        self.known: dict[str, Order] = {o.client_order_id: o for o in store.orders(self.sid)}
         #: called when `problems` changed (the engine shows the strategy degraded or not)
         self.on_problems: Callable[[OrderManager], None] = lambda _: None
 
@@ -160,7 +163,7 @@ class OrderManager:
         """Give why no new entry may go out now (an earlier one's fate is unknown), or None."""
         if self.unknown:
             return f"the outcome of {', '.join(sorted(self.unknown))} is not known yet"
-        for order in self.store.orders(self.sid, open_only=True):
+        for order in self.open_orders():
             if order.purpose is OrderPurpose.ENTRY:
                 return f"entry {order.client_order_id} is still {order.state}"
         return None
@@ -171,7 +174,7 @@ class OrderManager:
         if intent.purpose.closes:
             self._want_exit(intent)
             return await self._try_exit(now_ms)
-        known = self.store.order(intent.client_order_id)
+        known = self.order(intent.client_order_id)
         if known is not None and known.state is not OrderState.PENDING:
             log.info("order %s was placed before a restart; not again", known.client_order_id)
             return known
@@ -242,13 +245,13 @@ class OrderManager:
             return gone
         crash_point("order_sent")
         await self.settle(execution)
-        return self.store.order(order.client_order_id) or execution.order
+        return self.order(order.client_order_id) or execution.order
 
     async def cancel(self, order: Order) -> Order:
         """Cancel an open order; give its new state as stored."""
         execution = await self.broker.cancel(order)
         await self.settle(execution)
-        return self.store.order(order.client_order_id) or execution.order
+        return self.order(order.client_order_id) or execution.order
 
     async def settle(self, execution: Execution) -> None:
         """Book an execution, then act on what it changed: protect an entry, end an OCO."""
@@ -287,7 +290,7 @@ class OrderManager:
                 self.store.save_round_trip(self.sid, self.trades, trip)
             self.emit(FillBooked(fill))
         news = execution.order
-        stored = self.store.order(news.client_order_id)
+        stored = self.order(news.client_order_id)
         order = news if stored is None else stored.advanced(news)
         if order is None:
             return False
@@ -307,7 +310,7 @@ class OrderManager:
 
     def exit_in_flight(self) -> Order | None:
         """Give the strategy's exit order still working, if any."""
-        for order in self.store.orders(self.sid, open_only=True):
+        for order in self.open_orders():
             if order.purpose.closes and not order.type.is_stop:
                 return order
         return None
@@ -337,7 +340,7 @@ class OrderManager:
         attempt = wanted.retry.attempts
         while True:  # a new client id for each try (tries before a restart are stored)
             cid = client_order_id(self.sid, wanted.bar_ts_ms, wanted.purpose, attempt)
-            known = self.store.order(cid)
+            known = self.order(cid)
             if known is None or known.state is OrderState.PENDING:
                 break
             if not known.state.is_final:
@@ -391,11 +394,7 @@ class OrderManager:
         """Give the strategy's protective stop orders still resting (as stored)."""
         if self.broker.exchange_stops(self.symbol) is ExchangeStops.NONE:
             return []
-        return [
-            o
-            for o in self.store.orders(self.sid, open_only=True)
-            if o.purpose in PROTECTIVE and o.type.is_stop
-        ]
+        return [o for o in self.open_orders() if o.purpose in PROTECTIVE and o.type.is_stop]
 
     def _tell_resting(self, legs: list[Order]) -> None:
         resting = frozenset(StopKind(str(o.purpose)) for o in legs)
@@ -410,7 +409,7 @@ class OrderManager:
         if self.open_legs():
             return
         placed: dict[str, int] = {}
-        for o in self.store.orders(self.sid):
+        for o in list(self.known.values()):
             if o.purpose in PROTECTIVE and o.type.is_stop and o.created_ms == trader.entry_ms:
                 placed[o.purpose] = placed.get(o.purpose, 0) + 1
         position = self.runner.portfolio.position(self.symbol).amount
@@ -484,7 +483,7 @@ class OrderManager:
         later. Every correction is a `reconcile` notice.
         """
         step = self.runner.step_ms
-        for order in self.store.orders(self.sid, open_only=True):
+        for order in self.open_orders():
             try:
                 execution = await self.broker.lookup(order)
             except BrokerUnavailable as exc:
@@ -541,7 +540,7 @@ class OrderManager:
         for cid, retry in list(self.unknown.items()):
             if not retry.ready(now):
                 continue
-            order = self.store.order(cid)
+            order = self.order(cid)
             if order is None or order.state.is_final:
                 del self.unknown[cid]
                 self._settled(f"order:{cid}")
@@ -567,7 +566,16 @@ class OrderManager:
     # -- helpers --------------------------------------------------------------------------
     def save(self, order: Order) -> None:
         self.store.save_order(order, self.exchange)
+        self.known[order.client_order_id] = order
         self.emit(OrderChanged(order))
+
+    def order(self, client_order_id: str) -> Order | None:
+        """Give one of the strategy's orders as stored."""
+        return self.known.get(client_order_id)
+
+    def open_orders(self) -> list[Order]:
+        """Give the strategy's orders not final yet, oldest first (as stored)."""
+        return [o for o in self.known.values() if not o.state.is_final]
 
     def _unknown(self, order: Order, reason: str) -> None:
         retry = self.unknown.setdefault(

@@ -21,15 +21,6 @@ from shipped import CANDLE_DIR, shipped
 
 from workbench.backtest.engine import align_candles, simulate
 from workbench.backtest.fused import price_fields, stats_table, sweep_stats
-from workbench.backtest.rules_jit import (
-    LONG_ENTRY,
-    LONG_EXIT,
-    SHORT_ENTRY,
-    SHORT_EXIT,
-    compile_rules,
-    kernel_source,
-    rule_inputs,
-)
 from workbench.backtest.stats_nb import N_STATS, equity_stats_nb, trade_stats_nb
 from workbench.backtest.sweep import (
     SweepSettings,
@@ -42,6 +33,15 @@ from workbench.portfolio.stats import STAT_COLUMNS, equity_stats, trade_stats
 from workbench.strategy.loader import load_spec
 from workbench.strategy.params import range_values
 from workbench.strategy.risk import FixedFraction, Risk
+from workbench.strategy.rules_jit import (
+    LONG_ENTRY,
+    LONG_EXIT,
+    SHORT_ENTRY,
+    SHORT_EXIT,
+    compile_rules,
+    kernel_source,
+    rule_inputs,
+)
 from workbench.strategy.vectorized import compute_indicators, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ far too heavy for a sweep that keeps one row of statistics per combination. Here
 
 1. indicators are computed once per distinct value of the parameters they depend on
    (`workbench.strategy.vectorized.compute_indicators`);
-2. the rules run as one compiled kernel over the chunk (`workbench.backtest.rules_jit`),
+2. the rules run as one compiled kernel over the chunk (`workbench.strategy.rules_jit`),
    one byte of signal flags per combination x symbol x bar;
 3. `sweep_nb` walks each combination's bars once: the planner of `workbench.backtest.plan`
    (the same step functions as ``plan_orders_nb``), vectorbt's order arithmetic
@@ -47,14 +47,6 @@ from workbench.backtest.plan import (
     open_step_nb,
     rest_step_nb,
 )
-from workbench.backtest.rules_jit import (
-    LONG_ENTRY,
-    LONG_EXIT,
-    SHORT_ENTRY,
-    SHORT_EXIT,
-    compile_rules,
-    rule_inputs,
-)
 from workbench.backtest.sizing import entry_sizes
 from workbench.backtest.stats_nb import (
     EXPOSURE,
@@ -70,6 +62,14 @@ from workbench.portfolio.stats import SECONDS_PER_YEAR, STAT_COLUMNS, periods_pe
 from workbench.strategy.fields import OHLCV, check_candles, derived_fields
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
+from workbench.strategy.rules_jit import (
+    LONG_ENTRY,
+    LONG_EXIT,
+    SHORT_ENTRY,
+    SHORT_EXIT,
+    compile_rules,
+    rule_inputs,
+)
 from workbench.strategy.vectorized import compute_indicators
 
 # Trade bookkeeping per symbol (vectorbt's exit trades): in a trade, short, size, gross, fees.

@@ -165,6 +165,27 @@ class FillModel:
             return quote / (price * (1.0 + self.fee_rate))
         return quote / price
 
+    def order_quantity(self, side: Side, base: float) -> float:
+        """Give the order quantity whose fill moves the base balance by ``base`` (unsigned).
+
+        The quantity itself, unless the fee is taken from the base received: covering a short
+        of ``base`` then needs ``base / (1 - fee_rate)``.
+        """
+        if self.fee_in(side) is FeeIn.BASE:
+            return abs(base) / (1.0 - self.effective_rate)
+        return abs(base)
+
+    def on_pair(self) -> FillModel:
+        """Give the model an account of the market's two balances alone books fees by.
+
+        A backtest holds base and quote only: with ``bnb`` there is no third balance to pay
+        from, so the fee is charged in quote value at the discounted rate (and reserved when
+        sizing from cash). The other fee assets are booked as they are.
+        """
+        if self.fee_asset is not FeeAsset.BNB:
+            return self
+        return FillModel(self.effective_rate, self.slippage, FeeAsset.QUOTE, self.bnb_discount)
+
 
 def bar_path(open_: float, high: float, low: float, close: float) -> tuple[float, ...]:
     """Give the four vertices of the price path inside one bar, in time order."""

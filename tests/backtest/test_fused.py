@@ -28,7 +28,7 @@ from workbench.backtest.sweep import (
     plan_chunks,
     sweep,
 )
-from workbench.fills import FillModel
+from workbench.fills import FeeAsset, FillModel
 from workbench.portfolio.stats import STAT_COLUMNS, equity_stats, trade_stats
 from workbench.strategy.loader import load_spec
 from workbench.strategy.params import range_values
@@ -229,6 +229,21 @@ def test_fused_rows_equal_vectorbt_rows(spec_file: Path, stops: str, eth, pair) 
     for candles, shared in ((eth, True), (pair, True), (pair, False)):
         want = simulate(spec, candles, grid, FILL, 10_000.0, shared).stats()
         got = stats_table(grid, sweep_stats(spec, candles, grid, FILL, 10_000.0, shared))
+        assert_rows_equal(got, want)
+        assert want["trades"].sum() > 0
+
+
+@pytest.mark.parametrize("fee_asset", [FeeAsset.RECEIVED, FeeAsset.BNB])
+@pytest.mark.parametrize("spec_file", SPEC_FILES, ids=lambda p: p.stem)
+def test_fused_rows_equal_vectorbt_rows_for_each_fee_asset(
+    spec_file: Path, fee_asset: FeeAsset, eth, pair
+) -> None:
+    spec = load_spec(spec_file)
+    fill = replace(FILL, fee_asset=fee_asset)
+    grid = spread_grid(spec, limit=4).reset_index(drop=True)
+    for candles, shared in ((eth, True), (pair, False)):
+        want = simulate(spec, candles, grid, fill, 10_000.0, shared).stats()
+        got = stats_table(grid, sweep_stats(spec, candles, grid, fill, 10_000.0, shared))
         assert_rows_equal(got, want)
         assert want["trades"].sum() > 0
 

@@ -7,7 +7,8 @@
 Conventions (see also `workbench.backtest.plan` and `workbench.backtest.sizing`):
 
 * Fills: a signal on bar t's close fills at bar t+1's open, at the fill model's market price
-  (slippage against the taker), fees ``fee_rate * notional`` in quote (`workbench.fills`).
+  (slippage against the taker), fees ``fee_rate * notional`` in the fill model's fee asset
+  (`workbench.fills`; in vectorbt's terms `workbench.backtest.ledger.fee_rates`).
 * Gaps: ONE rule. The series is the bars that exist: missing bars are never filled or
   interpolated, indicators run over the bars present, and a signal on the last bar before a gap
   fills at the open of the first bar after it (a protective level the gap jumped through fires
@@ -26,9 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.backtest.ledger import fee_rates
 from workbench.backtest.plan import REASON_NAMES, plan_orders_nb
 from workbench.backtest.sizing import entry_sizes
-from workbench.fills import FillModel
+from workbench.fills import FeeAsset, FillModel
 from workbench.portfolio.stats import equity_stats, stats_frame, trade_stats
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
@@ -181,10 +183,8 @@ def simulate(
     trailing = np.nan if risk.trailing_stop is None else float(risk.trailing_stop)
     tf_s = spec.market.timeframe_seconds
     n, k, s = len(index), len(grid), len(symbols)
-    sizes_by_symbol = {
-        sym: entry_sizes(risk, candles[sym], tf_s, fill_model.fee_rate, fill_model.slippage)
-        for sym in symbols
-    }
+    booked = fill_model.on_pair()
+    sizes_by_symbol = {sym: entry_sizes(risk, candles[sym], tf_s, booked) for sym in symbols}
     has_stops = not np.isnan([stop_loss, take_profit, trailing]).all()
     has_atr_stop = any(not np.isnan(z.atr_stop).all() for z in sizes_by_symbol.values())
     phases = 2 if (has_stops or has_atr_stop) else 1
@@ -239,6 +239,9 @@ def simulate(
     group_by = np.repeat(np.arange(k), s) if (shared_cash and s > 1) else None
     per_column_cash = cash if (shared_cash or s == 1) else cash / s
     init_cash = np.full(k if group_by is not None else k * s, float(per_column_cash))
+    buy_fee, sell_fee = fee_rates(fill_model)
+    # Buys (long entries, short exits) and sells pay different rates in vectorbt's terms.
+    fees = sell_fee if buy_fee == sell_fee else np.where(le | sx, buy_fee, sell_fee)
     pf = vbt.Portfolio.from_signals(
         close=close,
         entries=le,
@@ -248,7 +251,7 @@ def simulate(
         size=size,
         size_type=2 if as_fraction else 0,  # vectorbt SizeType: Percent=2, Amount=0
         price=price,
-        fees=float(fill_model.fee_rate),
+        fees=fees,
         slippage=float(fill_model.slippage),
         init_cash=init_cash,
         cash_sharing=group_by is not None,
@@ -278,6 +281,7 @@ class BacktestResult:
     slippage: float
     shared_cash: bool
     simulation: Simulation | None = field(default=None, repr=False)
+    fee_asset: FeeAsset = FeeAsset.QUOTE
 
     @property
     def start(self) -> pd.Timestamp:
@@ -296,12 +300,16 @@ def backtest(
     fees: float = 0.001,
     slippage: float = 0.0,
     shared_cash: bool = True,
+    fee_asset: FeeAsset | str = FeeAsset.QUOTE,
 ) -> BacktestResult:
-    """Give the backtest of one parameter combination (spec defaults overridden by params)."""
+    """Give the backtest of one parameter combination (spec defaults overridden by params).
+
+    ``fee_asset`` says which asset pays the fees (`workbench.fills.FeeAsset`).
+    """
     values = spec.resolve_params(dict(params or {}))
     grid = normalize_params(spec, pd.DataFrame([values]))
     frames = align_candles(candles, spec.market.symbol)
-    fill_model = FillModel(fee_rate=float(fees), slippage=float(slippage))
+    fill_model = FillModel(float(fees), float(slippage), FeeAsset(fee_asset))
     sim = simulate(spec, frames, grid, fill_model, float(cash), shared_cash)
     table = sim.stats()
     stats = {c: _plain(table[c].iloc[0]) for c in table.columns if c not in values}
@@ -319,6 +327,7 @@ def backtest(
         slippage,
         shared_cash,
         sim,
+        fill_model.fee_asset,
     )
 
 

@@ -34,6 +34,7 @@ from workbench.backtest.ledger import (
     SHORT_ONLY,
     add_nb,
     buy_nb,
+    fee_rates,
     is_close_nb,
     sell_nb,
     trade_pnl_nb,
@@ -81,7 +82,8 @@ def _execute(
     order: int,
     size: float,
     price: float,
-    fee_rate: float,
+    buy_fee: float,
+    sell_fee: float,
     slippage: float,
     as_fraction: bool,
     cash: float,
@@ -89,34 +91,37 @@ def _execute(
     position: float,
     debt: float,
 ) -> tuple[bool, float, float, float, float, float, float, float]:
-    """Give vectorbt's fill of one planned order (see `ledger`); unfilled when it ignores it."""
+    """Give vectorbt's fill of one planned order (see `ledger`); unfilled when it ignores it.
+
+    Buys pay ``buy_fee``, sells ``sell_fee`` (`ledger.fee_rates`).
+    """
     percent = size if as_fraction else np.nan
     amount = np.inf if as_fraction else size
     if order == ORDER_LONG_ENTRY:
         if position != 0:
             return False, cash, free, position, debt, 0.0, 0.0, 0.0
         ok, c, p, d, f, q, px, fee = buy_nb(
-            cash, position, debt, free, amount, price, BOTH, fee_rate, slippage, percent
+            cash, position, debt, free, amount, price, BOTH, buy_fee, slippage, percent
         )
         return ok, c, f, p, d, q, px, fee
     if order == ORDER_SHORT_ENTRY:
         if position != 0:
             return False, cash, free, position, debt, 0.0, 0.0, 0.0
         ok, c, p, d, f, q, px, fee = sell_nb(
-            cash, position, debt, free, amount, price, BOTH, fee_rate, slippage, percent
+            cash, position, debt, free, amount, price, BOTH, sell_fee, slippage, percent
         )
         return ok, c, f, p, d, q, px, fee
     if order == ORDER_LONG_EXIT:
         if position <= 0:
             return False, cash, free, position, debt, 0.0, 0.0, 0.0
         ok, c, p, d, f, q, px, fee = sell_nb(
-            cash, position, debt, free, position, price, LONG_ONLY, fee_rate, slippage, np.nan
+            cash, position, debt, free, position, price, LONG_ONLY, sell_fee, slippage, np.nan
         )
         return ok, c, f, p, d, q, px, fee
     if position >= 0:
         return False, cash, free, position, debt, 0.0, 0.0, 0.0
     ok, c, p, d, f, q, px, fee = buy_nb(
-        cash, position, debt, free, -position, price, SHORT_ONLY, fee_rate, slippage, np.nan
+        cash, position, debt, free, -position, price, SHORT_ONLY, buy_fee, slippage, np.nan
     )
     return ok, c, f, p, d, q, px, fee
 
@@ -134,7 +139,8 @@ def sweep_nb(
     stop_loss: float,
     take_profit: float,
     trailing_stop: float,
-    fee_rate: float,
+    buy_fee: float,
+    sell_fee: float,
     slippage: float,
     as_fraction: bool,
     phases: int,
@@ -242,7 +248,8 @@ def sweep_nb(
                         order,
                         amount,
                         price,
-                        fee_rate,
+                        buy_fee,
+                        sell_fee,
                         slippage,
                         as_fraction,
                         sim_cash[g],
@@ -422,7 +429,7 @@ def sweep_stats(
         del computed, inputs
         for row, name in enumerate(("open", "high", "low", "close")):
             prices[row, j] = fields[name][0]
-        size = entry_sizes(risk, frame, tf_s, fill_model.fee_rate, fill_model.slippage)
+        size = entry_sizes(risk, frame, tf_s, fill_model.on_pair())
         sizes[0, j], sizes[1, j], sizes[2, j] = size.long, size.short, size.atr_stop
         as_fraction = size.as_fraction
     levels = [np.nan if v is None else float(v) for v in (risk.stop_loss, risk.take_profit)]
@@ -444,7 +451,7 @@ def sweep_stats(
         levels[0],
         levels[1],
         trailing,
-        float(fill_model.fee_rate),
+        *fee_rates(fill_model),
         float(fill_model.slippage),
         bool(as_fraction),
         int(phases),

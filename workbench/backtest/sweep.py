@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.backtest.fused import stats_table, sweep_stats
-from workbench.fills import FillModel
+from workbench.fills import FeeAsset, FillModel
 from workbench.portfolio.stats import STAT_COLUMNS
 from workbench.strategy.model import Spec
 
@@ -211,6 +211,15 @@ class SweepSettings:
     fee_rate: float = 0.001
     slippage: float = 0.0
     shared_cash: bool = True
+    fee_asset: FeeAsset = FeeAsset.QUOTE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fee_asset", FeeAsset(self.fee_asset))
+
+    @property
+    def fill_model(self) -> FillModel:
+        """Give the fill model these settings describe."""
+        return FillModel(self.fee_rate, self.slippage, self.fee_asset)
 
 
 def chunk_stats(
@@ -221,12 +230,11 @@ def chunk_stats(
     start_bar: int = 0,
 ) -> np.ndarray:
     """Give the statistics of ``grid``'s combinations, (rows, STAT_COLUMNS) float64."""
-    fill_model = FillModel(settings.fee_rate, settings.slippage)
     return sweep_stats(
         spec,
         candles,
         grid.reset_index(drop=True),
-        fill_model,
+        settings.fill_model,
         settings.cash,
         settings.shared_cash,
         start_bar,

@@ -17,6 +17,7 @@ from workbench.cli.backtest_options import (
     CashOpt,
     EndOpt,
     ExchangeOpt,
+    FeeAssetOpt,
     FeesOpt,
     SeparateOpt,
     SlipOpt,
@@ -31,6 +32,7 @@ from workbench.cli.backtest_options import (
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
+from workbench.fills import FeeAsset
 from workbench.store import Store, StoreError
 from workbench.store.runs import RunStore, dumps
 
@@ -44,6 +46,7 @@ def backtest_command(
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE")] = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
+    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     exchange: ExchangeOpt = None,
@@ -65,6 +68,7 @@ def backtest_command(
         fees,
         slippage,
         shared_cash=not separate_cash,
+        fee_asset=fee_asset,
     )
     run_id = save_run(db_path, save_backtest, result, exch)
     if as_json:

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from workbench.cli.common import fail, settings_with
+from workbench.fills import FeeAsset
 from workbench.store import Store, StoreError
 from workbench.store.runs import dumps
 
@@ -21,6 +22,14 @@ StartOpt = Annotated[str | None, typer.Option("--start", help="first bar (UTC), 
 EndOpt = Annotated[str | None, typer.Option("--end", help="last bar (UTC), exclusive")]
 CashOpt = Annotated[float, typer.Option("--cash", help="initial cash (quote currency)")]
 FeesOpt = Annotated[float, typer.Option("--fees", help="fee rate per fill (0.001 = 0.1 %)")]
+FeeAssetOpt = Annotated[
+    FeeAsset,
+    typer.Option(
+        "--fee-asset",
+        help="asset the fee is paid in: quote, received (Binance's default: the asset "
+        "bought), bnb (at BNB's discount, valued in quote)",
+    ),
+]
 SlipOpt = Annotated[float, typer.Option("--slippage", help="market-fill slippage fraction")]
 SeparateOpt = Annotated[
     bool, typer.Option("--separate-cash", help="each symbol gets cash/n of its own")

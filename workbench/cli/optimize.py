@@ -14,6 +14,7 @@ from workbench.cli.backtest_options import (
     ConstraintOpt,
     EndOpt,
     ExchangeOpt,
+    FeeAssetOpt,
     FeesOpt,
     GridOpt,
     MetricOpt,
@@ -30,6 +31,7 @@ from workbench.cli.backtest_options import (
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
+from workbench.fills import FeeAsset
 from workbench.store import Store, StoreError
 from workbench.store.runs import RunStore
 
@@ -52,6 +54,7 @@ def sweep_command(
     end: EndOpt = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
+    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     exchange: ExchangeOpt = None,
@@ -66,7 +69,7 @@ def sweep_command(
     spec, candles, exch, db_path = load_inputs(
         spec_path, symbol, timeframe, start, end, exchange, db
     )
-    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash)
+    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset)
     try:
         axes = dict(sw.parse_grid_arg(spec, g) for g in grid or [])
         with progress_bar(f"{search} {spec.name}") as bar:
@@ -125,7 +128,13 @@ def sweep_command(
         fees,
         slippage,
         not separate_cash,
-        {"metric": metric, "grid": grid or [], "constraints": constraint or [], **guard},
+        {
+            "metric": metric,
+            "grid": grid or [],
+            "constraints": constraint or [],
+            "fee_asset": str(fee_asset),
+            **guard,
+        },
     )
     if as_json:
         print_json(
@@ -147,7 +156,6 @@ def sweep_command(
 def _deflated(spec: Any, candles: Any, table: pd.DataFrame, best: dict, settings: Any) -> dict:
     from workbench.backtest.engine import simulate
     from workbench.backtest.overfit import deflated_sharpe
-    from workbench.fills import FillModel
     from workbench.portfolio.stats import periods_per_year
 
     params = pd.DataFrame([{k: best[k] for k in spec.params}]).astype(
@@ -157,7 +165,7 @@ def _deflated(spec: Any, candles: Any, table: pd.DataFrame, best: dict, settings
         spec,
         candles,
         params,
-        FillModel(settings.fee_rate, settings.slippage),
+        settings.fill_model,
         settings.cash,
         settings.shared_cash,
     )
@@ -185,6 +193,7 @@ def walkforward_command(
     end: EndOpt = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
+    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     exchange: ExchangeOpt = None,
@@ -199,7 +208,7 @@ def walkforward_command(
     spec, candles, exch, db_path = load_inputs(
         spec_path, symbol, timeframe, start, end, exchange, db
     )
-    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash)
+    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset)
     try:
         combos = sw.build_grid(
             spec, dict(sw.parse_grid_arg(spec, g) for g in grid or []), constraint
@@ -234,7 +243,13 @@ def walkforward_command(
         fees,
         slippage,
         not separate_cash,
-        {"train": train, "test": test, "anchored": anchored, "metric": metric},
+        {
+            "train": train,
+            "test": test,
+            "anchored": anchored,
+            "metric": metric,
+            "fee_asset": str(fee_asset),
+        },
         result.oos_equity,
     )
     if as_json:

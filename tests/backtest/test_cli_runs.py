@@ -134,9 +134,7 @@ def test_walkforward_and_optuna_commands_store_runs(run) -> None:
 def test_fee_asset_reaches_the_backtest_and_the_sweep(run, db: Path) -> None:
     quote = json.loads(run("backtest", SPEC, "--json"))
     received = json.loads(run("backtest", SPEC, "--fee-asset", "received", "--json"))
-    swept = json.loads(
-        run("sweep", SPEC, "--grid", "fast=12", "--fee-asset", "received", "--json")
-    )
+    swept = json.loads(run("sweep", SPEC, "--grid", "fast=12", "--fee-asset", "received", "--json"))
     assert received["stats"]["final_equity"] != quote["stats"]["final_equity"]
     best = swept["top"][0]
     assert best["final_equity"] == pytest.approx(received["stats"]["final_equity"], rel=1e-9)

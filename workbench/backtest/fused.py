@@ -19,13 +19,13 @@ equals ``simulate(...).stats()`` of the same combination (tests/backtest/test_fu
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
+from workbench import fills, fills_nb
 from workbench.backtest import ledger, stats_nb
 from workbench.backtest import plan as planner
 from workbench.backtest.ledger import (
@@ -59,6 +59,7 @@ from workbench.backtest.stats_nb import (
     trade_stats_nb,
 )
 from workbench.fills import FillModel
+from workbench.kernel_cache import drop_stale
 from workbench.portfolio.stats import SECONDS_PER_YEAR, STAT_COLUMNS, periods_per_year
 from workbench.strategy.fields import OHLCV, check_candles, derived_fields
 from workbench.strategy.model import Spec
@@ -479,21 +480,8 @@ def stats_table(grid: pd.DataFrame, stats: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def _drop_stale_caches() -> None:
-    """Forget cached compilations older than a kernel module they call.
-
-    numba's on-disk cache watches only the file a function is defined in, and a cached
-    function carries its callees compiled in. After an edit to the planner, the ledger or the
-    statistics, the kernels here would silently run the old code.
-    """
-    newest = max(os.path.getmtime(m.__file__) for m in (ledger, planner, stats_nb) if m.__file__)
-    for kernel in (sweep_nb, _execute, _book_trade, _fast_forward):
-        cache = getattr(kernel, "_cache", None)
-        index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
-        if cache is not None and index and os.path.exists(index):
-            stale = os.path.getmtime(index) < newest
-            if stale:
-                cache.flush()
-
-
-_drop_stale_caches()
+# Cached kernels older than a module they call are compiled anew (see kernel_cache).
+drop_stale(
+    (sweep_nb, _execute, _book_trade, _fast_forward),
+    (ledger, planner, stats_nb, fills_nb, fills),
+)

@@ -188,9 +188,7 @@ def test_numba_statistics_equal_the_portfolio_definitions() -> None:
         else:
             equity = np.linspace(1000.0, -5.0, len(index))
         row = np.full(N_STATS, np.nan)
-        equity_stats_nb(
-            equity, np.empty(2 * len(equity)), 1000.0, 105120.0, 3000 / 105120, 300, row
-        )
+        equity_stats_nb(equity, 1000.0, 105120.0, 3000 / 105120, 300, row)
         want = equity_stats(equity, 1000.0, index, 300)
         for name, values in want.items():
             got = row[STAT_COLUMNS.index(name)]

@@ -91,12 +91,20 @@ def rules_nb(series, codes, params, out):
 
 
 class _Writer:
-    """Turns rule trees into Python expressions over ``t`` (the current bar) and state."""
+    """Turns rule trees into Python expressions over ``t`` (the current bar) and state.
+
+    The kernel reads each operand row as a 1-D view (``a0[t]``). A cross or a run length
+    needs its operands on the previous bar too: their values at ``t`` are kept in variables
+    and carried to the next bar, so nothing is read twice (before the first bar they are
+    NaN). Boolean operators are ``&``/``|``: both sides are evaluated (no branch), which
+    changes nothing since operands have no side effects.
+    """
 
     def __init__(self, series: list[str], params: list[str]) -> None:
         self.series = series
         self.params = params
         self.lags: dict[str, str] = {}  # param name -> int variable
+        self.carried: list[tuple[str, str]] = []  # (variable, expression at t)
         self.trends: list[tuple[str, str, str]] = []  # (counter, condition, bar count)
 
     def param(self, name: str) -> str:
@@ -109,7 +117,7 @@ class _Writer:
             self.lags[node.name] = f"lag{len(self.lags)}"
         return self.lags[node.name]
 
-    def value(self, node: Any, at: str) -> str:
+    def value(self, node: Any, at: str = "t") -> str:
         """Give the expression of a numeric node at bar ``at`` (may be < 0 unless it is t)."""
         guard = at != "t"
         if isinstance(node, Num | ParamRef | Series):
@@ -118,8 +126,7 @@ class _Writer:
             elif isinstance(node, ParamRef):
                 leaf = self.param(node.name)
             else:
-                k = self.series.index(node.name)
-                leaf = f"s{k}[r{k}, {at}]"
+                leaf = f"a{self.series.index(node.name)}[{at}]"
             return f"({leaf} if {at} >= 0 else NAN)" if guard else leaf
         if isinstance(node, Ago):
             return self.value(node.arg, f"({at} - {self.bars(node.bars)})")
@@ -140,29 +147,39 @@ class _Writer:
             return acc
         raise TypeError(f"not a numeric rule node: {node!r}")
 
+    def carry(self, node: Any) -> tuple[str, str]:
+        """Give (now, previous bar) variables holding a numeric node's value."""
+        expression = self.value(node)
+        for k, (_, known) in enumerate(self.carried):
+            if known == expression:
+                return f"v{k}", f"w{k}"
+        k = len(self.carried)
+        self.carried.append((f"v{k}", expression))
+        return f"v{k}", f"w{k}"
+
     def rule(self, node: Any) -> str:
         """Give the expression of a boolean node at the current bar."""
         if isinstance(node, BoolConst):
             return "True" if node.value else "False"
         if isinstance(node, Compare):
             op = dict(gt=">", lt="<", ge=">=", le="<=")[node.op]
-            return f"({self.value(node.left, 't')} {op} {self.value(node.right, 't')})"
+            return f"({self.value(node.left)} {op} {self.value(node.right)})"
         if isinstance(node, Cross):
-            a, b = self.value(node.left, "t"), self.value(node.right, "t")
-            pa, pb = self.value(node.left, "(t - 1)"), self.value(node.right, "(t - 1)")
+            a, pa = self.carry(node.left)
+            b, pb = self.carry(node.right)
             if node.op == "crosses_above":
-                return f"(({a} > {b}) and ({pa} <= {pb}))"
-            return f"(({a} < {b}) and ({pa} >= {pb}))"
+                return f"(({a} > {b}) & ({pa} <= {pb}))"
+            return f"(({a} < {b}) & ({pa} >= {pb}))"
         if isinstance(node, Logic):
-            joiner = " and " if node.op == "all" else " or "
+            joiner = " & " if node.op == "all" else " | "
             return "(" + joiner.join(self.rule(a) for a in node.args) + ")"
         if isinstance(node, Not):
             return f"(not {self.rule(node.arg)})"
         if isinstance(node, Trend):
             counter = f"run{len(self.trends)}"
-            now, prev = self.value(node.arg, "t"), self.value(node.arg, "(t - 1)")
+            now, prev = self.carry(node.arg)
             op = ">" if node.op == "rising" else "<"
-            self.trends.append((counter, f"{now} {op} {prev}", self.bars(node.bars)))
+            self.trends.append((counter, f"({now} {op} {prev})", self.bars(node.bars)))
             return f"({counter} >= {self.bars(node.bars)})"
         raise TypeError(f"not a boolean rule node: {node!r}")
 
@@ -192,21 +209,25 @@ def kernel_source(spec: Spec) -> str:
         body.append(f"    s{k} = series[{k}]")
     body.append("    for c in range(n_cols):")
     for k in range(len(series)):
-        body.append(f"        r{k} = codes[{k}, c]")
+        body.append(f"        a{k} = s{k}[codes[{k}, c]]")
     for j in range(len(spec.params)):
         body.append(f"        p{j} = params[c, {j}]")
     for name, var in writer.lags.items():
         body.append(f"        {var} = np.int64({writer.param(name)})")
+    for k in range(len(writer.carried)):
+        body.append(f"        w{k} = NAN")
     for counter, _, _ in writer.trends:
         body.append(f"        {counter} = 0")
+    body.append("        row = out[c]")
     body.append("        for t in range(n_bars):")
+    for var, expression in writer.carried:
+        body.append(f"            {var} = {expression}")
     for counter, condition, _ in writer.trends:
         body.append(f"            {counter} = {counter} + 1 if {condition} else 0")
-    body.append("            flags = 0")
-    for flag, test in tests:
-        body.append(f"            if {test}:")
-        body.append(f"                flags |= {flag}")
-    body.append("            out[c, t] = flags")
+    flags = " | ".join(f"({flag} if {test} else 0)" for flag, test in tests) or "0"
+    body.append(f"            row[t] = {flags}")
+    for k in range(len(writer.carried)):
+        body.append(f"            w{k} = v{k}")
     return "\n".join(lines) + "\n".join(body) + "\n"
 
 

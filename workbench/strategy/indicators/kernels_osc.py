@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import njit
 
+from workbench.kernel_cache import drop_stale
+from workbench.strategy.indicators import kernels_trend
 from workbench.strategy.indicators.kernels_trend import first_valid
 
 
@@ -290,3 +292,7 @@ def volatility_nb(x: np.ndarray, period: np.ndarray) -> np.ndarray:
         for t in range(s + n, t_len):
             out[c, t] = window_mean_std(r, t, n)[1]
     return out
+
+
+# Cached kernels older than the helpers they call are compiled anew (see kernel_cache).
+drop_stale((rsi_nb, bbands_nb, stoch_nb, volatility_nb, window_mean_row), (kernels_trend,))

@@ -5,7 +5,7 @@ of statistics per combination (15 numbers), so its memory is one chunk's working
 plus that compact table, whatever the grid size. A chunk's working set is one byte of signal
 flags per combination x symbol x bar plus the indicator arrays of the distinct parameter values
 it holds; `plan_chunks` sizes chunks so that the two stay within ``memory_mb``.
-Rows equal ``simulate(...).stats()`` (vectorbt) of the same combinations.
+Rows equal ``simulate(...).stats()`` (and vectorbt's, `workbench.backtest.reference`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from shipped import CANDLE_FILES, shipped
 
 from workbench.backtest.engine import backtest
 from workbench.fills import FeeAsset, FeeIn, FillModel, Protection, Side, bar_path, first_exit
+from workbench.lots import LotRules
 from workbench.strategy.loader import load_spec
 from workbench.strategy.risk import FixedAmount, FixedFraction, FixedRisk, VolatilityTarget
 from workbench.strategy.vectorized import evaluate
@@ -68,8 +69,12 @@ def realized_vol(close: list[float], lookback: int, bars_per_year: float) -> lis
     return out
 
 
-def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float):
-    """Give (trades, equity at each close) of a plain bar-by-bar simulation."""
+def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float, lots=None):
+    """Give (trades, equity at each close) of a plain bar-by-bar simulation.
+
+    ``lots`` (`LotRules`): entries are rounded down to the lot step and refused under the
+    market's minimums, as the venue does.
+    """
     o, h, lo, c = (candles[k].tolist() for k in ("open", "high", "low", "close"))
     times = list(candles.index)
     le, lx = signals.entries.iloc[:, 0].tolist(), signals.exits.iloc[:, 0].tolist()
@@ -149,6 +154,10 @@ def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float):
                 elif isinstance(sizing, VolatilityTarget) and not math.isnan(vol[i - 1]):
                     fraction = min(sizing.max_fraction, sizing.target_volatility / vol[i - 1], 1)
                     units = buy(fraction * quote, fill)
+                if lots is not None and not math.isnan(units):
+                    units = lots.round_down(units)
+                    if not lots.allows(units, fill):
+                        units = math.nan  # the venue refuses it
                 if not math.isnan(units) and units > 0:
                     side = want
                     sign = 1.0 if want is Side.BUY else -1.0
@@ -173,13 +182,24 @@ def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float):
 
 
 def compare(
-    spec, candles, fm: FillModel, cash: float = CASH, fee_asset: FeeAsset = FeeAsset.QUOTE
+    spec,
+    candles,
+    fm: FillModel,
+    cash: float = CASH,
+    fee_asset: FeeAsset = FeeAsset.QUOTE,
+    lots: LotRules | None = None,
 ) -> list[OracleTrade]:
     """Assert the engine matches the oracle (trades and equity); give the oracle's trades."""
     result = backtest(
-        spec, candles, cash=cash, fees=FEE_RATE, slippage=SLIPPAGE, fee_asset=fee_asset
+        spec,
+        candles,
+        cash=cash,
+        fees=FEE_RATE,
+        slippage=SLIPPAGE,
+        fee_asset=fee_asset,
+        lot_rules=lots,
     )
-    expected, equity = oracle(spec, candles, evaluate(spec, candles), fm, cash)
+    expected, equity = oracle(spec, candles, evaluate(spec, candles), fm, cash, lots)
     got = result.trades
     assert len(got) == len(expected), f"{len(got)} trades vs oracle {len(expected)}"
     for row, want in zip(got.itertuples(), expected, strict=True):
@@ -245,6 +265,38 @@ def test_oracle_notices_a_fee_taken_in_quote_instead_of_base(candle_sets) -> Non
     candles = candle_sets["ETH_BTC-5m.csv.gz"]
     with pytest.raises(AssertionError):
         compare(spec, candles, FillModel(FEE_RATE, SLIPPAGE), fee_asset=FeeAsset.RECEIVED)
+
+
+@pytest.mark.parametrize("fee_asset", [FeeAsset.QUOTE, FeeAsset.RECEIVED])
+@pytest.mark.parametrize("spec_file", SPEC_FILES, ids=lambda p: p.stem)
+def test_entries_are_rounded_to_the_lot_step_and_refused_under_the_minimums(
+    spec_file: Path, fee_asset: FeeAsset, candle_sets
+) -> None:
+    spec = load_spec(spec_file)
+    candles = candle_sets["ETH_BTC-5m.csv.gz"]
+    free = backtest(spec, candles, cash=CASH, fees=FEE_RATE, slippage=SLIPPAGE).trades
+    # Rules that bind: a step of a seventh of the median order, a minimum notional above a
+    # third of the orders once rounded.
+    step = float(free["size"].median() / 7)
+    rounded = np.floor(free["size"] / step) * step * free["entry_price"]
+    lots = LotRules(step, 0.0, float(rounded.quantile(0.35)))
+    fm = FillModel(FEE_RATE, SLIPPAGE, fee_asset)
+    expected = compare(spec, candles, fm, fee_asset=fee_asset, lots=lots)
+    result = backtest(
+        spec,
+        candles,
+        cash=CASH,
+        fees=FEE_RATE,
+        slippage=SLIPPAGE,
+        fee_asset=fee_asset,
+        lot_rules=lots,
+    )
+    assert result.stats["refused_orders"] > 0 and len(expected) > 0
+    # Orders are whole steps (the position holds what a received-asset fee leaves of one).
+    kept = 1 - FEE_RATE if fee_asset is FeeAsset.RECEIVED else 1.0
+    longs = result.trades[result.trades["side"] == "long"]
+    steps = longs["size"] / kept / lots.amount_step
+    np.testing.assert_allclose(steps, np.round(steps), rtol=1e-9)
 
 
 def test_oracle_notices_a_different_fill_model(candle_sets) -> None:

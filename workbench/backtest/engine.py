@@ -49,6 +49,7 @@ from workbench.backtest.trades_nb import (
     R_SYM,
 )
 from workbench.fills import FeeAsset, FillModel
+from workbench.lots import LotRules
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
 from workbench.strategy.rules_jit import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
@@ -155,10 +156,13 @@ def simulate(
     cash: float = 10_000.0,
     shared_cash: bool = True,
     start_bar: int = 0,
+    lot_rules: Mapping[str, LotRules] | None = None,
 ) -> Simulation:
     """Run every combination of ``grid`` on every symbol of (aligned) ``candles``.
 
     Bars before ``start_bar`` only warm indicators up: no signal acts before it.
+    ``lot_rules`` (by symbol) round entries down to the lot step and refuse those under the
+    market's minimums, as the venue would (`workbench.lots`); None sizes freely.
     """
     symbols = list(candles)
     index = pd.DatetimeIndex(candles[symbols[0]].index)
@@ -173,7 +177,7 @@ def simulate(
         ):
             if frame is not None:
                 flags[j] |= frame.to_numpy(dtype=bool).T * np.uint8(bit)
-    run = run_kept(spec, candles, flags, fill_model, float(cash), shared_cash, start_bar)
+    run = run_kept(spec, candles, flags, fill_model, float(cash), shared_cash, start_bar, lot_rules)
     inputs = dict(
         spec=spec,
         candles=candles,
@@ -231,16 +235,21 @@ def backtest(
     slippage: float = 0.0,
     shared_cash: bool = True,
     fee_asset: FeeAsset | str = FeeAsset.QUOTE,
+    lot_rules: LotRules | Mapping[str, LotRules] | None = None,
 ) -> BacktestResult:
     """Give the backtest of one parameter combination (spec defaults overridden by params).
 
-    ``fee_asset`` says which asset pays the fees (`workbench.fills.FeeAsset`).
+    ``fee_asset`` says which asset pays the fees (`workbench.fills.FeeAsset`); ``lot_rules``
+    are the market's order-size rules (one `LotRules`, or one per symbol), None to size freely
+    (`Store.markets` has them for stored candles).
     """
     values = spec.resolve_params(dict(params or {}))
     grid = normalize_params(spec, pd.DataFrame([values]))
     frames = align_candles(candles, spec.market.symbol)
     fill_model = FillModel(float(fees), float(slippage), FeeAsset(fee_asset))
-    sim = simulate(spec, frames, grid, fill_model, float(cash), shared_cash)
+    if isinstance(lot_rules, LotRules):
+        lot_rules = dict.fromkeys(frames, lot_rules)
+    sim = simulate(spec, frames, grid, fill_model, float(cash), shared_cash, 0, lot_rules)
     table = sim.stats()
     stats = {c: _plain(table[c].iloc[0]) for c in table.columns if c not in values}
     trades = sim.trades().drop(columns="combination")

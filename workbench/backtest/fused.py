@@ -29,10 +29,11 @@ import pandas as pd
 from workbench.backtest.ledger import fee_rates
 from workbench.backtest.run_nb import run_nb as _run
 from workbench.backtest.sizing import entry_sizes
-from workbench.backtest.stats_nb import INT_STATS, N_STATS
+from workbench.backtest.stats_nb import INT_STATS, N_STATS, RUN_COLUMNS
 from workbench.backtest.trades_nb import N_FIELDS
-from workbench.fills import FillModel
-from workbench.portfolio.stats import SECONDS_PER_YEAR, STAT_COLUMNS, periods_per_year
+from workbench.fills import FeeIn, FillModel, Side
+from workbench.lots import LotRules
+from workbench.portfolio.stats import SECONDS_PER_YEAR, periods_per_year
 from workbench.strategy.fields import OHLCV, check_candles, derived_fields
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
@@ -67,8 +68,13 @@ def run_inputs(
     cash: float,
     shared_cash: bool,
     start_bar: int,
+    lot_rules: Mapping[str, LotRules] | None = None,
 ) -> RunInputs:
-    """Give prices, entry sizes and settings of a run over aligned ``candles``."""
+    """Give prices, entry sizes and settings of a run over aligned ``candles``.
+
+    ``lot_rules`` are the markets' order-size rules by symbol (None or a missing symbol:
+    any size, idealized).
+    """
     symbols = list(candles)
     index = pd.DatetimeIndex(candles[symbols[0]].index)
     n, s = len(index), len(symbols)
@@ -90,6 +96,11 @@ def run_inputs(
     phases = 2 if (has_stops or not np.isnan(sizes[2]).all()) else 1
     bars = index[start_bar:]
     years = ((bars[-1] - bars[0]).total_seconds() + tf_s) / SECONDS_PER_YEAR
+    rules = [(lot_rules or {}).get(symbol, LotRules()) for symbol in symbols]
+    booked = fill_model.on_pair()
+    bought_share = 1.0
+    if booked.fee_in(Side.BUY) is FeeIn.BASE:
+        bought_share = 1.0 - booked.effective_rate
     scalars = (
         levels[0],
         levels[1],
@@ -104,6 +115,10 @@ def run_inputs(
         float(periods_per_year(tf_s)),
         float(years),
         int(tf_s),
+        np.array([r.amount_step for r in rules], dtype=np.float64),
+        np.array([r.min_amount for r in rules], dtype=np.float64),
+        np.array([r.min_notional for r in rules], dtype=np.float64),
+        float(bought_share),
     )
     return RunInputs(prices, sizes, scalars, index, phases)
 
@@ -146,14 +161,15 @@ def sweep_stats(
     cash: float = 10_000.0,
     shared_cash: bool = True,
     start_bar: int = 0,
+    lot_rules: Mapping[str, LotRules] | None = None,
 ) -> np.ndarray:
-    """Give the statistics of every combination of ``grid``, (combinations, STAT_COLUMNS).
+    """Give the statistics of every combination of ``grid``, (combinations, RUN_COLUMNS).
 
     ``candles`` are aligned (the same bars for every symbol); ``grid`` has one column per spec
     parameter. Bars before ``start_bar`` only warm indicators up.
     """
     grid = normalize_params(spec, grid)  # every spec parameter, typed, in spec order
-    inputs = run_inputs(spec, candles, fill_model, cash, shared_cash, start_bar)
+    inputs = run_inputs(spec, candles, fill_model, cash, shared_cash, start_bar, lot_rules)
     n, k, s = len(inputs.index), len(grid), len(candles)
     rules = compile_rules(spec)
     operands = []
@@ -192,10 +208,11 @@ def run_kept(
     cash: float,
     shared_cash: bool,
     start_bar: int,
+    lot_rules: Mapping[str, LotRules] | None = None,
 ) -> KeptRun:
     """Run the combinations whose signal bits are ``signal_flags`` (symbols, combinations,
     bars) and keep everything a backtest shows."""
-    inputs = run_inputs(spec, candles, fill_model, cash, shared_cash, start_bar)
+    inputs = run_inputs(spec, candles, fill_model, cash, shared_cash, start_bar, lot_rules)
     s, k, n = signal_flags.shape
     covered = n - start_bar
     out = np.empty((k, N_STATS))
@@ -211,11 +228,11 @@ def run_kept(
 def stats_table(grid: pd.DataFrame, stats: np.ndarray) -> pd.DataFrame:
     """Give parameters and statistics as one frame, as ``Simulation.stats`` lays it out.
 
-    ``stats`` is (combinations, STAT_COLUMNS); a transposed view of a (STAT_COLUMNS,
+    ``stats`` is (combinations, RUN_COLUMNS); a transposed view of a (RUN_COLUMNS,
     combinations) array is taken column by column without a copy.
     """
     columns: dict[str, np.ndarray] = {c: grid[c].to_numpy() for c in grid.columns}
-    for j, name in enumerate(STAT_COLUMNS):
+    for j, name in enumerate(RUN_COLUMNS):
         col = stats[:, j]
         columns[name] = col.astype(np.int64) if name in INT_STATS else col
     return pd.DataFrame(columns, copy=False)

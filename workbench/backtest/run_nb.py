@@ -45,6 +45,7 @@ from workbench.backtest.stats_nb import (
     ACC_SUM,
     EXPOSURE,
     FEES,
+    REFUSED,
     acc_bar_nb,
     acc_finish_nb,
     acc_flat_nb,
@@ -131,6 +132,10 @@ def run_nb(
     ppy: float,
     years: float,
     timeframe_seconds: int,
+    lot_step: np.ndarray,
+    min_amount: np.ndarray,
+    min_notional: np.ndarray,
+    bought_share: float,
     out: np.ndarray,
     keep: bool,
     equity_out: np.ndarray,
@@ -146,7 +151,14 @@ def run_nb(
     covered bars) receive the equity at each close and whether a position was held in the bar,
     and ``records`` the trades (``n_records[0]`` of them; `trades_nb`); without, those arrays
     are not touched.
+
+    ``lot_step``, ``min_amount`` and ``min_notional`` (per symbol, 0: none) are the market's
+    rules (`workbench.lots`): an entry's order quantity is rounded down to the step, and an
+    entry under a minimum is refused (no position; counted in REFUSED). ``bought_share`` is
+    the part of a buy's quantity the position keeps (``1 - fee`` with the fee in the base
+    received): vectorbt's sizes are what the position holds.
     """
+    lots = (lot_step.max() > 0) or (min_amount.max() > 0) or (min_notional.max() > 0)
     n_sym, n_comb, n_bars = flags.shape
     grouped = shared_cash or n_sym == 1
     n_groups = 1 if grouped else n_sym
@@ -179,6 +191,7 @@ def run_nb(
         booked[:] = start_cash
         fees[:] = 0.0
         n_trades[:] = 0
+        refused = 0
         acc_start_nb(acc, cash)
         equity = equity_out[comb] if keep else equity_out[0]
         held_row = held_out[comb] if keep else held_out[0]
@@ -259,6 +272,35 @@ def run_nb(
                         position[s],
                         debt[s],
                     )
+                    entry = order in (ORDER_LONG_ENTRY, ORDER_SHORT_ENTRY)
+                    if ok and entry and lots:
+                        share = bought_share if order == ORDER_LONG_ENTRY else 1.0
+                        quantity = qty / share
+                        if lot_step[s] > 0:
+                            quantity = np.floor(quantity / lot_step[s] + 1e-9) * lot_step[s]
+                        if (
+                            quantity <= 0
+                            or quantity < min_amount[s]
+                            or quantity * fill < min_notional[s]
+                        ):
+                            ok = False
+                            refused += 1
+                            plan[s, 0] = 0.0  # the venue refused it: no position
+                            n_open -= 1
+                        elif quantity * share != qty:
+                            ok, c, f, pos, d, qty, fill, fee = execute_nb(
+                                order,
+                                quantity * share,
+                                price,
+                                buy_fee,
+                                sell_fee,
+                                slippage,
+                                False,
+                                sim_cash[g],
+                                free[g],
+                                position[s],
+                                debt[s],
+                            )
                     if not ok:
                         continue
                     if not moved:
@@ -319,6 +361,7 @@ def run_nb(
         trade_stats_nb(pnl, n_trades, row)
         row[FEES] = pairwise_sum_nb(fees, 0, n_sym)
         row[EXPOSURE] = held_bars / covered
+        row[REFUSED] = refused
         if keep:
             record_open_trades_nb(trade, close, last_row, records, n_records, comb)
 

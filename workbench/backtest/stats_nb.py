@@ -15,8 +15,11 @@ from numba import njit
 
 from workbench.portfolio.stats import STAT_COLUMNS
 
-N_STATS = len(STAT_COLUMNS)
-_AT = {name: i for i, name in enumerate(STAT_COLUMNS)}
+#: The statistics of a run: those of `workbench.portfolio.stats`, and the orders the market's
+#: rules refused (`workbench.lots`).
+RUN_COLUMNS = (*STAT_COLUMNS, "refused_orders")
+N_STATS = len(RUN_COLUMNS)
+_AT = {name: i for i, name in enumerate(RUN_COLUMNS)}
 TOTAL_RETURN = _AT["total_return"]
 CAGR = _AT["cagr"]
 SHARPE = _AT["sharpe"]
@@ -32,7 +35,8 @@ TRADES = _AT["trades"]
 EXPOSURE = _AT["exposure"]
 FEES = _AT["fees"]
 FINAL_EQUITY = _AT["final_equity"]
-INT_STATS = ("max_drawdown_bars", "trades")
+REFUSED = _AT["refused_orders"]
+INT_STATS = ("max_drawdown_bars", "trades", "refused_orders")
 
 
 @njit(cache=True)

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.backtest.fused import stats_table, sweep_stats
+from workbench.backtest.stats_nb import RUN_COLUMNS
 from workbench.fills import FeeAsset, FillModel
-from workbench.portfolio.stats import STAT_COLUMNS
+from workbench.lots import LotRules
 from workbench.strategy.model import Spec
 
 BYTES_PER_CELL = 400  # vectorbt's worst case (~285) plus signals, plan arrays and stats
@@ -212,6 +213,8 @@ class SweepSettings:
     slippage: float = 0.0
     shared_cash: bool = True
     fee_asset: FeeAsset = FeeAsset.QUOTE
+    #: the markets' order-size rules by symbol (`workbench.lots`); None: any size (idealized)
+    lot_rules: Mapping[str, LotRules] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fee_asset", FeeAsset(self.fee_asset))
@@ -229,7 +232,7 @@ def chunk_stats(
     settings: SweepSettings,
     start_bar: int = 0,
 ) -> np.ndarray:
-    """Give the statistics of ``grid``'s combinations, (rows, STAT_COLUMNS) float64."""
+    """Give the statistics of ``grid``'s combinations, (rows, RUN_COLUMNS) float64."""
     return sweep_stats(
         spec,
         candles,
@@ -238,6 +241,7 @@ def chunk_stats(
         settings.cash,
         settings.shared_cash,
         start_bar,
+        settings.lot_rules,
     )
 
 
@@ -297,7 +301,7 @@ def sweep(
         return plan_chunks(spec, grid, n_bars, len(candles), memory_mb, rows)
 
     # One contiguous row per statistic: the table is built from them without a copy.
-    stats = np.empty((len(STAT_COLUMNS), total))
+    stats = np.empty((len(RUN_COLUMNS), total))
     if workers <= 1 and not cluster:
         for a, b in ranges(1):
             stats[:, a:b] = chunk_stats(spec, candles, grid.iloc[a:b], settings).T

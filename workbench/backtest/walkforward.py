@@ -79,7 +79,14 @@ def walk_forward(
         params = params.astype(grid.dtypes.to_dict())
         test_c = {s: f.iloc[a:c] for s, f in candles.items()}
         sim = simulate(
-            spec, test_c, params, fill_model, equity_now, settings.shared_cash, start_bar=b - a
+            spec,
+            test_c,
+            params,
+            fill_model,
+            equity_now,
+            settings.shared_cash,
+            start_bar=b - a,
+            lot_rules=settings.lot_rules,
         )
         out = sim.stats().iloc[0]
         curve = pd.Series(sim.equity()[:, 0], index=sim.bars)

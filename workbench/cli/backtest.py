@@ -19,6 +19,7 @@ from workbench.cli.backtest_options import (
     ExchangeOpt,
     FeeAssetOpt,
     FeesOpt,
+    IdealOpt,
     SeparateOpt,
     SlipOpt,
     SpecArg,
@@ -28,6 +29,7 @@ from workbench.cli.backtest_options import (
     fmt,
     json_safe,
     load_inputs,
+    load_lot_rules,
     parse_params,
     save_run,
 )
@@ -49,6 +51,7 @@ def backtest_command(
     fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
+    ideal_sizes: IdealOpt = False,
     exchange: ExchangeOpt = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -69,6 +72,7 @@ def backtest_command(
         slippage,
         shared_cash=not separate_cash,
         fee_asset=fee_asset,
+        lot_rules=load_lot_rules(db_path, exch, list(candles), ideal_sizes),
     )
     run_id = save_run(db_path, save_backtest, result, exch)
     if as_json:

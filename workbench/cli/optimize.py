@@ -17,6 +17,7 @@ from workbench.cli.backtest_options import (
     FeeAssetOpt,
     FeesOpt,
     GridOpt,
+    IdealOpt,
     MetricOpt,
     SeparateOpt,
     SlipOpt,
@@ -27,6 +28,7 @@ from workbench.cli.backtest_options import (
     fmt,
     json_safe,
     load_inputs,
+    load_lot_rules,
     progress_bar,
     save_run,
 )
@@ -57,6 +59,7 @@ def sweep_command(
     fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
+    ideal_sizes: IdealOpt = False,
     exchange: ExchangeOpt = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -69,7 +72,8 @@ def sweep_command(
     spec, candles, exch, db_path = load_inputs(
         spec_path, symbol, timeframe, start, end, exchange, db
     )
-    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset)
+    rules = load_lot_rules(db_path, exch, list(candles), ideal_sizes)
+    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
     try:
         axes = dict(sw.parse_grid_arg(spec, g) for g in grid or [])
         with progress_bar(f"{search} {spec.name}") as bar:
@@ -168,6 +172,7 @@ def _deflated(spec: Any, candles: Any, table: pd.DataFrame, best: dict, settings
         settings.fill_model,
         settings.cash,
         settings.shared_cash,
+        lot_rules=settings.lot_rules,
     )
     equity = sim.equity()[:, 0]
     returns = np.diff(np.concatenate([[settings.cash], equity])) / np.concatenate(
@@ -196,6 +201,7 @@ def walkforward_command(
     fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
+    ideal_sizes: IdealOpt = False,
     exchange: ExchangeOpt = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -208,7 +214,8 @@ def walkforward_command(
     spec, candles, exch, db_path = load_inputs(
         spec_path, symbol, timeframe, start, end, exchange, db
     )
-    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset)
+    rules = load_lot_rules(db_path, exch, list(candles), ideal_sizes)
+    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
     try:
         combos = sw.build_grid(
             spec, dict(sw.parse_grid_arg(spec, g) for g in grid or []), constraint

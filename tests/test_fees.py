@@ -41,3 +41,20 @@ def test_quote_fees_are_as_before() -> None:
     model = FillModel(fee_rate=0.001, fee_asset=FeeAsset.QUOTE)
     assert model.quote_delta(Side.BUY, 2.0, 10.0) == pytest.approx(-20.02)
     assert model.max_buy_quantity(20.02, 2.0) == pytest.approx(10.0)
+
+
+def test_covering_a_short_with_the_fee_in_base_buys_a_little_more() -> None:
+    received = FillModel(fee_rate=0.001, fee_asset=FeeAsset.RECEIVED)
+    quantity = received.order_quantity(Side.BUY, 9.99)
+    assert received.charge(Side.BUY, 2.0, quantity).base == pytest.approx(9.99, rel=1e-15)
+    assert received.order_quantity(Side.SELL, 9.99) == 9.99
+    assert FillModel(fee_rate=0.001).order_quantity(Side.BUY, 9.99) == 9.99
+
+
+def test_an_account_of_two_balances_pays_bnb_fees_in_quote_at_the_discount() -> None:
+    bnb = FillModel(fee_rate=0.001, fee_asset=FeeAsset.BNB, bnb_discount=0.25)
+    booked = bnb.on_pair()
+    assert (booked.fee_asset, booked.fee_rate) == (FeeAsset.QUOTE, pytest.approx(0.00075))
+    assert booked.max_buy_quantity(20.0, 2.0) == pytest.approx(10.0 / 1.00075)
+    received = FillModel(fee_rate=0.001, fee_asset=FeeAsset.RECEIVED)
+    assert received.on_pair() is received

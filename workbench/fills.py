@@ -42,7 +42,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import pairwise
+
+import numpy as np
 
 
 class Side(StrEnum):
@@ -165,6 +166,27 @@ class FillModel:
             return quote / (price * (1.0 + self.fee_rate))
         return quote / price
 
+    def order_quantity(self, side: Side, base: float) -> float:
+        """Give the order quantity whose fill moves the base balance by ``base`` (unsigned).
+
+        The quantity itself, unless the fee is taken from the base received: covering a short
+        of ``base`` then needs ``base / (1 - fee_rate)``.
+        """
+        if self.fee_in(side) is FeeIn.BASE:
+            return abs(base) / (1.0 - self.effective_rate)
+        return abs(base)
+
+    def on_pair(self) -> FillModel:
+        """Give the model an account of the market's two balances alone books fees by.
+
+        A backtest holds base and quote only: with ``bnb`` there is no third balance to pay
+        from, so the fee is charged in quote value at the discounted rate (and reserved when
+        sizing from cash). The other fee assets are booked as they are.
+        """
+        if self.fee_asset is not FeeAsset.BNB:
+            return self
+        return FillModel(self.effective_rate, self.slippage, FeeAsset.QUOTE, self.bnb_discount)
+
 
 def bar_path(open_: float, high: float, low: float, close: float) -> tuple[float, ...]:
     """Give the four vertices of the price path inside one bar, in time order."""
@@ -256,6 +278,14 @@ class Protection:
     peak: float | None = None
 
 
+_KIND_OF_REASON = {
+    2: StopKind.STOP_LOSS,  # fills_nb.REASON_STOP_LOSS
+    3: StopKind.TAKE_PROFIT,
+    4: StopKind.TRAILING_STOP,
+}
+_NAN = float("nan")
+
+
 def first_exit(
     position_side: Side, protection: Protection, path: Sequence[float]
 ) -> tuple[Exit | None, Protection]:
@@ -263,41 +293,23 @@ def first_exit(
 
     ``position_side`` is the side of the open position (BUY = long); exits trade the other
     way. The path is a sequence of prices in time order (``bar_path`` of a bar, or replay
-    ticks); each leg is checked in turn, so whichever level the path reaches first wins.
+    ticks): the opening point first (only a gap fires there), then each monotonic leg in turn,
+    the level nearest the leg's start winning within a leg; the peak moves after each leg.
+    The walk is `workbench.fills_nb.walk_nb`, the one the backtest kernels run.
     """
-    exit_side = Side.SELL if position_side is Side.BUY else Side.BUY
-    peak = protection.peak if protection.peak is not None else path[0]
-    # The opening point first (only a gap fires there), then each monotonic leg in turn.
-    legs = [(path[0], path[0]), *pairwise(path)]
-    for start, end in legs:
-        high, low = max(start, end), min(start, end)
-        candidates: list[Exit] = []
-        levels = [
-            (StopKind.STOP_LOSS, protection.stop_loss),
-            (StopKind.TAKE_PROFIT, protection.take_profit),
-        ]
-        if protection.trail is not None:
-            levels.append(
-                (StopKind.TRAILING_STOP, _trail_level(position_side, peak, protection.trail))
-            )
-        for kind, level in levels:
-            if level is None:
-                continue
-            trigger_kind = StopKind.STOP_LOSS if kind is StopKind.TRAILING_STOP else kind
-            fired = stop_trigger_price(trigger_kind, exit_side, level, start, high, low)
-            if fired is not None:
-                candidates.append(Exit(kind, fired))
-        if candidates:
-            # Within one monotonic leg the level nearest the leg's start is reached first.
-            best = min(candidates, key=lambda e: abs(e.price - start))
-            return best, Protection(
-                protection.stop_loss, protection.take_profit, protection.trail, peak
-            )
-        peak = max(peak, end) if position_side is Side.BUY else min(peak, end)
-    return None, Protection(protection.stop_loss, protection.take_profit, protection.trail, peak)
+    from workbench.fills_nb import walk_nb  # numba: loaded by the first caller that walks
 
-
-def _trail_level(position_side: Side, peak: float, trail: float) -> float:
-    if position_side is Side.BUY:
-        return peak * (1.0 - trail)
-    return peak * (1.0 + trail)
+    p = protection
+    why, price, peak = walk_nb(
+        1 if position_side is Side.BUY else -1,
+        np.asarray(path, dtype=np.float64),
+        False,
+        _NAN if p.stop_loss is None else p.stop_loss,
+        _NAN if p.take_profit is None else p.take_profit,
+        _NAN if p.trail is None else p.trail,
+        path[0] if p.peak is None else p.peak,
+    )
+    walked = Protection(p.stop_loss, p.take_profit, p.trail, float(peak))
+    if why == 0:
+        return None, walked
+    return Exit(_KIND_OF_REASON[why], float(price)), walked

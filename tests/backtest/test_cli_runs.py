@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from shipped import CANDLE_DIR
@@ -129,3 +130,29 @@ def test_walkforward_and_optuna_commands_store_runs(run) -> None:
         run("sweep", SPEC, "--search", "optuna", "--trials", "6", "--grid", "fast=5:30:5", "--json")
     )
     assert opt["combinations"] == 6
+
+
+def test_fee_asset_reaches_the_backtest_and_the_sweep(run, db: Path) -> None:
+    quote = json.loads(run("backtest", SPEC, "--json"))
+    received = json.loads(run("backtest", SPEC, "--fee-asset", "received", "--json"))
+    swept = json.loads(run("sweep", SPEC, "--grid", "fast=12", "--fee-asset", "received", "--json"))
+    assert received["stats"]["final_equity"] != quote["stats"]["final_equity"]
+    best = swept["top"][0]
+    assert best["final_equity"] == pytest.approx(received["stats"]["final_equity"], rel=1e-9)
+    with Store.open(db, read_only=True) as store:
+        runs = RunStore(store.con)
+        assert runs.get(received["run_id"])["extra"]["fee_asset"] == "received"
+        assert runs.get(swept["run_id"])["extra"]["fee_asset"] == "received"
+
+
+def test_backtests_size_orders_by_the_stored_market_rules(run, db: Path) -> None:
+    with Store.open(db, read_only=True) as store:
+        rules = store.markets.get("local", "ETH/BTC")
+    assert rules is not None and rules.amount_step > 0, "importing shipped data stores rules"
+    ruled = json.loads(run("backtest", SPEC, "--cash", "1", "--json"))
+    ideal = json.loads(run("backtest", SPEC, "--cash", "1", "--ideal-sizes", "--json"))
+    steps = np.array([t["size"] for t in ruled["trades"]]) / rules.amount_step
+    assert np.abs(steps - np.round(steps)).max() < 1e-6
+    free = np.array([t["size"] for t in ideal["trades"]]) / rules.amount_step
+    assert np.abs(free - np.round(free)).max() > 1e-3
+    assert ruled["stats"]["refused_orders"] == 0 == ideal["stats"]["refused_orders"]

@@ -1,10 +1,11 @@
-"""The fused sweep equals the vectorbt path, piece by piece and row by row.
+"""The compiled run equals vectorbt's, piece by piece and row by row.
 
-`simulate(...).stats()` (vectorbt executes and accounts, numpy computes the statistics) is the
-reference; it is itself checked against a plain bar-by-bar loop in test_oracle.py. Here: the
-compiled rules against the vectorized evaluator, the numba statistics against
-`workbench.portfolio.stats`, and whole sweep rows against ``simulate`` for every example
-strategy (all with stops or ATR stops), on one symbol and on two with shared or separate cash.
+`vectorbt_simulate(...)` (vectorbt's ``from_signals`` executes and accounts the planned
+orders, numpy computes the statistics) is the reference; the compiled run is also checked
+against a plain bar-by-bar loop in test_oracle.py. Here: the compiled rules against the
+vectorized evaluator, the numba statistics against `workbench.portfolio.stats`, whole sweep
+rows and a backtest's equity and trades against vectorbt for every example strategy (all with
+stops or ATR stops), on one symbol and on two with shared or separate cash.
 """
 
 from __future__ import annotations
@@ -21,7 +22,20 @@ from shipped import CANDLE_DIR, shipped
 
 from workbench.backtest.engine import align_candles, simulate
 from workbench.backtest.fused import price_fields, stats_table, sweep_stats
-from workbench.backtest.rules_jit import (
+from workbench.backtest.reference import vectorbt_simulate
+from workbench.backtest.stats_nb import N_STATS, equity_stats_nb, trade_stats_nb
+from workbench.backtest.sweep import (
+    SweepSettings,
+    build_grid,
+    plan_chunks,
+    sweep,
+)
+from workbench.fills import FeeAsset, FillModel
+from workbench.portfolio.stats import STAT_COLUMNS, equity_stats, trade_stats
+from workbench.strategy.loader import load_spec
+from workbench.strategy.params import range_values
+from workbench.strategy.risk import FixedFraction, Risk
+from workbench.strategy.rules_jit import (
     LONG_ENTRY,
     LONG_EXIT,
     SHORT_ENTRY,
@@ -30,18 +44,6 @@ from workbench.backtest.rules_jit import (
     kernel_source,
     rule_inputs,
 )
-from workbench.backtest.stats_nb import N_STATS, equity_stats_nb, trade_stats_nb
-from workbench.backtest.sweep import (
-    SweepSettings,
-    build_grid,
-    plan_chunks,
-    sweep,
-)
-from workbench.fills import FillModel
-from workbench.portfolio.stats import STAT_COLUMNS, equity_stats, trade_stats
-from workbench.strategy.loader import load_spec
-from workbench.strategy.params import range_values
-from workbench.strategy.risk import FixedFraction, Risk
 from workbench.strategy.vectorized import compute_indicators, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +76,8 @@ def spread_grid(spec, per_axis: int = 2, limit: int = 8) -> pd.DataFrame:
 
 
 def assert_rows_equal(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    if "refused_orders" not in want:  # vectorbt's run: no market rules
+        assert (got.pop("refused_orders") == 0).all()
     assert list(got.columns) == list(want.columns)
     for column in want.columns:
         np.testing.assert_allclose(
@@ -188,9 +192,7 @@ def test_numba_statistics_equal_the_portfolio_definitions() -> None:
         else:
             equity = np.linspace(1000.0, -5.0, len(index))
         row = np.full(N_STATS, np.nan)
-        equity_stats_nb(
-            equity, np.empty(2 * len(equity)), 1000.0, 105120.0, 3000 / 105120, 300, row
-        )
+        equity_stats_nb(equity, 1000.0, 105120.0, 3000 / 105120, 300, row)
         want = equity_stats(equity, 1000.0, index, 300)
         for name, values in want.items():
             got = row[STAT_COLUMNS.index(name)]
@@ -227,8 +229,23 @@ def test_fused_rows_equal_vectorbt_rows(spec_file: Path, stops: str, eth, pair) 
         spec = with_every_stop(spec)
     grid = spread_grid(spec).reset_index(drop=True)
     for candles, shared in ((eth, True), (pair, True), (pair, False)):
-        want = simulate(spec, candles, grid, FILL, 10_000.0, shared).stats()
+        want = vectorbt_simulate(spec, candles, grid, FILL, 10_000.0, shared).stats()
         got = stats_table(grid, sweep_stats(spec, candles, grid, FILL, 10_000.0, shared))
+        assert_rows_equal(got, want)
+        assert want["trades"].sum() > 0
+
+
+@pytest.mark.parametrize("fee_asset", [FeeAsset.RECEIVED, FeeAsset.BNB])
+@pytest.mark.parametrize("spec_file", SPEC_FILES, ids=lambda p: p.stem)
+def test_fused_rows_equal_vectorbt_rows_for_each_fee_asset(
+    spec_file: Path, fee_asset: FeeAsset, eth, pair
+) -> None:
+    spec = load_spec(spec_file)
+    fill = replace(FILL, fee_asset=fee_asset)
+    grid = spread_grid(spec, limit=4).reset_index(drop=True)
+    for candles, shared in ((eth, True), (pair, False)):
+        want = vectorbt_simulate(spec, candles, grid, fill, 10_000.0, shared).stats()
+        got = stats_table(grid, sweep_stats(spec, candles, grid, fill, 10_000.0, shared))
         assert_rows_equal(got, want)
         assert want["trades"].sum() > 0
 
@@ -236,7 +253,7 @@ def test_fused_rows_equal_vectorbt_rows(spec_file: Path, stops: str, eth, pair) 
 def test_fused_rows_honour_a_warm_up_start(eth) -> None:
     spec = load_spec(ROOT / "data" / "strategies" / "macd_trend_atr.json")
     grid = spread_grid(spec).reset_index(drop=True)
-    want = simulate(spec, eth, grid, FILL, 5_000.0, True, start_bar=2000).stats()
+    want = vectorbt_simulate(spec, eth, grid, FILL, 5_000.0, True, start_bar=2000).stats()
     got = stats_table(grid, sweep_stats(spec, eth, grid, FILL, 5_000.0, True, start_bar=2000))
     assert_rows_equal(got, want)
 
@@ -245,7 +262,7 @@ def test_comparison_notices_a_different_fee(eth) -> None:
     """The row comparison can fail: a fee of 0.11 % instead of 0.1 % is caught."""
     spec = load_spec(ROOT / "data" / "strategies" / "ema_cross_rsi.json")
     grid = spread_grid(spec).reset_index(drop=True)
-    want = simulate(spec, eth, grid, FILL, 10_000.0, True).stats()
+    want = vectorbt_simulate(spec, eth, grid, FILL, 10_000.0, True).stats()
     other = FillModel(fee_rate=0.0011, slippage=FILL.slippage)
     got = stats_table(grid, sweep_stats(spec, eth, grid, other, 10_000.0, True))
     with pytest.raises(AssertionError):
@@ -258,7 +275,8 @@ def test_shared_cash_runs_out_and_entries_are_skipped(pair) -> None:
     spec = replace(spec, risk=Risk(stop_loss=0.01, sizing=FixedFraction(1.0)))
     grid = build_grid(spec, {"fast": [5, 10], "slow": [20, 40]})
     sim = simulate(spec, pair, grid, FILL, 10_000.0, True)
-    want = sim.stats()
+    want = vectorbt_simulate(spec, pair, grid, FILL, 10_000.0, True).stats()
+    assert_rows_equal(sim.stats(), want)
     got = stats_table(grid, sweep_stats(spec, pair, grid, FILL, 10_000.0, True))
     assert_rows_equal(got, want)
     # The equity of a shared pool starts at the pool's cash, not once per symbol.
@@ -283,7 +301,7 @@ def test_sweep_chunks_and_workers_change_nothing(eth) -> None:
     )
     pd.testing.assert_frame_equal(whole, chunked)
     assert seen[-1] == (12, 12) and len(seen) == 3
-    want = simulate(spec, eth, grid, FILL, settings.cash, True).stats()
+    want = vectorbt_simulate(spec, eth, grid, FILL, settings.cash, True).stats()
     assert_rows_equal(whole, want)
 
 
@@ -312,3 +330,33 @@ def test_chunks_cover_the_grid_within_the_memory_budget() -> None:
         cost = (b - a) * n_bars + (distinct_bands * 5 + 1) * 16 * n_bars
         assert cost <= budget_mb * 1024 * 1024 or b - a == 1
     assert len(ranges) > 1
+
+
+def assert_trades_equal(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    assert len(got) == len(want)
+    for column in want.columns:
+        if want[column].dtype.kind == "f":
+            np.testing.assert_allclose(got[column], want[column], rtol=REL, err_msg=column)
+        else:
+            assert list(got[column]) == list(want[column]), column
+
+
+@pytest.mark.parametrize("spec_file", SPEC_FILES, ids=lambda p: p.stem)
+def test_a_backtest_keeps_vectorbts_equity_and_trades(spec_file: Path, eth, pair) -> None:
+    spec = with_every_stop(load_spec(spec_file))
+    grid = spread_grid(spec, limit=3).reset_index(drop=True)
+    for candles, shared in ((eth, True), (pair, True), (pair, False)):
+        got = simulate(spec, candles, grid, FILL, 10_000.0, shared, start_bar=500)
+        want = vectorbt_simulate(spec, candles, grid, FILL, 10_000.0, shared, start_bar=500)
+        assert_rows_equal(got.stats(), want.stats())
+        np.testing.assert_allclose(got.equity(), want.equity(), rtol=REL)
+        assert_trades_equal(got.trades(), want.trades())
+        assert (got.trades()["exit_reason"] == "open").any() or len(got.trades()) > 0
+
+
+def test_a_simulation_gives_its_vectorbt_portfolio(eth) -> None:
+    spec = load_spec(ROOT / "data" / "strategies" / "sma_cross.json")
+    grid = build_grid(spec, {"fast": [10], "slow": [30]})
+    sim = simulate(spec, eth, grid, FILL)
+    value = np.asarray(sim.portfolio.value()).ravel()
+    assert value[-1] == pytest.approx(sim.equity()[-1, 0], rel=REL)

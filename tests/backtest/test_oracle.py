@@ -18,7 +18,8 @@ import pytest
 from shipped import CANDLE_FILES, shipped
 
 from workbench.backtest.engine import backtest
-from workbench.fills import FillModel, Protection, Side, bar_path, first_exit
+from workbench.fills import FeeAsset, FeeIn, FillModel, Protection, Side, bar_path, first_exit
+from workbench.lots import LotRules
 from workbench.strategy.loader import load_spec
 from workbench.strategy.risk import FixedAmount, FixedFraction, FixedRisk, VolatilityTarget
 from workbench.strategy.vectorized import evaluate
@@ -68,8 +69,12 @@ def realized_vol(close: list[float], lookback: int, bars_per_year: float) -> lis
     return out
 
 
-def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float):
-    """Give (trades, equity at each close) of a plain bar-by-bar simulation."""
+def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float, lots=None):
+    """Give (trades, equity at each close) of a plain bar-by-bar simulation.
+
+    ``lots`` (`LotRules`): entries are rounded down to the lot step and refused under the
+    market's minimums, as the venue does.
+    """
     o, h, lo, c = (candles[k].tolist() for k in ("open", "high", "low", "close"))
     times = list(candles.index)
     le, lx = signals.entries.iloc[:, 0].tolist(), signals.exits.iloc[:, 0].tolist()
@@ -84,6 +89,23 @@ def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float):
         vol = realized_vol(c, sizing.lookback, 365 * 86400 / spec.market.timeframe_seconds)
     quote, base = cash, 0.0
     side: Side | None = None
+    rate = fm.effective_rate
+    # The account holds base and quote only: a BNB fee is paid in quote value, and so is
+    # reserved from the cash an entry may spend.
+    fee_from_cash = fm.fee_in(Side.BUY) is not FeeIn.BASE
+
+    def book(trade_side: Side, price: float, quantity: float) -> float:
+        """Apply one fill to the balances; give the base it moved (unsigned)."""
+        nonlocal quote, base
+        charge = fm.charge(trade_side, price, quantity)
+        quote += charge.quote - (charge.fee_quote if charge.fee_in is FeeIn.OTHER else 0.0)
+        base += charge.base
+        return abs(charge.base)
+
+    def affordable(spend: float, price: float) -> float:
+        """Give the order quantity ``spend`` quote buys at ``price``, fee included."""
+        return spend / (price * (1 + rate)) if fee_from_cash else spend / price
+
     prot = Protection()
     trades: list[OracleTrade] = []
     equity = []
@@ -92,7 +114,10 @@ def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float):
         nonlocal quote, base, side
         exit_side = Side.SELL if side is Side.BUY else Side.BUY
         price = fm.market_price(exit_side, trigger)
-        quote += fm.quote_delta(exit_side, price, abs(base))
+        quantity = abs(base)
+        if exit_side is Side.BUY and fm.fee_in(Side.BUY) is FeeIn.BASE:
+            quantity = abs(base) / (1 - rate)  # the fee comes off the base bought back
+        book(exit_side, price, quantity)
         base = 0.0
         trades[-1].exit_time, trades[-1].exit_price, trades[-1].exit_reason = times[i], price, why
         side = None
@@ -114,24 +139,29 @@ def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float):
             want = None if go_long == go_short else (Side.BUY if go_long else Side.SELL)
             if want is not None:
                 fill = fm.market_price(want, o[i])
-                cap = fm.max_buy_quantity(quote, fill)
+                # A buy spends at most the cash; a short reserves its fee in quote.
+                buy = affordable if want is Side.BUY else (lambda q, p: q / (p * (1 + rate)))
+                cap = buy(quote, fill)
                 units, atr_distance = math.nan, None
                 if isinstance(sizing, FixedAmount):
-                    units = sizing.amount / (fill * (1 + fm.fee_rate))
+                    units = buy(sizing.amount, fill)
                     units = min(units, cap) if want is Side.BUY else units
                 elif isinstance(sizing, FixedFraction):
-                    units = fm.max_buy_quantity(min(sizing.fraction, 1.0) * quote, fill)
+                    units = buy(min(sizing.fraction, 1.0) * quote, fill)
                 elif isinstance(sizing, FixedRisk) and not math.isnan(atr[i - 1]):
                     atr_distance = sizing.atr_multiple * atr[i - 1]
                     units = min(quote * sizing.risk_fraction / atr_distance, cap)
                 elif isinstance(sizing, VolatilityTarget) and not math.isnan(vol[i - 1]):
                     fraction = min(sizing.max_fraction, sizing.target_volatility / vol[i - 1], 1)
-                    units = fm.max_buy_quantity(fraction * quote, fill)
+                    units = buy(fraction * quote, fill)
+                if lots is not None and not math.isnan(units):
+                    units = lots.round_down(units)
+                    if not lots.allows(units, fill):
+                        units = math.nan  # the venue refuses it
                 if not math.isnan(units) and units > 0:
                     side = want
                     sign = 1.0 if want is Side.BUY else -1.0
-                    quote += fm.quote_delta(want, fill, units)
-                    base = sign * units
+                    units = book(want, fill, units)  # the trade's size: the base it holds
                     stop = fill * (1 - sign * risk.stop_loss) if risk.stop_loss else None
                     if atr_distance is not None:
                         level = fill - sign * atr_distance
@@ -151,10 +181,25 @@ def oracle(spec, candles: pd.DataFrame, signals, fm: FillModel, cash: float):
     return trades, equity
 
 
-def compare(spec, candles, fm: FillModel, cash: float = CASH) -> list[OracleTrade]:
+def compare(
+    spec,
+    candles,
+    fm: FillModel,
+    cash: float = CASH,
+    fee_asset: FeeAsset = FeeAsset.QUOTE,
+    lots: LotRules | None = None,
+) -> list[OracleTrade]:
     """Assert the engine matches the oracle (trades and equity); give the oracle's trades."""
-    result = backtest(spec, candles, cash=cash, fees=FEE_RATE, slippage=SLIPPAGE)
-    expected, equity = oracle(spec, candles, evaluate(spec, candles), fm, cash)
+    result = backtest(
+        spec,
+        candles,
+        cash=cash,
+        fees=FEE_RATE,
+        slippage=SLIPPAGE,
+        fee_asset=fee_asset,
+        lot_rules=lots,
+    )
+    expected, equity = oracle(spec, candles, evaluate(spec, candles), fm, cash, lots)
     got = result.trades
     assert len(got) == len(expected), f"{len(got)} trades vs oracle {len(expected)}"
     for row, want in zip(got.itertuples(), expected, strict=True):
@@ -196,6 +241,62 @@ def test_engine_matches_oracle_on_every_shipped_file(spec_file: Path, candle_set
     ]:
         if level is not None:
             assert kind in reasons, f"no {kind} exit happened: the oracle did not test it"
+
+
+@pytest.mark.parametrize("fee_asset", [FeeAsset.RECEIVED, FeeAsset.BNB])
+@pytest.mark.parametrize("spec_file", SPEC_FILES, ids=lambda p: p.stem)
+def test_engine_matches_oracle_for_each_fee_asset(
+    spec_file: Path, fee_asset: FeeAsset, candle_sets
+) -> None:
+    """Fees in the base received (Binance's default) or in BNB at its discount."""
+    spec = load_spec(spec_file)
+    fm = FillModel(fee_rate=FEE_RATE, slippage=SLIPPAGE, fee_asset=fee_asset)
+    for name in ("ETH_BTC-5m.csv.gz", "XRP_USDT-5m.csv.gz"):
+        try:
+            trades = compare(spec, candle_sets[name], fm, fee_asset=fee_asset)
+        except AssertionError as exc:
+            raise AssertionError(f"{spec.name} on {name}: {exc}") from exc
+        assert trades, f"{spec.name} on {name}: no trade, the fees were not tested"
+
+
+def test_oracle_notices_a_fee_taken_in_quote_instead_of_base(candle_sets) -> None:
+    """The comparison can fail: booking a received-asset fee as a quote fee is caught."""
+    spec = load_spec(ROOT / "data" / "strategies" / "ema_cross_rsi.json")
+    candles = candle_sets["ETH_BTC-5m.csv.gz"]
+    with pytest.raises(AssertionError):
+        compare(spec, candles, FillModel(FEE_RATE, SLIPPAGE), fee_asset=FeeAsset.RECEIVED)
+
+
+@pytest.mark.parametrize("fee_asset", [FeeAsset.QUOTE, FeeAsset.RECEIVED])
+@pytest.mark.parametrize("spec_file", SPEC_FILES, ids=lambda p: p.stem)
+def test_entries_are_rounded_to_the_lot_step_and_refused_under_the_minimums(
+    spec_file: Path, fee_asset: FeeAsset, candle_sets
+) -> None:
+    spec = load_spec(spec_file)
+    candles = candle_sets["ETH_BTC-5m.csv.gz"]
+    free = backtest(spec, candles, cash=CASH, fees=FEE_RATE, slippage=SLIPPAGE).trades
+    # Rules that bind: a step of a seventh of the median order, a minimum notional above a
+    # third of the orders once rounded.
+    step = float(free["size"].median() / 7)
+    rounded = np.floor(free["size"] / step) * step * free["entry_price"]
+    lots = LotRules(step, 0.0, float(rounded.quantile(0.35)))
+    fm = FillModel(FEE_RATE, SLIPPAGE, fee_asset)
+    expected = compare(spec, candles, fm, fee_asset=fee_asset, lots=lots)
+    result = backtest(
+        spec,
+        candles,
+        cash=CASH,
+        fees=FEE_RATE,
+        slippage=SLIPPAGE,
+        fee_asset=fee_asset,
+        lot_rules=lots,
+    )
+    assert result.stats["refused_orders"] > 0 and len(expected) > 0
+    # Orders are whole steps (the position holds what a received-asset fee leaves of one).
+    kept = 1 - FEE_RATE if fee_asset is FeeAsset.RECEIVED else 1.0
+    longs = result.trades[result.trades["side"] == "long"]
+    steps = longs["size"] / kept / lots.amount_step
+    np.testing.assert_allclose(steps, np.round(steps), rtol=1e-9)
 
 
 def test_oracle_notices_a_different_fill_model(candle_sets) -> None:

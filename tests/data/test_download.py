@@ -219,3 +219,17 @@ async def test_the_command_downloads_from_the_local_exchange(
         env=env,
     )
     assert code == 1 and "unknown exchange 'nosuchex'" in err and "binance" in err
+
+
+async def test_a_download_stores_the_markets_lot_rules(
+    client: ExchangeClients, store: Store, exchange: LocalExchange
+) -> None:
+    await download_candles(
+        client.rest, store, exchange="local", symbol="ADA/BTC", timeframe="5m", since=START
+    )
+    served = exchange.engine.markets["ADABTC"]
+    rules = store.markets.get("local", "ADA/BTC")
+    assert rules is not None
+    assert (rules.amount_step, rules.min_amount, rules.min_notional) == pytest.approx(
+        (served.step_size, served.min_qty, served.min_notional)
+    )

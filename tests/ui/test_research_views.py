@@ -32,8 +32,18 @@ async def test_backtest_view_runs_the_chosen_spec_params_and_costs(
     app.setup.fee_rate = 0.002
     result = await app.backtest.run()
     assert result is not None and app.jobs.message == "backtest done."
-    direct = backtest(app.setup.spec(), candles(served_db), {"fast": 9}, fees=0.002)
+    # The app sizes orders by the market's stored rules (lot step, minimums) unless told not to.
+    rules = app.setup.lot_rules()
+    assert rules is not None
+    direct = backtest(
+        app.setup.spec(), candles(served_db), {"fast": 9}, fees=0.002, lot_rules=rules
+    )
     assert result.stats == direct.stats
+    app.setup.market_rules = False
+    ideal = await app.backtest.run()
+    assert (
+        ideal.stats == backtest(app.setup.spec(), candles(served_db), {"fast": 9}, fees=0.002).stats
+    )
 
 
 async def test_a_clicked_sweep_cell_shows_the_backtest_of_that_row(app: ResearchApp) -> None:

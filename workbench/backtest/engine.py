@@ -1,13 +1,16 @@
-"""The backtest: a strategy spec over candles, executed and accounted by vectorbt.
+"""The backtest: a strategy spec over candles, executed and accounted with vectorbt's rules.
 
-``simulate`` runs any number of parameter combinations on one or more symbols in one
-``Portfolio.from_signals`` call; ``backtest`` runs one combination and gives a
-`BacktestResult` with stats, trades and the equity curve.
+``simulate`` runs any number of parameter combinations on one or more symbols in one compiled
+pass (`workbench.backtest.run_nb`: vectorbt's ``from_signals`` arithmetic, operation for
+operation, without importing vectorbt); ``backtest`` runs one combination and gives a
+`BacktestResult` with stats, trades and the equity curve. ``Simulation.portfolio`` gives the
+same run as a vectorbt Portfolio (`workbench.backtest.reference`), which the tests hold equal.
 
 Conventions (see also `workbench.backtest.plan` and `workbench.backtest.sizing`):
 
 * Fills: a signal on bar t's close fills at bar t+1's open, at the fill model's market price
-  (slippage against the taker), fees ``fee_rate * notional`` in quote (`workbench.fills`).
+  (slippage against the taker), fees ``fee_rate * notional`` in the fill model's fee asset
+  (`workbench.fills`; in vectorbt's terms `workbench.backtest.ledger.fee_rates`).
 * Gaps: ONE rule. The series is the bars that exist: missing bars are never filled or
   interpolated, indicators run over the bars present, and a signal on the last bar before a gap
   fills at the open of the first bar after it (a protective level the gap jumped through fires
@@ -26,12 +29,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.backtest.plan import REASON_NAMES, plan_orders_nb
-from workbench.backtest.sizing import entry_sizes
-from workbench.fills import FillModel
-from workbench.portfolio.stats import equity_stats, stats_frame, trade_stats
+from workbench.backtest.fused import KeptRun, run_kept, stats_table
+from workbench.backtest.plan import REASON_NAMES
+from workbench.backtest.stats_nb import EXPOSURE
+from workbench.backtest.trades_nb import (
+    R_CLOSED,
+    R_COMB,
+    R_ENTRY_FEES,
+    R_ENTRY_PRICE,
+    R_ENTRY_ROW,
+    R_EXIT_FEES,
+    R_EXIT_PRICE,
+    R_EXIT_ROW,
+    R_PNL,
+    R_REASON,
+    R_RETURN,
+    R_SHORT,
+    R_SIZE,
+    R_SYM,
+)
+from workbench.fills import FeeAsset, FillModel
+from workbench.lots import LotRules
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
+from workbench.strategy.rules_jit import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
 from workbench.strategy.vectorized import evaluate
 
 CandlesLike = pd.DataFrame | Mapping[str, pd.DataFrame]
@@ -53,108 +74,78 @@ def align_candles(candles: CandlesLike, default_symbol: str) -> dict[str, pd.Dat
 
 @dataclass
 class Simulation:
-    """The raw outcome of one vectorbt run over combinations x symbols."""
+    """The outcome of one run over combinations x symbols: statistics, equity and trades."""
 
-    portfolio: Any  # vectorbt Portfolio
     grid: pd.DataFrame
     symbols: list[str]
     index: pd.DatetimeIndex
-    phases: int
-    reason: np.ndarray  # (rows, columns) int8, why each order was placed
+    run: KeptRun
     init_cash: float
     timeframe_seconds: int
     start_bar: int = 0  # bars before it only warm indicators up (walk-forward test windows)
     shared_cash: bool = False  # True when the symbols of a combination share one cash pool
+    inputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n_symbols(self) -> int:
         return len(self.symbols)
 
     @property
+    def phases(self) -> int:
+        """Give the simulation rows per bar (2 with protective exits: open, rest of the bar)."""
+        return self.run.phases
+
+    @property
     def bars(self) -> pd.DatetimeIndex:
         """Give the bars the statistics cover (from ``start_bar`` on)."""
         return self.index[self.start_bar :]
 
-    def close_rows(self) -> slice:
-        """Give the rows valued at each covered bar's close."""
-        return slice(self.start_bar * self.phases + self.phases - 1, None, self.phases)
-
     def equity(self) -> np.ndarray:
         """Give total equity at each covered bar's close, bars x combinations."""
-        if self.shared_cash:
-            # One cash pool per combination: vectorbt's group value. (Per column, vectorbt
-            # gives every symbol the whole pool as its initial cash: summing those would
-            # count the cash once per symbol.)
-            value = np.asarray(self.portfolio.value()).reshape(-1, len(self.grid))
-            return value[self.close_rows()]
-        value = np.asarray(self.portfolio.value(group_by=False))[self.close_rows()]
-        return value.reshape(len(self.bars), len(self.grid), self.n_symbols).sum(axis=2)
+        return self.run.equity.T
 
     def exposure(self) -> np.ndarray:
         """Give per combination the share of bars with a position open at some time."""
-        if self.n_symbols == 1:
-            # One position at a time: the bars from entry to exit, from the trade records.
-            rec = self.trade_records()
-            first = np.maximum(rec["entry_idx"] // self.phases, self.start_bar)
-            bars = rec["exit_idx"] // self.phases - first + 1
-            # An exit at a bar's open holds no part of that bar.
-            bars = bars - ((rec["status"] == 1) & (rec["exit_idx"] % self.phases == 0))
-            held = np.bincount(rec["col"], weights=bars, minlength=self.columns)
-            return held / len(self.bars)
-        assets = np.asarray(self.portfolio.assets()) != 0
-        held = assets[self.close_rows()]
-        if self.phases == 2:
-            held = held | assets[self.start_bar * 2 :: 2]
-        per_bar = held.reshape(len(self.bars), len(self.grid), self.n_symbols).any(axis=2)
-        return per_bar.mean(axis=0)
-
-    def trade_records(self) -> np.ndarray:
-        return self.portfolio.trades.records
+        return self.run.stats[:, EXPOSURE]
 
     def stats(self) -> pd.DataFrame:
         """Give the statistics, one row per combination (parameters first)."""
-        parts: dict[str, np.ndarray] = equity_stats(
-            self.equity(), self.init_cash, self.bars, self.timeframe_seconds
-        )
-        records = self.trade_records()
-        closed = records[records["status"] == 1]
-        parts.update(trade_stats(closed["pnl"], closed["col"] // self.n_symbols, len(self.grid)))
-        orders = self.portfolio.orders.records
-        fees = np.bincount(orders["col"], weights=orders["fees"], minlength=self.columns)
-        parts["fees"] = fees.reshape(len(self.grid), self.n_symbols).sum(axis=1)
-        parts["exposure"] = self.exposure()
-        return pd.concat([self.grid.reset_index(drop=True), stats_frame(parts)], axis=1)
-
-    @property
-    def columns(self) -> int:
-        return len(self.grid) * self.n_symbols
+        return stats_table(self.grid.reset_index(drop=True), self.run.stats)
 
     def trades(self) -> pd.DataFrame:
         """Give every trade: combination, symbol, side, entry/exit time, price, size, P&L."""
-        rec = self.trade_records()
-        entry_bar = rec["entry_idx"] // self.phases
-        exit_bar = rec["exit_idx"] // self.phases
-        reasons = self.reason[rec["exit_idx"], rec["col"]]
-        is_open = rec["status"] == 0
+        rec = self.run.records
+        # By combination, symbol and time, as vectorbt orders its trade records.
+        rec = rec[np.lexsort((rec[:, R_ENTRY_ROW], rec[:, R_SYM], rec[:, R_COMB]))]
+        is_open = rec[:, R_CLOSED] == 0.0
+        entry_bar = rec[:, R_ENTRY_ROW].astype(np.int64) // self.phases
+        exit_bar = rec[:, R_EXIT_ROW].astype(np.int64) // self.phases
         return pd.DataFrame(
             {
-                "combination": rec["col"] // self.n_symbols,
-                "symbol": np.asarray(self.symbols, dtype=object)[rec["col"] % self.n_symbols],
-                "side": np.where(rec["direction"] == 0, "long", "short"),
+                "combination": rec[:, R_COMB].astype(np.int64),
+                "symbol": np.asarray(self.symbols, dtype=object)[rec[:, R_SYM].astype(np.int64)],
+                "side": np.where(rec[:, R_SHORT] == 0.0, "long", "short"),
                 "entry_time": self.index[entry_bar],
-                "entry_price": rec["entry_price"],
-                "size": rec["size"],
+                "entry_price": rec[:, R_ENTRY_PRICE],
+                "size": rec[:, R_SIZE],
                 "exit_time": self.index[exit_bar].where(~is_open, pd.NaT),
-                "exit_price": np.where(is_open, np.nan, rec["exit_price"]),
+                "exit_price": np.where(is_open, np.nan, rec[:, R_EXIT_PRICE]),
                 "exit_reason": [
                     "open" if o else REASON_NAMES.get(int(r), "signal")
-                    for o, r in zip(is_open, reasons, strict=True)
+                    for o, r in zip(is_open, rec[:, R_REASON], strict=True)
                 ],
-                "fees": rec["entry_fees"] + np.where(is_open, 0.0, rec["exit_fees"]),
-                "pnl": rec["pnl"],
-                "return": rec["return"],
+                "fees": rec[:, R_ENTRY_FEES] + np.where(is_open, 0.0, rec[:, R_EXIT_FEES]),
+                "pnl": rec[:, R_PNL],
+                "return": rec[:, R_RETURN],
             }
         )
+
+    @property
+    def portfolio(self) -> Any:
+        """Give the same run as a vectorbt Portfolio (imports vectorbt: seconds, once)."""
+        from workbench.backtest.reference import vectorbt_simulate
+
+        return vectorbt_simulate(**self.inputs).portfolio
 
 
 def simulate(
@@ -165,101 +156,47 @@ def simulate(
     cash: float = 10_000.0,
     shared_cash: bool = True,
     start_bar: int = 0,
+    lot_rules: Mapping[str, LotRules] | None = None,
 ) -> Simulation:
     """Run every combination of ``grid`` on every symbol of (aligned) ``candles``.
 
     Bars before ``start_bar`` only warm indicators up: no signal acts before it.
+    ``lot_rules`` (by symbol) round entries down to the lot step and refuse those under the
+    market's minimums, as the venue would (`workbench.lots`); None sizes freely.
     """
-    import vectorbt as vbt
-
     symbols = list(candles)
-    first = candles[symbols[0]]
-    index = pd.DatetimeIndex(first.index)
-    risk = spec.risk
-    stop_loss = np.nan if risk.stop_loss is None else float(risk.stop_loss)
-    take_profit = np.nan if risk.take_profit is None else float(risk.take_profit)
-    trailing = np.nan if risk.trailing_stop is None else float(risk.trailing_stop)
-    tf_s = spec.market.timeframe_seconds
-    n, k, s = len(index), len(grid), len(symbols)
-    sizes_by_symbol = {
-        sym: entry_sizes(risk, candles[sym], tf_s, fill_model.fee_rate, fill_model.slippage)
-        for sym in symbols
-    }
-    has_stops = not np.isnan([stop_loss, take_profit, trailing]).all()
-    has_atr_stop = any(not np.isnan(z.atr_stop).all() for z in sizes_by_symbol.values())
-    phases = 2 if (has_stops or has_atr_stop) else 1
-    as_fraction = sizes_by_symbol[symbols[0]].as_fraction
-    closes: list[np.ndarray] = []
-    outputs = []
-    for symbol in symbols:
-        frame, sizes = candles[symbol], sizes_by_symbol[symbol]
-        sig = evaluate(spec, frame, grid)
-        none = np.zeros((n, k), dtype=bool)
-        if start_bar > 1:
-            for sig_frame in (sig.entries, sig.short_entries):
-                if sig_frame is not None:
-                    sig_frame.iloc[: start_bar - 1] = False
-        arrays = {c: frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")}
-        outputs.append(
-            plan_orders_nb(
-                arrays["open"],
-                arrays["high"],
-                arrays["low"],
-                arrays["close"],
-                np.ascontiguousarray(sig.entries.to_numpy(dtype=bool)),
-                np.ascontiguousarray(sig.exits.to_numpy(dtype=bool)),
-                none if sig.short_entries is None else sig.short_entries.to_numpy(dtype=bool),
-                none if sig.short_exits is None else sig.short_exits.to_numpy(dtype=bool),
-                sizes.long,
-                sizes.short,
-                sizes.atr_stop,
-                stop_loss,
-                take_profit,
-                trailing,
-                float(fill_model.slippage),
-                phases,
-            )
-        )
-        valued = np.empty(n * phases)
-        valued[phases - 1 :: phases] = arrays["close"]
-        if phases == 2:
-            valued[0::2] = arrays["open"]
-        closes.append(valued)
-    rows = n * phases
-
-    def interleave(pos: int) -> np.ndarray:
-        # Columns are combination-major: column = combination * n_symbols + symbol.
-        out = np.empty((rows, k, s), dtype=outputs[0][pos].dtype)
-        for j, arrs in enumerate(outputs):
-            out[:, :, j] = arrs[pos]
-        return out.reshape(rows, k * s)
-
-    le, lx, se, sx, price, size, reason = (interleave(p) for p in range(7))
-    close = np.repeat(np.stack(closes, axis=1)[:, None, :], k, axis=1).reshape(rows, k * s)
-    group_by = np.repeat(np.arange(k), s) if (shared_cash and s > 1) else None
-    per_column_cash = cash if (shared_cash or s == 1) else cash / s
-    init_cash = np.full(k if group_by is not None else k * s, float(per_column_cash))
-    pf = vbt.Portfolio.from_signals(
-        close=close,
-        entries=le,
-        exits=lx,
-        short_entries=se,
-        short_exits=sx,
-        size=size,
-        size_type=2 if as_fraction else 0,  # vectorbt SizeType: Percent=2, Amount=0
-        price=price,
-        fees=float(fill_model.fee_rate),
-        slippage=float(fill_model.slippage),
-        init_cash=init_cash,
-        cash_sharing=group_by is not None,
-        group_by=group_by,
-        use_stops=False,
-        upon_opposite_entry="ignore",
-        accumulate=False,
-        freq=None,
+    index = pd.DatetimeIndex(candles[symbols[0]].index)
+    flags = np.zeros((len(symbols), len(grid), len(index)), dtype=np.uint8)
+    for j, symbol in enumerate(symbols):
+        sig = evaluate(spec, candles[symbol], grid)
+        for bit, frame in (
+            (LONG_ENTRY, sig.entries),
+            (LONG_EXIT, sig.exits),
+            (SHORT_ENTRY, sig.short_entries),
+            (SHORT_EXIT, sig.short_exits),
+        ):
+            if frame is not None:
+                flags[j] |= frame.to_numpy(dtype=bool).T * np.uint8(bit)
+    run = run_kept(spec, candles, flags, fill_model, float(cash), shared_cash, start_bar, lot_rules)
+    inputs = dict(
+        spec=spec,
+        candles=candles,
+        grid=grid,
+        fill_model=fill_model,
+        cash=cash,
+        shared_cash=shared_cash,
+        start_bar=start_bar,
     )
     return Simulation(
-        pf, grid, symbols, index, phases, reason, float(cash), tf_s, start_bar, group_by is not None
+        grid,
+        symbols,
+        index,
+        run,
+        float(cash),
+        spec.market.timeframe_seconds,
+        start_bar,
+        shared_cash and len(symbols) > 1,
+        inputs,
     )
 
 
@@ -278,6 +215,7 @@ class BacktestResult:
     slippage: float
     shared_cash: bool
     simulation: Simulation | None = field(default=None, repr=False)
+    fee_asset: FeeAsset = FeeAsset.QUOTE
 
     @property
     def start(self) -> pd.Timestamp:
@@ -296,13 +234,22 @@ def backtest(
     fees: float = 0.001,
     slippage: float = 0.0,
     shared_cash: bool = True,
+    fee_asset: FeeAsset | str = FeeAsset.QUOTE,
+    lot_rules: LotRules | Mapping[str, LotRules] | None = None,
 ) -> BacktestResult:
-    """Give the backtest of one parameter combination (spec defaults overridden by params)."""
+    """Give the backtest of one parameter combination (spec defaults overridden by params).
+
+    ``fee_asset`` says which asset pays the fees (`workbench.fills.FeeAsset`); ``lot_rules``
+    are the market's order-size rules (one `LotRules`, or one per symbol), None to size freely
+    (`Store.markets` has them for stored candles).
+    """
     values = spec.resolve_params(dict(params or {}))
     grid = normalize_params(spec, pd.DataFrame([values]))
     frames = align_candles(candles, spec.market.symbol)
-    fill_model = FillModel(fee_rate=float(fees), slippage=float(slippage))
-    sim = simulate(spec, frames, grid, fill_model, float(cash), shared_cash)
+    fill_model = FillModel(float(fees), float(slippage), FeeAsset(fee_asset))
+    if isinstance(lot_rules, LotRules):
+        lot_rules = dict.fromkeys(frames, lot_rules)
+    sim = simulate(spec, frames, grid, fill_model, float(cash), shared_cash, 0, lot_rules)
     table = sim.stats()
     stats = {c: _plain(table[c].iloc[0]) for c in table.columns if c not in values}
     trades = sim.trades().drop(columns="combination")
@@ -319,6 +266,7 @@ def backtest(
         slippage,
         shared_cash,
         sim,
+        fill_model.fee_asset,
     )
 
 

@@ -11,6 +11,9 @@ prorated by the size each exit closes).
 
 Only the settings the engine uses are covered: no fixed fees, no size granularity, no
 minimum/maximum size, no cash locking, partial fills allowed.
+
+Fees: vectorbt charges a quote fee on the base amount an order moves. A fee taken from the
+base received is the same trade in those terms (`fee_rates`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,30 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from workbench.fills import FeeIn, FillModel, Side
+
 REL_TOL = 1e-9  # vectorbt.utils.math_.rel_tol
 ABS_TOL = 1e-12  # vectorbt.utils.math_.abs_tol
 
 LONG_ONLY = 0  # vectorbt Direction
 SHORT_ONLY = 1
 BOTH = 2
+
+
+def fee_rates(fill_model: FillModel) -> tuple[float, float]:
+    """Give (buy, sell) fee rates in vectorbt's terms for an account of the market's balances.
+
+    With the fee in the asset received, a buy of ``q`` at ``p`` costs ``q * p`` quote and adds
+    ``q * (1 - f)`` base: vectorbt's buy of the ``q * (1 - f)`` held with a quote fee of rate
+    ``f / (1 - f)`` on it (the same cost, the same fee value ``q * p * f``); a sell pays ``f``
+    in quote. With BNB the fee is charged in quote value at the discounted rate
+    (`FillModel.on_pair`).
+    """
+    model = fill_model.on_pair()
+    rate = model.effective_rate
+    if model.fee_in(Side.BUY) is FeeIn.BASE:
+        return rate / (1.0 - rate), rate
+    return rate, rate
 
 
 @njit(cache=True)

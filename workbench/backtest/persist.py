@@ -52,6 +52,7 @@ def save_backtest(store: Store, result: BacktestResult, exchange: str) -> str:
         slippage=result.slippage,
         shared_cash=result.shared_cash,
         stats=result.stats,
+        extra={"fee_asset": str(result.fee_asset)},
     )
     return RunStore(store.con).save(record, trades=result.trades, equity=result.equity)
 

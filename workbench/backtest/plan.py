@@ -25,55 +25,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-REASON_NONE = 0
-REASON_SIGNAL = 1
-REASON_STOP_LOSS = 2
-REASON_TAKE_PROFIT = 3
-REASON_TRAILING_STOP = 4
-REASON_NAMES = {1: "signal", 2: "stop_loss", 3: "take_profit", 4: "trailing_stop"}
+from workbench import fills, fills_nb
+from workbench.fills_nb import (
+    REASON_NONE,
+    REASON_SIGNAL,
+    REASON_STOP_LOSS,
+    REASON_TAKE_PROFIT,
+    REASON_TRAILING_STOP,
+    bar_path_nb,
+    entry_levels_nb,
+    walk_nb,
+)
+from workbench.kernel_cache import drop_stale
 
-
-@njit(cache=True)
-def _leg_exit(
-    side: int, start: float, end: float, sl: float, tp: float, trail: float, peak: float
-) -> tuple[int, float]:
-    """Give (reason, trigger price) of the first protective level hit on one monotonic leg."""
-    hi = max(start, end)
-    lo = min(start, end)
-    best_reason = REASON_NONE
-    best_price = np.nan
-    best_dist = np.inf
-    for k in range(3):
-        if k == 0:
-            level = sl
-        elif k == 1:
-            level = tp
-        else:
-            if np.isnan(trail):
-                continue
-            level = peak * (1.0 - trail) if side > 0 else peak * (1.0 + trail)
-        if np.isnan(level):
-            continue
-        # A long's stop-loss/trailing fires on a fall, its take-profit on a rise; a short mirrors.
-        on_rise = (k == 1) if side > 0 else (k != 1)
-        fired = np.nan
-        if on_rise:
-            if start >= level:
-                fired = start
-            elif hi >= level:
-                fired = level
-        else:
-            if start <= level:
-                fired = start
-            elif lo <= level:
-                fired = level
-        if not np.isnan(fired):
-            dist = abs(fired - start)
-            if dist < best_dist:
-                best_dist = dist
-                best_price = fired
-                best_reason = REASON_STOP_LOSS + k
-    return best_reason, best_price
+REASON_NAMES = {
+    REASON_SIGNAL: "signal",
+    REASON_STOP_LOSS: "stop_loss",
+    REASON_TAKE_PROFIT: "take_profit",
+    REASON_TRAILING_STOP: "trailing_stop",
+}
 
 
 # Planner state of one column, a float64 row of PLAN_STATE_SIZE: side (+1 long, -1 short,
@@ -115,7 +85,7 @@ def open_step_nb(
         sl, tp = state[row, 1], state[row, 2]
         why = REASON_NONE
         if not (np.isnan(sl) and np.isnan(tp) and np.isnan(trailing_stop)):
-            why, _ = _leg_exit(int(side), o, o, sl, tp, trailing_stop, state[row, 3])
+            why, _, _ = walk_nb(int(side), (o,), False, sl, tp, trailing_stop, state[row, 3])
         wants_out = (side > 0 and long_exit) or (side < 0 and short_exit)
         if why == REASON_NONE and not first_bar and wants_out:
             why = REASON_SIGNAL
@@ -147,18 +117,10 @@ def open_step_nb(
         size = size_short
     if new_side == 0:
         return ORDER_NONE, REASON_NONE, np.nan
-    sl = fill * (1.0 - new_side * stop_loss) if not np.isnan(stop_loss) else np.nan
-    if not np.isnan(atr_stop):
-        atr_level = fill - new_side * atr_stop
-        if np.isnan(sl):
-            sl = atr_level
-        elif new_side > 0:
-            sl = max(sl, atr_level)
-        else:
-            sl = min(sl, atr_level)
+    sl, tp = entry_levels_nb(new_side, fill, stop_loss, take_profit, atr_stop)
     state[row, 0] = float(new_side)
     state[row, 1] = sl
-    state[row, 2] = fill * (1.0 + new_side * take_profit) if not np.isnan(take_profit) else np.nan
+    state[row, 2] = tp
     state[row, 3] = fill
     state[row, 4] = fill
     return order, REASON_SIGNAL, size
@@ -175,21 +137,20 @@ def rest_step_nb(
     side = state[row, 0]
     if side == 0:
         return ORDER_NONE, REASON_NONE, np.nan
-    if cl >= o:
-        p1, p2 = lo, h
-    else:
-        p1, p2 = h, lo
-    start = o
-    for leg in range(3):
-        end = p1 if leg == 0 else (p2 if leg == 1 else cl)
-        why, at = _leg_exit(
-            int(side), start, end, state[row, 1], state[row, 2], trailing_stop, state[row, 3]
-        )
-        if why != REASON_NONE:
-            state[row, 0] = 0.0
-            return (ORDER_LONG_EXIT if side > 0 else ORDER_SHORT_EXIT), why, at
-        state[row, 3] = max(state[row, 3], end) if side > 0 else min(state[row, 3], end)
-        start = end
+    # The opening tick was open_step_nb's: walk the legs from the open on.
+    why, at, peak = walk_nb(
+        int(side),
+        bar_path_nb(o, h, lo, cl),
+        True,
+        state[row, 1],
+        state[row, 2],
+        trailing_stop,
+        state[row, 3],
+    )
+    if why != REASON_NONE:
+        state[row, 0] = 0.0
+        return (ORDER_LONG_EXIT if side > 0 else ORDER_SHORT_EXIT), why, at
+    state[row, 3] = peak
     return ORDER_NONE, REASON_NONE, np.nan
 
 
@@ -286,3 +247,7 @@ def _mark(
         se_out[row, col] = True
     else:
         sx_out[row, col] = True
+
+
+# Cached kernels older than the exit rules they inline are compiled anew (see kernel_cache).
+drop_stale((open_step_nb, rest_step_nb, plan_orders_nb, _mark), (fills_nb, fills))

@@ -1,26 +1,16 @@
-"""Entry sizes per bar for the four sizing methods of `workbench.strategy.risk`.
+"""Entry sizes per bar in vectorbt's terms, for the sizing methods of `workbench.strategy.risk`.
 
-Every method is expressed as what an entry at bar i's open may use, computed from data up to
-bar i-1's close (no look-ahead) and bar i's open:
+The formulas are those of `workbench.risk.sizing` (its docstring is the reference; the live
+sizer calls the same functions), applied to whole arrays of bars: what an entry at bar i's
+open may use, from data up to bar i-1's close (no look-ahead) and bar i's open.
 
-* ``fixed_amount``: an AMOUNT of base units, ``amount / (fill * (1 + fee_rate))``, so the quote
-  spent, fee included, is ``amount`` (capped by the cash available);
-* ``fixed_fraction``, ``fixed_risk``, ``volatility_target``: a FRACTION of the cash available
-  to the position (its equity while flat; with shared cash, the pool's cash balance for a
-  long entry — which holds the proceeds of another symbol's open short — and the pool's free
-  cash for a short entry, as vectorbt sizes them), spent fee included:
-  ``units = fraction * cash / (fill * (1 + fee_rate))`` (the fill model's
-  ``max_buy_quantity`` of that quote);
-
-  - ``fixed_risk``: ``fraction = risk_fraction * fill * (1 + fee_rate) / (atr_multiple * ATR)``
-    so that ``units = equity * risk_fraction / (atr_multiple * ATR)``, with ATR (Wilder,
-    ``atr_period``) of the signal bar; the same distance ``atr_multiple * ATR`` from the fill
-    is also a stop-loss level (the tighter one wins when the spec also has ``stop_loss``);
-  - ``volatility_target``: ``fraction = min(max_fraction, target / realized)``, ``realized``
-    the std (ddof=1) of the last ``lookback`` log close-to-close returns times
-    sqrt(bars per 365-day year).
-
-Fractions are capped at 1 (no leverage). NaN means "no entry possible" (indicator warm-up).
+vectorbt is handed either an AMOUNT of base units (``fixed_amount``) or a FRACTION of the cash
+available to the position (the other methods: its equity while flat; with shared cash, the
+pool's cash balance for a long entry — which holds the proceeds of another symbol's open
+short — and the pool's free cash for a short entry, as vectorbt sizes them), which vectorbt
+spends fee included. Amounts are what the position will hold: with the fee taken from the base
+received a buy of ``q`` holds ``q * (1 - fee)`` (see `workbench.backtest.ledger.fee_rates` for
+the fee vectorbt then charges on it).
 """
 
 from __future__ import annotations
@@ -30,10 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from workbench.fills import FeeIn, FillModel, Side
+from workbench.risk.sizing import (
+    fixed_risk_fraction,
+    log_returns,
+    realized_volatility,
+    unit_cost,
+    volatility_fraction,
+)
 from workbench.strategy.indicators.registry import KINDS
 from workbench.strategy.risk import FixedAmount, FixedFraction, FixedRisk, Risk, VolatilityTarget
-
-SECONDS_PER_YEAR = 365 * 86400
 
 
 @dataclass(frozen=True)
@@ -59,54 +55,48 @@ def atr(candles: pd.DataFrame, period: int) -> np.ndarray:
     return np.asarray(out)[0]
 
 
-def realized_volatility(close: np.ndarray, lookback: int, timeframe_seconds: int) -> np.ndarray:
-    """Give the annualized std of the last ``lookback`` log returns, per bar (NaN before)."""
-    logret = np.full(close.shape, np.nan)
-    logret[1:] = np.diff(np.log(close))
-    std = pd.Series(logret).rolling(lookback, min_periods=lookback).std(ddof=1).to_numpy()
-    return std * np.sqrt(SECONDS_PER_YEAR / timeframe_seconds)
+def bar_volatility(close: np.ndarray, lookback: int, timeframe_seconds: int) -> np.ndarray:
+    """Give per bar the realized volatility of the ``lookback`` returns up to its close."""
+    out = np.full(close.shape, np.nan)
+    windows = realized_volatility(log_returns(close), lookback, timeframe_seconds)
+    out[lookback : lookback + len(windows)] = windows
+    return out
 
 
 def entry_sizes(
-    risk: Risk,
-    candles: pd.DataFrame,
-    timeframe_seconds: int,
-    fee_rate: float,
-    slippage: float,
+    risk: Risk, candles: pd.DataFrame, timeframe_seconds: int, fill_model: FillModel
 ) -> EntrySizes:
-    """Give the size of an entry filled at each bar's open under the spec's sizing method."""
+    """Give the size of an entry filled at each bar's open under the spec's sizing method.
+
+    ``fill_model`` is the one the account books by (`FillModel.on_pair`).
+    """
     open_ = candles["open"].to_numpy(dtype=np.float64)
     n = len(open_)
-    fill_long = open_ * (1.0 + slippage)
-    fill_short = open_ * (1.0 - slippage)
+    fill_long = fill_model.market_price(Side.BUY, open_)
+    fill_short = fill_model.market_price(Side.SELL, open_)
+    cost_long = unit_cost(fill_model, Side.BUY, fill_long)
+    cost_short = unit_cost(fill_model, Side.SELL, fill_short)
     no_stop = np.full(n, np.nan)
     sizing = risk.sizing
     if isinstance(sizing, FixedAmount):
+        held = 1.0 - fill_model.effective_rate if fill_model.fee_in(Side.BUY) is FeeIn.BASE else 1.0
         return EntrySizes(
-            sizing.amount / (fill_long * (1.0 + fee_rate)),
-            sizing.amount / (fill_short * (1.0 + fee_rate)),
-            no_stop,
-            as_fraction=False,
+            sizing.amount / cost_long * held, sizing.amount / cost_short, no_stop, False
         )
     if isinstance(sizing, FixedFraction):
         frac = np.full(n, min(sizing.fraction, 1.0))
         return EntrySizes(frac, frac.copy(), no_stop, as_fraction=True)
     if isinstance(sizing, FixedRisk):
-        distance = _lagged(sizing.atr_multiple * atr(candles, sizing.atr_period))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            long = sizing.risk_fraction * fill_long * (1.0 + fee_rate) / distance
-            short = sizing.risk_fraction * fill_short * (1.0 + fee_rate) / distance
-        bad = np.isnan(distance)
-        long[bad] = np.nan
-        short[bad] = np.nan
-        return EntrySizes(np.minimum(long, 1.0), np.minimum(short, 1.0), distance, True)
+        signal_atr = _lagged(atr(candles, sizing.atr_period))
+        return EntrySizes(
+            fixed_risk_fraction(sizing, cost_long, signal_atr),
+            fixed_risk_fraction(sizing, cost_short, signal_atr),
+            sizing.atr_multiple * signal_atr,
+            True,
+        )
     if isinstance(sizing, VolatilityTarget):
         close = candles["close"].to_numpy(dtype=np.float64)
-        realized = _lagged(realized_volatility(close, sizing.lookback, timeframe_seconds))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.minimum(
-                np.minimum(sizing.max_fraction, sizing.target_volatility / realized), 1.0
-            )
-        frac[np.isnan(realized)] = np.nan
+        realized = _lagged(bar_volatility(close, sizing.lookback, timeframe_seconds))
+        frac = volatility_fraction(sizing, realized)
         return EntrySizes(frac, frac.copy(), no_stop, as_fraction=True)
     raise TypeError(f"unknown sizing method {sizing!r}")

@@ -1,11 +1,11 @@
 """The statistics of `workbench.portfolio.stats`, in numba, for one combination at a time.
 
-The fused sweep computes each combination's row straight from its equity curve and closed-trade
-P&Ls, without building ``(bars, combinations)`` arrays. The definitions (annualization,
+The fused sweep computes each combination's row while it walks the bars, without keeping an
+equity curve: a running accumulator (`acc_step_nb`, one bar; `acc_flat_nb`, any number of
+bars at unchanged equity in O(1)) and closed-trade P&Ls. The definitions (annualization,
 Sharpe, Sortino, CAGR, drawdowns, trade statistics) are those documented in
-`workbench.portfolio.stats`; the arithmetic follows numpy's, down to its pairwise summation,
-so a row equals ``equity_stats``/``trade_stats`` of the same curve to the last bit or nearly
-(tests/backtest/test_fused.py compares them).
+`workbench.portfolio.stats`; sums are compensated, so a row equals ``equity_stats``/
+``trade_stats`` of the same curve to ~1e-15 relative (tests/backtest/test_fused.py compares).
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from numba import njit
 
 from workbench.portfolio.stats import STAT_COLUMNS
 
-N_STATS = len(STAT_COLUMNS)
-_AT = {name: i for i, name in enumerate(STAT_COLUMNS)}
+#: The statistics of a run: those of `workbench.portfolio.stats`, and the orders the market's
+#: rules refused (`workbench.lots`).
+RUN_COLUMNS = (*STAT_COLUMNS, "refused_orders")
+N_STATS = len(RUN_COLUMNS)
+_AT = {name: i for i, name in enumerate(RUN_COLUMNS)}
 TOTAL_RETURN = _AT["total_return"]
 CAGR = _AT["cagr"]
 SHARPE = _AT["sharpe"]
@@ -32,7 +35,8 @@ TRADES = _AT["trades"]
 EXPOSURE = _AT["exposure"]
 FEES = _AT["fees"]
 FINAL_EQUITY = _AT["final_equity"]
-INT_STATS = ("max_drawdown_bars", "trades")
+REFUSED = _AT["refused_orders"]
+INT_STATS = ("max_drawdown_bars", "trades", "refused_orders")
 
 
 @njit(cache=True)
@@ -105,68 +109,181 @@ def pairwise_sum_nb(a: np.ndarray, lo: int, n: int) -> float:
     return sums[0]
 
 
+# The running statistics of one equity curve, a float64 row of ACC_SIZE (see `acc_step_nb`).
+ACC_PREV, ACC_N, ACC_BLOCK, ACC_BLOCK_N, ACC_SUM, ACC_COMP, ACC_SQ, ACC_DOWN = range(8)
+ACC_PEAK, ACC_LOW, ACC_MAX_DD, ACC_RUN, ACC_LONGEST = range(8, 13)
+ACC_SIZE = 13
+BLOCK = 256  # returns summed plainly before they join the compensated total
+
+
 @njit(cache=True)
-def equity_stats_nb(
-    equity: np.ndarray,
-    scratch: np.ndarray,
+def acc_start_nb(acc: np.ndarray, init_cash: float) -> None:
+    """Start ``acc`` on a curve whose first bar returns against ``init_cash``."""
+    acc[:] = 0.0
+    acc[ACC_PREV] = init_cash
+    acc[ACC_PEAK] = init_cash
+    acc[ACC_LOW] = np.inf
+
+
+@njit(cache=True, inline="always")
+def neumaier_nb(total: float, comp: float, x: float) -> tuple[float, float]:
+    """Give (total, compensation) after adding ``x`` (Neumaier's compensated sum)."""
+    t = total + x
+    if abs(total) >= abs(x):
+        comp += (total - t) + x
+    else:
+        comp += (x - t) + total
+    return t, comp
+
+
+@njit(cache=True, inline="always")
+def acc_step_nb(
+    e: float,
+    prev: float,
+    n: float,
+    block: float,
+    block_n: float,
+    total: float,
+    comp: float,
+    sq: float,
+    down: float,
+    peak: float,
+    low: float,
+    max_dd: float,
+    run: float,
+    longest: float,
+) -> tuple[
+    float, float, float, float, float, float, float, float, float, float, float, float, float
+]:
+    """Take one bar of equity ``e`` into the running statistics; give them updated.
+
+    The bar's return is numpy's ``e / prev - 1`` (exactly 0 for a flat bar). Returns are
+    summed in blocks of `BLOCK`, each block joining a compensated (Neumaier) total: the mean
+    and the one-pass variance then equal numpy's pairwise two-pass ones to ~1e-13 (the sums
+    of squares add positive terms only). Below one peak, ``1 - e / peak`` is largest at the
+    lowest ``e`` (division rounds monotonically), so one division per stretch below a peak
+    gives numpy's maximum drawdown exactly.
+    """
+    r = 0.0 if (e == prev and prev != 0.0) else e / prev - 1.0
+    block += r
+    block_n += 1.0
+    if block_n == BLOCK:
+        total, comp = neumaier_nb(total, comp, block)
+        block = 0.0
+        block_n = 0.0
+    sq += r * r
+    m = r if r < 0.0 else 0.0
+    down += m * m
+    if e < peak:
+        if e < low:
+            low = e
+        run += 1.0
+        if run > longest:
+            longest = run
+    else:
+        if low < peak:
+            max_dd = max(max_dd, 1.0 - low / peak)
+        low = np.inf
+        peak = e
+        run = 0.0
+    return e, n + 1.0, block, block_n, total, comp, sq, down, peak, low, max_dd, run, longest
+
+
+@njit(cache=True, inline="always")
+def acc_flat_nb(
+    count: int,
+    prev: float,
+    n: float,
+    peak: float,
+    low: float,
+    max_dd: float,
+    run: float,
+    longest: float,
+) -> tuple[float, float, float, float, float, float]:
+    """Take ``count`` more bars at the previous equity ``prev``: give (n, peak, low, max_dd,
+    run, longest). Their returns are 0 and add nothing to the sums; only the count and a
+    stretch below a peak grow (in O(1), whatever ``count``)."""
+    if count <= 0:
+        return n, peak, low, max_dd, run, longest
+    if prev < peak:
+        low = min(low, prev)
+        run += count
+        longest = max(longest, run)
+    else:
+        if low < peak:
+            max_dd = max(max_dd, 1.0 - low / peak)
+        low = np.inf
+        peak = prev
+        run = 0.0
+    return n + count, peak, low, max_dd, run, longest
+
+
+@njit(cache=True, inline="always")
+def acc_bar_nb(acc: np.ndarray, e: float) -> None:
+    """Take one bar of equity into the running statistics held in ``acc``."""
+    (
+        acc[ACC_PREV],
+        acc[ACC_N],
+        acc[ACC_BLOCK],
+        acc[ACC_BLOCK_N],
+        acc[ACC_SUM],
+        acc[ACC_COMP],
+        acc[ACC_SQ],
+        acc[ACC_DOWN],
+        acc[ACC_PEAK],
+        acc[ACC_LOW],
+        acc[ACC_MAX_DD],
+        acc[ACC_RUN],
+        acc[ACC_LONGEST],
+    ) = acc_step_nb(
+        e,
+        acc[ACC_PREV],
+        acc[ACC_N],
+        acc[ACC_BLOCK],
+        acc[ACC_BLOCK_N],
+        acc[ACC_SUM],
+        acc[ACC_COMP],
+        acc[ACC_SQ],
+        acc[ACC_DOWN],
+        acc[ACC_PEAK],
+        acc[ACC_LOW],
+        acc[ACC_MAX_DD],
+        acc[ACC_RUN],
+        acc[ACC_LONGEST],
+    )
+
+
+@njit(cache=True)
+def acc_finish_nb(
+    acc: np.ndarray,
     init_cash: float,
     periods_per_year: float,
     years: float,
     timeframe_seconds: int,
     out: np.ndarray,
 ) -> None:
-    """Write the equity statistics of one curve into ``out`` (a row of N_STATS).
-
-    ``scratch`` is a float64 buffer at least twice as long as ``equity``.
-    """
-    n = len(equity)
-    final = equity[n - 1]
+    """Write the equity statistics of the curve ``acc`` ran over into ``out`` (N_STATS)."""
+    n = acc[ACC_N]
+    final = acc[ACC_PREV]
     growth = final / init_cash
     cagr = (max(growth, 0.0) ** (1.0 / years) - 1.0) if growth > 0 else -1.0
-    rets = scratch[:n]
-    work = scratch[n : 2 * n]
-    prev = init_cash
-    for t in range(n):
-        e = equity[t]
-        # x / x - 1 is exactly 0: flat bars need no division.
-        rets[t] = 0.0 if (e == prev and prev != 0.0) else e / prev - 1.0
-        prev = e
-    mean = pairwise_sum_nb(rets, 0, n) / n
+    total, comp = neumaier_nb(acc[ACC_SUM], acc[ACC_COMP], acc[ACC_BLOCK])
+    total = total + comp
+    mean = total / n
     sharpe = np.nan
     if n > 1:
-        # numpy's var: deviations squared, then summed pairwise.
-        for t in range(n):
-            d = rets[t] - mean
-            work[t] = d * d
-        std = np.sqrt(pairwise_sum_nb(work, 0, n) / (n - 1))
+        # sum((r - mean)^2) = sum(r^2) - total * mean, never below 0.
+        var = max(acc[ACC_SQ] - total * mean, 0.0) / (n - 1.0)
+        std = np.sqrt(var)
         if std > 0:
             sharpe = mean / std * np.sqrt(periods_per_year)
-    for t in range(n):
-        m = min(rets[t], 0.0)
-        work[t] = m * m
-    downside = np.sqrt(pairwise_sum_nb(work, 0, n) / n)
+    downside = np.sqrt(acc[ACC_DOWN] / n)
     sortino = mean / downside * np.sqrt(periods_per_year) if downside > 0 else np.nan
-    # Below one peak, 1 - e / peak is largest at the lowest e (division rounds monotonically):
-    # one division per stretch below a peak gives numpy's maximum exactly.
-    peak = init_cash
-    low = np.inf
-    max_dd = 0.0
-    run = 0
-    longest = 0
-    for t in range(n):
-        e = equity[t]
-        if e < peak:
-            low = min(low, e)
-            run += 1
-            longest = max(longest, run)
-        else:
-            if low < peak:
-                max_dd = max(max_dd, 1.0 - low / peak)
-            low = np.inf
-            peak = e
-            run = 0
+    max_dd = acc[ACC_MAX_DD]
+    low, peak = acc[ACC_LOW], acc[ACC_PEAK]
     if low < peak:
         max_dd = max(max_dd, 1.0 - low / peak)
+    longest = acc[ACC_LONGEST]
     out[TOTAL_RETURN] = growth - 1.0
     out[CAGR] = cagr
     out[SHARPE] = sharpe
@@ -176,6 +293,23 @@ def equity_stats_nb(
     out[MAX_DRAWDOWN_BARS] = longest
     out[MAX_DRAWDOWN_DAYS] = longest * timeframe_seconds / 86400.0
     out[FINAL_EQUITY] = final
+
+
+@njit(cache=True)
+def equity_stats_nb(
+    equity: np.ndarray,
+    init_cash: float,
+    periods_per_year: float,
+    years: float,
+    timeframe_seconds: int,
+    out: np.ndarray,
+) -> None:
+    """Write the equity statistics of one whole curve into ``out`` (a row of N_STATS)."""
+    acc = np.empty(ACC_SIZE)
+    acc_start_nb(acc, init_cash)
+    for t in range(len(equity)):
+        acc_bar_nb(acc, equity[t])
+    acc_finish_nb(acc, init_cash, periods_per_year, years, timeframe_seconds, out)
 
 
 @njit(cache=True)

@@ -5,7 +5,7 @@ of statistics per combination (15 numbers), so its memory is one chunk's working
 plus that compact table, whatever the grid size. A chunk's working set is one byte of signal
 flags per combination x symbol x bar plus the indicator arrays of the distinct parameter values
 it holds; `plan_chunks` sizes chunks so that the two stay within ``memory_mb``.
-Rows equal ``simulate(...).stats()`` (vectorbt) of the same combinations.
+Rows equal ``simulate(...).stats()`` (and vectorbt's, `workbench.backtest.reference`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.backtest.fused import stats_table, sweep_stats
-from workbench.fills import FillModel
-from workbench.portfolio.stats import STAT_COLUMNS
+from workbench.backtest.stats_nb import RUN_COLUMNS
+from workbench.fills import FeeAsset, FillModel
+from workbench.lots import LotRules
 from workbench.strategy.model import Spec
 
 BYTES_PER_CELL = 400  # vectorbt's worst case (~285) plus signals, plan arrays and stats
@@ -211,6 +212,17 @@ class SweepSettings:
     fee_rate: float = 0.001
     slippage: float = 0.0
     shared_cash: bool = True
+    fee_asset: FeeAsset = FeeAsset.QUOTE
+    #: the markets' order-size rules by symbol (`workbench.lots`); None: any size (idealized)
+    lot_rules: Mapping[str, LotRules] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fee_asset", FeeAsset(self.fee_asset))
+
+    @property
+    def fill_model(self) -> FillModel:
+        """Give the fill model these settings describe."""
+        return FillModel(self.fee_rate, self.slippage, self.fee_asset)
 
 
 def chunk_stats(
@@ -220,16 +232,16 @@ def chunk_stats(
     settings: SweepSettings,
     start_bar: int = 0,
 ) -> np.ndarray:
-    """Give the statistics of ``grid``'s combinations, (rows, STAT_COLUMNS) float64."""
-    fill_model = FillModel(settings.fee_rate, settings.slippage)
+    """Give the statistics of ``grid``'s combinations, (rows, RUN_COLUMNS) float64."""
     return sweep_stats(
         spec,
         candles,
         grid.reset_index(drop=True),
-        fill_model,
+        settings.fill_model,
         settings.cash,
         settings.shared_cash,
         start_bar,
+        settings.lot_rules,
     )
 
 
@@ -289,7 +301,7 @@ def sweep(
         return plan_chunks(spec, grid, n_bars, len(candles), memory_mb, rows)
 
     # One contiguous row per statistic: the table is built from them without a copy.
-    stats = np.empty((len(STAT_COLUMNS), total))
+    stats = np.empty((len(RUN_COLUMNS), total))
     if workers <= 1 and not cluster:
         for a, b in ranges(1):
             stats[:, a:b] = chunk_stats(spec, candles, grid.iloc[a:b], settings).T

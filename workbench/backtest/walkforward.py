@@ -19,7 +19,6 @@ import pandas as pd
 
 from workbench.backtest.engine import simulate
 from workbench.backtest.sweep import SweepSettings, sweep
-from workbench.fills import FillModel
 from workbench.portfolio.stats import equity_stats
 from workbench.strategy.model import Spec
 
@@ -70,7 +69,7 @@ def walk_forward(
     if not spans:
         raise ValueError("the data is shorter than one training plus one test window")
     rows, pieces, equity_now = [], [], settings.cash
-    fill_model = FillModel(settings.fee_rate, settings.slippage)
+    fill_model = settings.fill_model
     tf_s = spec.market.timeframe_seconds
     for n, (a, b, c) in enumerate(spans):
         train_c = {s: f.iloc[a:b] for s, f in candles.items()}
@@ -80,7 +79,14 @@ def walk_forward(
         params = params.astype(grid.dtypes.to_dict())
         test_c = {s: f.iloc[a:c] for s, f in candles.items()}
         sim = simulate(
-            spec, test_c, params, fill_model, equity_now, settings.shared_cash, start_bar=b - a
+            spec,
+            test_c,
+            params,
+            fill_model,
+            equity_now,
+            settings.shared_cash,
+            start_bar=b - a,
+            lot_rules=settings.lot_rules,
         )
         out = sim.stats().iloc[0]
         curve = pd.Series(sim.equity()[:, 0], index=sim.bars)

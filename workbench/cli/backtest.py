@@ -17,7 +17,9 @@ from workbench.cli.backtest_options import (
     CashOpt,
     EndOpt,
     ExchangeOpt,
+    FeeAssetOpt,
     FeesOpt,
+    IdealOpt,
     SeparateOpt,
     SlipOpt,
     SpecArg,
@@ -27,10 +29,12 @@ from workbench.cli.backtest_options import (
     fmt,
     json_safe,
     load_inputs,
+    load_lot_rules,
     parse_params,
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
+from workbench.fills import FeeAsset
 from workbench.store import Store, StoreError
 from workbench.store.runs import RunStore, dumps
 
@@ -44,8 +48,10 @@ def backtest_command(
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE")] = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
+    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
+    ideal_sizes: IdealOpt = False,
     exchange: ExchangeOpt = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -65,6 +71,8 @@ def backtest_command(
         fees,
         slippage,
         shared_cash=not separate_cash,
+        fee_asset=fee_asset,
+        lot_rules=load_lot_rules(db_path, exch, list(candles), ideal_sizes),
     )
     run_id = save_run(db_path, save_backtest, result, exch)
     if as_json:

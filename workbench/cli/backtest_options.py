@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from workbench.cli.common import fail, settings_with
+from workbench.fills import FeeAsset
 from workbench.store import Store, StoreError
 from workbench.store.runs import dumps
 
@@ -21,6 +22,21 @@ StartOpt = Annotated[str | None, typer.Option("--start", help="first bar (UTC), 
 EndOpt = Annotated[str | None, typer.Option("--end", help="last bar (UTC), exclusive")]
 CashOpt = Annotated[float, typer.Option("--cash", help="initial cash (quote currency)")]
 FeesOpt = Annotated[float, typer.Option("--fees", help="fee rate per fill (0.001 = 0.1 %)")]
+FeeAssetOpt = Annotated[
+    FeeAsset,
+    typer.Option(
+        "--fee-asset",
+        help="asset the fee is paid in: quote, received (Binance's default: the asset "
+        "bought), bnb (at BNB's discount, valued in quote)",
+    ),
+]
+IdealOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ideal-sizes",
+        help="size orders freely: ignore the stored lot step and minimums of the markets",
+    ),
+]
 SlipOpt = Annotated[float, typer.Option("--slippage", help="market-fill slippage fraction")]
 SeparateOpt = Annotated[
     bool, typer.Option("--separate-cash", help="each symbol gets cash/n of its own")
@@ -69,6 +85,16 @@ def load_inputs(
     except (StoreError, ValueError) as exc:
         fail(str(exc))
     return spec, candles, settings.exchange, settings.db
+
+
+def load_lot_rules(db: Path, exchange: str, symbols: list[str], ideal: bool) -> Any:
+    """Give the stored market rules of ``symbols`` by symbol (None with ``ideal`` or none)."""
+    if ideal:
+        return None
+    with Store.open(db, read_only=True) as store:
+        found = {s: store.markets.get(exchange, s) for s in symbols}
+    rules = {s: r for s, r in found.items() if r is not None}
+    return rules or None
 
 
 def parse_params(spec: Any, pairs: list[str] | None) -> dict[str, Any]:

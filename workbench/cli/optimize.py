@@ -14,8 +14,10 @@ from workbench.cli.backtest_options import (
     ConstraintOpt,
     EndOpt,
     ExchangeOpt,
+    FeeAssetOpt,
     FeesOpt,
     GridOpt,
+    IdealOpt,
     MetricOpt,
     SeparateOpt,
     SlipOpt,
@@ -26,10 +28,12 @@ from workbench.cli.backtest_options import (
     fmt,
     json_safe,
     load_inputs,
+    load_lot_rules,
     progress_bar,
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
+from workbench.fills import FeeAsset
 from workbench.store import Store, StoreError
 from workbench.store.runs import RunStore
 
@@ -52,8 +56,10 @@ def sweep_command(
     end: EndOpt = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
+    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
+    ideal_sizes: IdealOpt = False,
     exchange: ExchangeOpt = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -66,7 +72,8 @@ def sweep_command(
     spec, candles, exch, db_path = load_inputs(
         spec_path, symbol, timeframe, start, end, exchange, db
     )
-    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash)
+    rules = load_lot_rules(db_path, exch, list(candles), ideal_sizes)
+    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
     try:
         axes = dict(sw.parse_grid_arg(spec, g) for g in grid or [])
         with progress_bar(f"{search} {spec.name}") as bar:
@@ -125,7 +132,13 @@ def sweep_command(
         fees,
         slippage,
         not separate_cash,
-        {"metric": metric, "grid": grid or [], "constraints": constraint or [], **guard},
+        {
+            "metric": metric,
+            "grid": grid or [],
+            "constraints": constraint or [],
+            "fee_asset": str(fee_asset),
+            **guard,
+        },
     )
     if as_json:
         print_json(
@@ -147,7 +160,6 @@ def sweep_command(
 def _deflated(spec: Any, candles: Any, table: pd.DataFrame, best: dict, settings: Any) -> dict:
     from workbench.backtest.engine import simulate
     from workbench.backtest.overfit import deflated_sharpe
-    from workbench.fills import FillModel
     from workbench.portfolio.stats import periods_per_year
 
     params = pd.DataFrame([{k: best[k] for k in spec.params}]).astype(
@@ -157,9 +169,10 @@ def _deflated(spec: Any, candles: Any, table: pd.DataFrame, best: dict, settings
         spec,
         candles,
         params,
-        FillModel(settings.fee_rate, settings.slippage),
+        settings.fill_model,
         settings.cash,
         settings.shared_cash,
+        lot_rules=settings.lot_rules,
     )
     equity = sim.equity()[:, 0]
     returns = np.diff(np.concatenate([[settings.cash], equity])) / np.concatenate(
@@ -185,8 +198,10 @@ def walkforward_command(
     end: EndOpt = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
+    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
+    ideal_sizes: IdealOpt = False,
     exchange: ExchangeOpt = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -199,7 +214,8 @@ def walkforward_command(
     spec, candles, exch, db_path = load_inputs(
         spec_path, symbol, timeframe, start, end, exchange, db
     )
-    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash)
+    rules = load_lot_rules(db_path, exch, list(candles), ideal_sizes)
+    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
     try:
         combos = sw.build_grid(
             spec, dict(sw.parse_grid_arg(spec, g) for g in grid or []), constraint
@@ -234,7 +250,13 @@ def walkforward_command(
         fees,
         slippage,
         not separate_cash,
-        {"train": train, "test": test, "anchored": anchored, "metric": metric},
+        {
+            "train": train,
+            "test": test,
+            "anchored": anchored,
+            "metric": metric,
+            "fee_asset": str(fee_asset),
+        },
         result.oos_equity,
     )
     if as_json:

@@ -17,6 +17,7 @@ import ccxt
 import pandas as pd
 
 from workbench.candles import TimeLike, from_ccxt, to_utc
+from workbench.lots import TICK_SIZE, LotRules
 from workbench.store import Store
 from workbench.timeframes import timeframe_ms
 from workbench.venue.client import market_now_ms
@@ -103,6 +104,9 @@ async def download_candles(
     `on_progress(done_ms, total_ms, rows)` is called after each stored page.
     """
     check_market(client, symbol, timeframe)
+    # The market's lot step and minimums, for backtests that size orders as the venue takes them.
+    mode = getattr(client, "precisionMode", TICK_SIZE)
+    store.markets.put(exchange, symbol, LotRules.from_ccxt(client.markets[symbol], mode))
     step = timeframe_ms(timeframe)
     start_ms = -(-int(to_utc(since).value // 1_000_000) // step) * step
     report = DownloadReport(exchange, symbol, timeframe, to_utc(start_ms), to_utc(start_ms))

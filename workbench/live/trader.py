@@ -22,11 +22,13 @@ disarms the stops). `on_fill` takes the position as booked.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from workbench.broker.models import Fill, OrderIntent, OrderPurpose, OrderType
 from workbench.candles import Candle
 from workbench.fills import Exit, FillModel, Protection, Side, StopKind, bar_path, first_exit
+from workbench.fills_nb import entry_levels_nb
 from workbench.risk.sizing import EntrySizer
 from workbench.strategy.incremental import SignalEvent
 from workbench.strategy.risk import Risk
@@ -174,17 +176,21 @@ class SignalTrader:
         return Side.BUY if self.side > 0 else Side.SELL
 
     def _levels(self, fill_price: float) -> Protection:
-        risk, side = self.risk, self.side
-        stop = fill_price * (1.0 - side * risk.stop_loss) if risk.stop_loss else None
+        risk = self.risk
         distance = self.sizer.atr_stop_distance()
-        if distance is not None:
-            atr_level = fill_price - side * distance
-            if stop is None:
-                stop = atr_level
-            else:
-                stop = max(stop, atr_level) if side > 0 else min(stop, atr_level)
-        target = fill_price * (1.0 + side * risk.take_profit) if risk.take_profit else None
-        return Protection(stop, target, risk.trailing_stop, fill_price)
+        stop, target = entry_levels_nb(
+            self.side,
+            fill_price,
+            math.nan if risk.stop_loss is None else risk.stop_loss,
+            math.nan if risk.take_profit is None else risk.take_profit,
+            math.nan if distance is None else distance,
+        )
+        return Protection(
+            None if math.isnan(stop) else stop,
+            None if math.isnan(target) else target,
+            risk.trailing_stop,
+            fill_price,
+        )
 
     def _exit(self, ts_ms: int, purpose: OrderPurpose, trigger: float | None) -> OrderIntent:
         side = Side.SELL if self.side > 0 else Side.BUY

@@ -1,27 +1,84 @@
-"""Entry sizes for live trading, one closed candle at a time, with the backtest's meanings.
+"""Entry sizes: the formulas of the four sizing methods, and the live sizer that applies them.
 
-The formulas are those of `workbench.backtest.sizing` (its docstring is the reference): an
-entry filled at bar i's open is sized from data up to bar i-1's close and bar i's open.
+The backtest (`workbench.backtest.sizing`, whole arrays of bars) and the live sizer
+(`EntrySizer`, one closed candle at a time) call the same functions here, so a size means the
+same thing in both. An entry filled at bar i's open is sized from data up to bar i-1's close
+and bar i's open. ``cost`` is the quote one unit of order quantity takes from the cash, fee
+included (`unit_cost`: for a buy ``1 / max_buy_quantity(1, fill)`` of the fill model, so
+``fill * (1 + fee)`` with fees in quote and ``fill`` with fees in the asset received).
 
-* fixed_amount: spend `amount` quote, fee included.
-* fixed_fraction / fixed_risk / volatility_target: spend `fraction` of the cash available,
-  fee included; fixed_risk's fraction is risk_fraction × fill × (1 + fee) / (atr_multiple × ATR)
-  (so units = cash × risk_fraction / (atr_multiple × ATR)), and that ATR distance is also a
-  stop level; volatility_target's is min(max_fraction, target / realized volatility).
-Fractions are capped at 1 (no leverage).
+* fixed_amount: spend ``amount`` quote, fee included: ``amount / cost`` units.
+* fixed_fraction / fixed_risk / volatility_target: spend ``fraction`` of the cash available,
+  fee included: ``fraction * cash / cost`` units.
+
+  - fixed_risk: ``fraction = risk_fraction * cost / (atr_multiple * ATR)``, so that
+    ``units = cash * risk_fraction / (atr_multiple * ATR)`` (ATR: Wilder, ``atr_period``, of
+    the signal bar); that distance from the fill is also a stop-loss level;
+  - volatility_target: ``fraction = min(max_fraction, target / realized)``, ``realized`` the
+    std (ddof=1) of the last ``lookback`` log close-to-close returns times sqrt(bars per
+    365-day year).
+
+Fractions are capped at 1 (no leverage). NaN means "no entry possible" (warm-up). Every
+formula takes floats or numpy arrays alike.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any
+
+import numpy as np
 
 from workbench.candles import Candle
-from workbench.fills import FillModel, Side
+from workbench.fills import FeeIn, FillModel, Side
 from workbench.strategy.indicators.registry import KINDS
 from workbench.strategy.risk import FixedAmount, FixedFraction, FixedRisk, Sizing, VolatilityTarget
 
 SECONDS_PER_YEAR = 365 * 86400
+
+
+def unit_cost(fill_model: FillModel, side: Side, fill: Any) -> Any:
+    """Give the quote one unit of an entry on ``side`` at ``fill`` takes, fee included.
+
+    A buy costs ``1 / max_buy_quantity(1, fill)``: the fill plus the fee when the fee is paid
+    in quote, the fill alone otherwise. A short (a sell) reserves its notional plus the fee,
+    which a sell always pays in quote (or in BNB).
+    """
+    rate = fill_model.effective_rate
+    if side is Side.BUY and fill_model.fee_in(Side.BUY) is not FeeIn.QUOTE:
+        return fill * 1.0
+    return fill * (1.0 + rate)
+
+
+def fixed_risk_fraction(sizing: FixedRisk, cost: Any, atr: Any) -> Any:
+    """Give fixed_risk's fraction of cash for an entry of ``cost`` per unit (NaN: none)."""
+    distance = sizing.atr_multiple * atr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(distance > 0, sizing.risk_fraction * cost / distance, np.nan)
+    return np.minimum(fraction, 1.0)
+
+
+def volatility_fraction(sizing: VolatilityTarget, realized: Any) -> Any:
+    """Give volatility_target's fraction of cash at a realized volatility (NaN: none)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.minimum(
+            np.minimum(sizing.max_fraction, sizing.target_volatility / realized), 1.0
+        )
+    return np.where(np.isnan(realized), np.nan, fraction)
+
+
+def log_returns(close: np.ndarray) -> np.ndarray:
+    """Give the log close-to-close returns of a series (one fewer than its closes)."""
+    return np.log(close[1:] / close[:-1])
+
+
+def realized_volatility(returns: np.ndarray, lookback: int, timeframe_seconds: int) -> np.ndarray:
+    """Give the annualized std (ddof=1) of each window of ``lookback`` returns, oldest first."""
+    if len(returns) < lookback:
+        return np.empty(0)
+    windows = np.lib.stride_tricks.sliding_window_view(returns, lookback)
+    return windows.std(axis=1, ddof=1) * math.sqrt(SECONDS_PER_YEAR / timeframe_seconds)
 
 
 class EntrySizer:
@@ -38,16 +95,14 @@ class EntrySizer:
             else None
         )
         lookback = sizing.lookback if isinstance(sizing, VolatilityTarget) else 0
-        self._returns: deque[float] = deque(maxlen=max(lookback, 1))
-        self._last_close = math.nan
+        self._closes: deque[float] = deque(maxlen=lookback + 1)
 
     def update(self, candle: Candle) -> None:
         """Take in a closed candle."""
         if self._atr is not None:
             (self.atr_value,) = self._atr.update(candle.high, candle.low, candle.close)
-        if isinstance(self.sizing, VolatilityTarget) and not math.isnan(self._last_close):
-            self._returns.append(math.log(candle.close / self._last_close))
-        self._last_close = candle.close
+        if isinstance(self.sizing, VolatilityTarget):
+            self._closes.append(candle.close)
 
     def atr_stop_distance(self) -> float | None:
         """Give the extra stop distance fixed_risk imposes (None for other methods)."""
@@ -55,35 +110,34 @@ class EntrySizer:
             return self.sizing.atr_multiple * self.atr_value
         return None
 
-    def fraction(self, fill_price: float) -> float | None:
-        """Give the fraction of cash an entry at `fill_price` may spend (None: no entry)."""
+    def fraction(self, side: Side, fill_price: float) -> float:
+        """Give the fraction of cash an entry at ``fill_price`` may spend (NaN: no entry)."""
         sizing = self.sizing
-        fee = self.fill_model.fee_rate
         if isinstance(sizing, FixedFraction):
             return min(sizing.fraction, 1.0)
         if isinstance(sizing, FixedRisk):
-            distance = self.atr_stop_distance()
-            if distance is None or distance <= 0:
-                return None
-            return min(sizing.risk_fraction * fill_price * (1.0 + fee) / distance, 1.0)
+            cost = unit_cost(self.fill_model, side, fill_price)
+            return float(fixed_risk_fraction(sizing, cost, self.atr_value))
         if isinstance(sizing, VolatilityTarget):
-            if len(self._returns) < sizing.lookback or sizing.lookback < 2:
-                return None
-            mean = sum(self._returns) / len(self._returns)
-            var = sum((r - mean) ** 2 for r in self._returns) / (len(self._returns) - 1)
-            realized = math.sqrt(var) * math.sqrt(SECONDS_PER_YEAR / self.timeframe_seconds)
-            if realized <= 0:
-                return min(sizing.max_fraction, 1.0)
-            return min(sizing.max_fraction, sizing.target_volatility / realized, 1.0)
+            if len(self._closes) <= sizing.lookback:
+                return math.nan
+            closes = np.fromiter(self._closes, dtype=np.float64, count=len(self._closes))
+            realized = realized_volatility(
+                log_returns(closes), sizing.lookback, self.timeframe_seconds
+            )
+            return float(volatility_fraction(sizing, realized[-1]))
         raise TypeError(f"no fraction for sizing {sizing!r}")
 
     def amount(self, side: Side, open_price: float, cash: float) -> float | None:
-        """Give the base amount of an entry filled at `open_price` (None or 0: no entry)."""
+        """Give the order quantity of an entry filled at ``open_price`` (None or 0: no entry)."""
         fill = self.fill_model.market_price(side, open_price)
-        per_unit = fill * (1.0 + self.fill_model.fee_rate)
         if isinstance(self.sizing, FixedAmount):
-            return min(self.sizing.amount, cash) / per_unit
-        fraction = self.fraction(fill)
-        if fraction is None or fraction <= 0 or cash <= 0:
-            return None
-        return fraction * cash / per_unit
+            spend = min(self.sizing.amount, cash)
+        else:
+            fraction = self.fraction(side, fill)
+            if math.isnan(fraction) or fraction <= 0 or cash <= 0:
+                return None
+            spend = fraction * cash
+        if side is Side.BUY:
+            return self.fill_model.max_buy_quantity(spend, fill)
+        return spend / unit_cost(self.fill_model, side, fill)

@@ -19,6 +19,7 @@ import duckdb
 
 from workbench.store.candles import CandleStore
 from workbench.store.errors import StoreError, StoreLocked
+from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
 from workbench.store.trading import TradingStore
 
@@ -48,7 +49,8 @@ def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConne
 
 
 class Store:
-    """An open workbench database: `store.candles`, `store.trading` (live records)."""
+    """An open workbench database: `store.candles`, `store.trading` (live records),
+    `store.markets` (market rules)."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, path: Path | None, owner: bool = False
@@ -58,6 +60,7 @@ class Store:
         self.owner = owner
         self.candles = CandleStore(con)
         self.trading = TradingStore(con)
+        self.markets = MarketRulesStore(con)
 
     @classmethod
     def open(

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import param
 
 if TYPE_CHECKING:
+    import param
+
     from workbench.strategy.model import ParamDef, Spec
 
 
@@ -22,6 +23,8 @@ def _class_name(spec_name: str) -> str:
 
 def make_param_class(spec: Spec) -> type[param.Parameterized]:
     """Give a Parameterized subclass: Integer/Number parameters with the spec's bounds and step."""
+    import param  # for widgets and notebooks: a backtest does not need it loaded
+
     attrs: dict[str, Any] = {}
     for p in spec.params.values():
         bounds = (p.low, p.high) if p.low is not None else None

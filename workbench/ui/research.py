@@ -31,6 +31,8 @@ def run_backtest(setup: ResearchSetup, params: dict[str, Any] | None = None) -> 
         cash=float(setup.cash),
         fees=float(setup.fee_rate),
         slippage=float(setup.slippage),
+        fee_asset=setup.fee_asset,
+        lot_rules=setup.lot_rules(),
     )
 
 

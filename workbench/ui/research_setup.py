@@ -15,6 +15,8 @@ import panel as pn
 import param
 
 from workbench.backtest.sweep import SweepSettings
+from workbench.fills import FeeAsset
+from workbench.lots import LotRules
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
 from workbench.timeframes import timeframe_ms
@@ -53,7 +55,15 @@ class ResearchSetup(param.Parameterized):
     timeframe = param.Selector(default="5m", objects=TIMEFRAMES)
     cash = param.Number(default=10_000.0, bounds=(1.0, None), doc="initial cash (quote)")
     fee_rate = param.Number(default=0.001, bounds=(0.0, 0.05), step=0.0001)
+    fee_asset = param.Selector(
+        default=FeeAsset.QUOTE.value,
+        objects=[a.value for a in FeeAsset],
+        doc="asset the fee is paid in (received: the asset bought, Binance's default)",
+    )
     slippage = param.Number(default=0.0, bounds=(0.0, 0.05), step=0.0001)
+    market_rules = param.Boolean(
+        default=True, doc="round orders to the market's lot step, refuse those under its minimums"
+    )
     params = param.Parameter(default=None, doc="the spec's param.Parameterized values")
 
     def __init__(self, db: Path, strategies: Path = REPO_STRATEGIES, **kwargs: Any) -> None:
@@ -108,7 +118,21 @@ class ResearchSetup(param.Parameterized):
         return {name: getattr(self.params, name) for name in self._raw_spec.params}
 
     def settings(self) -> SweepSettings:
-        return SweepSettings(float(self.cash), float(self.fee_rate), float(self.slippage))
+        return SweepSettings(
+            float(self.cash),
+            float(self.fee_rate),
+            float(self.slippage),
+            fee_asset=FeeAsset(self.fee_asset),
+            lot_rules=self.lot_rules(),
+        )
+
+    def lot_rules(self) -> dict[str, LotRules] | None:
+        """Give the chosen market's stored rules (None when off or none are stored)."""
+        if not self.market_rules:
+            return None
+        with Store.open(self.db, read_only=True) as store:
+            rules = store.markets.get(self.exchange, self.symbol)
+        return None if rules is None else {self.symbol: rules}
 
     def candles(self) -> pd.DataFrame:
         """Give the chosen series at the chosen timeframe (read once, then cached)."""
@@ -139,6 +163,8 @@ class ResearchSetup(param.Parameterized):
             pn.pane.Markdown("**Costs**", margin=(10, 10, 0, 10)),
             pn.widgets.FloatInput.from_param(self.param.cash, label="Cash", **w),
             pn.widgets.FloatInput.from_param(self.param.fee_rate, label="Fee rate", **w),
+            pn.widgets.Select.from_param(self.param.fee_asset, label="Fees paid in", **w),
+            pn.widgets.Checkbox.from_param(self.param.market_rules, label="Market's lot rules"),
             pn.widgets.FloatInput.from_param(self.param.slippage, label="Slippage", **w),
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from workbench.strategy.indicators.incremental_trend import NAN, SMA
+from workbench.strategy.indicators.incremental_trend import NAN
 
 
 def _rsi_value(avg_gain: float, avg_loss: float) -> float:
@@ -126,6 +126,26 @@ class ATR:
         return (self.acc,)
 
 
+class WindowMean:
+    """Mean of the last n values, each window summed afresh (``window_mean_row``)."""
+
+    def __init__(self, period: int) -> None:
+        self.n = int(period)
+        self.buf: deque[float] = deque(maxlen=self.n)
+
+    def step(self, x: float) -> float:
+        """Consume one value and give the mean of the last n (NaN while warming up)."""
+        if not self.buf and x != x:
+            return NAN
+        self.buf.append(x)
+        if len(self.buf) < self.n:
+            return NAN
+        acc = 0.0
+        for v in self.buf:
+            acc = acc + v
+        return acc / self.n
+
+
 class Stoch:
     """Stochastic oscillator %K (SMA-smoothed) and %D."""
 
@@ -135,8 +155,8 @@ class Stoch:
         self.n = int(period)
         self.highs: deque[float] = deque(maxlen=self.n)
         self.lows: deque[float] = deque(maxlen=self.n)
-        self.k_sma = SMA(smooth_k)
-        self.d_sma = SMA(d_period)
+        self.k_mean = WindowMean(smooth_k)
+        self.d_mean = WindowMean(d_period)
 
     def update(self, high: float, low: float, close: float) -> tuple[float, ...]:
         self.highs.append(high)
@@ -145,9 +165,9 @@ class Stoch:
         if len(self.highs) == self.n:
             hh = max(self.highs)
             ll = min(self.lows)
-            raw = 50.0 if hh == ll else 100.0 * (close - ll) / (hh - ll)
-        k = self.k_sma.step(raw)
-        return (k, self.d_sma.step(k))
+            raw = 50.0 if hh == ll else 100.0 * ((close - ll) / (hh - ll))
+        k = self.k_mean.step(raw)
+        return (k, self.d_mean.step(k))
 
 
 class ADX:
@@ -185,10 +205,10 @@ class ADX:
             self.sp = (self.sp * (n - 1) + pdm) / n
             self.sm = (self.sm * (n - 1) + mdm) / n
             self.st = (self.st * (n - 1) + tr) / n
-        pdi = 100.0 * self.sp / self.st if self.st > 0.0 else 0.0
-        mdi = 100.0 * self.sm / self.st if self.st > 0.0 else 0.0
+        pdi = 100.0 * (self.sp / self.st) if self.st > 0.0 else 0.0
+        mdi = 100.0 * (self.sm / self.st) if self.st > 0.0 else 0.0
         dsum = pdi + mdi
-        dx = 100.0 * abs(pdi - mdi) / dsum if dsum > 0.0 else 0.0
+        dx = 100.0 * (abs(pdi - mdi) / dsum) if dsum > 0.0 else 0.0
         j = t - n + 1
         adx = NAN
         if j <= n:

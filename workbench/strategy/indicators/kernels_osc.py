@@ -11,7 +11,9 @@ import math
 import numpy as np
 from numba import njit
 
-from workbench.strategy.indicators.kernels_trend import first_valid, sma_row
+from workbench.kernel_cache import drop_stale
+from workbench.strategy.indicators import kernels_trend
+from workbench.strategy.indicators.kernels_trend import first_valid
 
 
 @njit(cache=True)
@@ -127,6 +129,22 @@ def atr_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: np.ndar
 
 
 @njit(cache=True)
+def window_mean_row(x: np.ndarray, n: int, out: np.ndarray) -> None:
+    """Fill ``out`` with the mean of each window of n values of ``x``, each summed afresh.
+
+    Unlike a running sum, the mean of values within bounds stays within them exactly (every
+    rounding is monotonic), and the mean of n equal values is that value: bounded
+    oscillators are smoothed with it.
+    """
+    s = first_valid(x)
+    for t in range(s + n - 1, x.shape[0]):
+        acc = 0.0
+        for j in range(t - n + 1, t + 1):
+            acc = acc + x[j]
+        out[t] = acc / n
+
+
+@njit(cache=True)
 def stoch_nb(
     high: np.ndarray,
     low: np.ndarray,
@@ -135,7 +153,11 @@ def stoch_nb(
     smooth_k: np.ndarray,
     d_period: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Give (k, d): %K = 100*(close-LL)/(HH-LL) (50 if HH == LL), SMA-smoothed; %D = SMA(%K)."""
+    """Give (k, d): %K = 100*(close-LL)/(HH-LL) (50 if HH == LL), smoothed; %D its mean.
+
+    The ratio is taken before scaling and the means are windowed (`window_mean_row`), so %K
+    and %D stay within [0, 100] exactly and are exactly 0 (100) at the lowest low (highest high).
+    """
     k_cols, t_len = period.shape[0], high.shape[1]
     k_out = np.full((k_cols, t_len), np.nan)
     d_out = np.full((k_cols, t_len), np.nan)
@@ -152,9 +174,9 @@ def stoch_nb(
                     hh = h[j]
                 if lo[j] < ll:
                     ll = lo[j]
-            raw[t] = 50.0 if hh == ll else 100.0 * (cl[t] - ll) / (hh - ll)
-        sma_row(raw, smooth_k[c], k_out[c])
-        sma_row(k_out[c], d_period[c], d_out[c])
+            raw[t] = 50.0 if hh == ll else 100.0 * ((cl[t] - ll) / (hh - ll))
+        window_mean_row(raw, smooth_k[c], k_out[c])
+        window_mean_row(k_out[c], d_period[c], d_out[c])
     return k_out, d_out
 
 
@@ -193,12 +215,13 @@ def adx_nb(
                 sp = (sp * (n - 1) + pdm) / n
                 sm = (sm * (n - 1) + mdm) / n
                 st = (st * (n - 1) + tr) / n
-            pdi = 100.0 * sp / st if st > 0.0 else 0.0
-            mdi = 100.0 * sm / st if st > 0.0 else 0.0
+            # Ratios before scaling: a ratio <= 1 scaled by 100 stays <= 100 exactly.
+            pdi = 100.0 * (sp / st) if st > 0.0 else 0.0
+            mdi = 100.0 * (sm / st) if st > 0.0 else 0.0
             pdi_out[c, t] = pdi
             mdi_out[c, t] = mdi
             dsum = pdi + mdi
-            dx = 100.0 * abs(pdi - mdi) / dsum if dsum > 0.0 else 0.0
+            dx = 100.0 * (abs(pdi - mdi) / dsum) if dsum > 0.0 else 0.0
             j = t - n + 1
             if j <= n:
                 sdx = sdx + dx
@@ -269,3 +292,7 @@ def volatility_nb(x: np.ndarray, period: np.ndarray) -> np.ndarray:
         for t in range(s + n, t_len):
             out[c, t] = window_mean_std(r, t, n)[1]
     return out
+
+
+# Cached kernels older than the helpers they call are compiled anew (see kernel_cache).
+drop_stale((rsi_nb, bbands_nb, stoch_nb, volatility_nb, window_mean_row), (kernels_trend,))

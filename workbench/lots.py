@@ -1,0 +1,63 @@
+"""What order sizes a market takes: its lot step, minimum amount and minimum notional.
+
+The live order path rounds an order's amount down to the market's lot step (ccxt's
+``amount_to_precision`` truncates) and the exchange refuses an order under the minimum amount
+or notional. The backtest applies the same `LotRules` to its entries (`round_down`,
+`allows`) when they are known: stored with the candles from the exchange's markets
+(`workbench.store.markets`), or the local exchange's own rules for the shipped data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+#: ccxt's precision modes (ccxt.base.decimal_to_precision), without importing ccxt.
+DECIMAL_PLACES = 2
+SIGNIFICANT_DIGITS = 3
+TICK_SIZE = 4
+
+
+@dataclass(frozen=True)
+class LotRules:
+    """A market's order-size rules; 0 means "no such rule"."""
+
+    amount_step: float = 0.0
+    min_amount: float = 0.0
+    min_notional: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("amount_step", "min_amount", "min_notional"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"LotRules.{name} must be a finite number >= 0, got {value!r}")
+
+    @property
+    def active(self) -> bool:
+        """Tell whether any rule constrains an order."""
+        return self.amount_step > 0 or self.min_amount > 0 or self.min_notional > 0
+
+    def round_down(self, quantity: float) -> float:
+        """Give ``quantity`` rounded down to the lot step (a hair of rounding tolerated)."""
+        if self.amount_step <= 0:
+            return quantity
+        return math.floor(quantity / self.amount_step + 1e-9) * self.amount_step
+
+    def allows(self, quantity: float, price: float) -> bool:
+        """Tell whether the exchange takes an order of ``quantity`` at ``price``."""
+        return (
+            quantity > 0 and quantity >= self.min_amount and quantity * price >= self.min_notional
+        )
+
+    @classmethod
+    def from_ccxt(cls, market: dict[str, Any], precision_mode: int = TICK_SIZE) -> LotRules:
+        """Give the rules of a market as ccxt's ``load_markets`` describes it."""
+        precision = (market.get("precision") or {}).get("amount")
+        step = 0.0
+        if precision:
+            step = float(precision) if precision_mode == TICK_SIZE else 10.0 ** -float(precision)
+        limits = market.get("limits") or {}
+        min_amount = (limits.get("amount") or {}).get("min") or 0.0
+        min_notional = (limits.get("cost") or {}).get("min") or 0.0
+        return cls(step, float(min_amount), float(min_notional))

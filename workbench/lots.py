@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 #: ccxt's precision modes (ccxt.base.decimal_to_precision), without importing ccxt.
@@ -39,16 +40,34 @@ class LotRules:
         return self.amount_step > 0 or self.min_amount > 0 or self.min_notional > 0
 
     def round_down(self, quantity: float) -> float:
-        """Give ``quantity`` rounded down to the lot step (a hair of rounding tolerated)."""
-        if self.amount_step <= 0:
+        """Give ``quantity`` rounded down to the lot step (a hair of rounding tolerated, and
+        cut to the step's decimals: 3 × 0.1 is 0.30000000000000004)."""
+        step = self.amount_step
+        if step <= 0:
             return quantity
-        return math.floor(quantity / self.amount_step + 1e-9) * self.amount_step
+        steps = math.floor(quantity / step + 1e-9)
+        return round(steps * step, _decimals(step))
 
     def allows(self, quantity: float, price: float) -> bool:
         """Tell whether the exchange takes an order of ``quantity`` at ``price``."""
-        return (
-            quantity > 0 and quantity >= self.min_amount and quantity * price >= self.min_notional
-        )
+        return self.refusal(quantity, price) is None
+
+    def refusal(self, quantity: float, price: float) -> str | None:
+        """Give why the exchange would refuse an order of ``quantity`` at ``price``, or None."""
+        if quantity <= 0 or quantity < self.min_amount:
+            return f"amount {quantity:.10g} is under the market's minimum {self.min_amount:.10g}"
+        if price > 0 and quantity * price < self.min_notional:
+            return (
+                f"notional {quantity * price:.10g} is under the market's minimum "
+                f"{self.min_notional:.10g}"
+            )
+        return None
+
+    @property
+    def dust(self) -> float:
+        """Give the largest position too small to sell (a lot-rounded exit leaves less)."""
+        smallest = max(self.amount_step, self.min_amount)
+        return smallest * (1 - 1e-9) if smallest > 0 else 0.0
 
     @classmethod
     def from_ccxt(cls, market: dict[str, Any], precision_mode: int = TICK_SIZE) -> LotRules:
@@ -61,3 +80,9 @@ class LotRules:
         min_amount = (limits.get("amount") or {}).get("min") or 0.0
         min_notional = (limits.get("cost") or {}).get("min") or 0.0
         return cls(step, float(min_amount), float(min_notional))
+
+
+def _decimals(value: float) -> int:
+    """Give how many decimals a step is written with (0.001: 3; 1e-08: 8; 7.5: 1)."""
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0

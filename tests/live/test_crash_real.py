@@ -143,7 +143,7 @@ async def test_killed_at_each_point_of_the_order_path_the_real_books_stay_whole(
         await check.wait_for("ready")
         placed = await clients.rest.fetch_orders("ETH/BTC", limit=1000)
         after = (await clients.rest.fetch_balance())["ETH"]["total"]
-        step = market_rules(clients.rest, "ETH/BTC").step
+        step = market_rules(clients.rest, "ETH/BTC").amount_step
     finally:
         await clients.close()
         exchange.process.send_signal(signal.SIGINT)

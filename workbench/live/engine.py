@@ -65,11 +65,12 @@ from workbench.live.reconcile import reconcile_balances
 from workbench.live.reports import metrics_frame, status_frame
 from workbench.live.runner import StrategyRunner
 from workbench.live.running import LiveStrategy
+from workbench.lots import LotRules
 from workbench.risk.limits import Refusal, RiskLimits, RiskManager
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
 from workbench.venue.clock import MarketClock
-from workbench.venue.rules import MarketRules, market_rules
+from workbench.venue.rules import market_rules
 
 log = logging.getLogger(__name__)
 CLOCK_SYNC_S = 10.0  # how often the market clock is asked again (it extrapolates between)
@@ -183,13 +184,13 @@ class LiveEngine:
         state = StrategyState(row.state)
         return await self._attach(runner, rules, state)
 
-    def _rules(self, symbol: str) -> MarketRules:
+    def _rules(self, symbol: str) -> LotRules:
         if not self.apply_market_rules:
-            return MarketRules()
+            return LotRules()
         return market_rules(self.clients.rest, symbol)
 
     async def _attach(
-        self, runner: StrategyRunner, rules: MarketRules, state: StrategyState
+        self, runner: StrategyRunner, rules: LotRules, state: StrategyState
     ) -> LiveStrategy:
         sid = runner.strategy_id
         trading = self.store.trading

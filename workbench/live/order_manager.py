@@ -58,9 +58,9 @@ from workbench.live.events import EngineEvent, FillBooked, Notice, NoticeKind, O
 from workbench.live.protection import protective_legs
 from workbench.live.runner import StrategyRunner
 from workbench.live.trader import ProtectionChanged
+from workbench.lots import LotRules
 from workbench.risk.limits import Refusal
 from workbench.store.trading import TradingStore
-from workbench.venue.rules import MarketRules
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class OrderManager:
         *,
         exchange: str,
         emit: Emit,
-        rules: MarketRules | None = None,
+        rules: LotRules | None = None,
         retry_s: float = 0.5,
         max_retry_s: float = 30.0,
         degrade_after: int = 3,
@@ -118,7 +118,7 @@ class OrderManager:
         self.broker = broker
         self.exchange = exchange
         self.emit = emit
-        self.rules = rules or MarketRules()
+        self.rules = rules or LotRules()
         self.retry_s, self.max_retry_s = retry_s, max_retry_s
         self.degrade_after = degrade_after
         self.clock = clock
@@ -150,7 +150,7 @@ class OrderManager:
         Exits are sized when they are sent (from what the account holds)."""
         if intent.purpose.closes:
             return intent
-        amount = self.rules.floor(intent.amount)
+        amount = self.rules.round_down(intent.amount)
         why = self.rules.refusal(amount, intent.price or price)
         if why is not None:
             return Refusal(
@@ -376,7 +376,7 @@ class OrderManager:
             if balances is not None:
                 free = balances.get(self.symbol.split("/")[0])
                 amount = min(amount, free.free if free is not None else 0.0)
-        return self.rules.floor(amount)
+        return self.rules.round_down(amount)
 
     def _exit_failed(self, detail: str) -> None:
         wanted = self.exit_wanted

@@ -41,7 +41,7 @@ async def reconcile_balances(
     }
     balance = balances.get(base)
     on_exchange = balance.total if balance is not None else 0.0
-    tolerance = max(live.orders.rules.step, 1e-8) / 2
+    tolerance = max(live.orders.rules.amount_step, 1e-8) / 2
     for off in balance_write_offs(base, held, on_exchange, now_ms, tolerance):
         other = holders[off.order.strategy_id]
         log.warning("reconcile %s: %s", off.order.strategy_id, off.detail)

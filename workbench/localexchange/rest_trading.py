@@ -112,7 +112,8 @@ async def account(request: web.Request) -> web.Response:
     engine = engine_of(request)
     now = engine.step()
     name, _ = await signed(request)
-    return web.json_response(account_json(engine.matcher.accounts[name], now))
+    account = engine.matcher.accounts[name]
+    return web.json_response(account_json(account, now, engine.fill_model.fee_rate))
 
 
 async def new_order(request: web.Request) -> web.Response:

@@ -15,16 +15,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import pandas as pd
 from aiohttp import web
 
-from workbench.fills import FillModel
+from workbench.fills import FeeAsset, FillModel
 from workbench.localexchange import rest_market, rest_trading, websocket
 from workbench.localexchange.auth import KeyRing
 from workbench.localexchange.clock import Clock, ReplayClock
+from workbench.localexchange.commission import BNB, DEFAULT_BNB_BALANCE
 from workbench.localexchange.engine import Engine
 from workbench.localexchange.errors import ExchangeRejection
 from workbench.localexchange.faults import Fault, FaultKind
@@ -42,6 +44,15 @@ RATE_LIMIT_BODY = (
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def fee_asset_of(value: FeeAsset | str) -> FeeAsset:
+    """Give the fee asset a name stands for, or raise ValueError naming the choices."""
+    try:
+        return FeeAsset(value)
+    except ValueError:
+        choices = ", ".join(a.value for a in FeeAsset)
+        raise ValueError(f"fee_asset must be one of {choices}, got {value!r}") from None
 
 
 def default_start_ms(history: Mapping[str, pd.DataFrame], warmup_bars: int, tf_ms: int) -> int:
@@ -80,9 +91,20 @@ class LocalExchange:
         tick_s: float = 0.05,
         warmup_bars: int = DEFAULT_WARMUP_BARS,
         max_volume_fraction: float | None = None,
+        fee_asset: FeeAsset | str | None = None,
     ) -> None:
         """``max_volume_fraction``: opt-in liquidity limit; a resting order then fills at most
-        that fraction of the volume traded meanwhile, so it fills partially (see `matching`)."""
+        that fraction of the volume traded meanwhile, so it fills partially (see `matching`).
+        ``fee_asset`` (quote, received or bnb; default the fill model's, itself
+        `workbench.fills.DEFAULT_FEE_ASSET`): what commissions are taken in (see `commission`);
+        with bnb a fresh account also holds BNB and a BNB/<quote> market is served."""
+        model = fill_model or FillModel()
+        if fee_asset is not None:
+            model = replace(model, fee_asset=fee_asset_of(fee_asset))
+        if balances is None:
+            balances = dict(DEFAULT_BALANCES)
+            if model.fee_asset is FeeAsset.BNB:
+                balances[BNB] = DEFAULT_BNB_BALANCE
         if timeframe not in INTERVAL_MS:
             raise ValueError(f"unsupported base timeframe {timeframe!r}")
         tf_ms = INTERVAL_MS[timeframe]
@@ -100,8 +122,8 @@ class LocalExchange:
             history,
             clock=clock,
             timeframe_ms=tf_ms,
-            fill_model=fill_model or FillModel(),
-            accounts={api_key: dict(balances or DEFAULT_BALANCES)},
+            fill_model=model,
+            accounts={api_key: dict(balances)},
             keyring=KeyRing({api_key: (api_secret, api_key)}),
             max_volume_fraction=max_volume_fraction,
         )
@@ -258,6 +280,7 @@ class LocalExchange:
                 "connections": len(self.engine.hub.connections),
                 "faults": self.engine.faults.describe(),
                 "max_volume_fraction": self.engine.matcher.max_volume_fraction,
+                "fee_asset": self.engine.fill_model.fee_asset.value,
             }
         )
 

@@ -25,7 +25,11 @@ async def signed(request: web.Request) -> tuple[str, dict[str, str]]:
     params = dict(request.query)
     params.update(dict(parse_qsl(raw_body, keep_blank_values=True)))
     account = engine.keyring.verify_rest(
-        request.headers.get("X-MBX-APIKEY"), request.query_string, raw_body, params
+        request.headers.get("X-MBX-APIKEY"),
+        request.query_string,
+        raw_body,
+        params,
+        engine.faults.signed_request_ms(),
     )
     return account, params
 

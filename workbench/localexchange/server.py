@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from types import TracebackType
@@ -29,6 +28,7 @@ from workbench.localexchange.clock import Clock, ReplayClock
 from workbench.localexchange.commission import BNB, DEFAULT_BNB_BALANCE
 from workbench.localexchange.engine import Engine
 from workbench.localexchange.errors import ExchangeRejection
+from workbench.localexchange.fault_http import fault_middleware
 from workbench.localexchange.faults import Fault, FaultKind
 from workbench.localexchange.replay import INTERVAL_MS
 from workbench.venue.client import LOCAL_API_KEY, LOCAL_API_SECRET
@@ -38,11 +38,6 @@ log = logging.getLogger(__name__)
 #: Balances of a fresh account when none are given: enough for every shipped market.
 DEFAULT_BALANCES: dict[str, float] = {"BTC": 1.0, "USDT": 10_000.0, "ETH": 10.0}
 DEFAULT_WARMUP_BARS = 288
-RATE_LIMIT_BODY = (
-    "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
-    "Please use WebSocket Streams for live updates to avoid polling the API."
-)
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -195,6 +190,8 @@ class LocalExchange:
         status: int | None = None,
         retry_after_s: int = 1,
         latency_ms: float = 0.0,
+        skew_ms: int | None = None,
+        hang_s: float = 0.0,
     ) -> Fault:
         """Start a fault (`workbench.localexchange.faults`); dropping sockets happens at once."""
         faults = self.engine.faults
@@ -205,6 +202,8 @@ class LocalExchange:
             status=status,
             retry_after_s=retry_after_s,
             latency_ms=latency_ms,
+            skew_ms=skew_ms,
+            hang_s=hang_s,
         )
         if fault.kind is FaultKind.DROP_WEBSOCKETS:
             await self.engine.hub.drop_all()
@@ -219,7 +218,9 @@ class LocalExchange:
     # -- internals -----------------------------------------------------------------------
     def build_app(self) -> web.Application:
         """Give the aiohttp application (routes, middlewares, shared state)."""
-        app = web.Application(middlewares=[self._fault_middleware, self._error_middleware])
+        app = web.Application(
+            middlewares=[fault_middleware(self.engine.faults), self._error_middleware]
+        )
         app[rest_market.ENGINE] = self.engine
         app[rest_market.LISTEN_KEYS] = {}
         rest_market.add_routes(app)
@@ -244,29 +245,6 @@ class LocalExchange:
             return await handler(request)
         except ExchangeRejection as rejection:
             return web.json_response(rejection.body(), status=rejection.status)
-
-    @web.middleware
-    async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
-            return await handler(request)
-        faults = self.engine.faults
-        delay = faults.latency_s()
-        if delay:
-            await asyncio.sleep(delay)
-        fault = faults.take_http()
-        if fault is None:
-            return await handler(request)
-        headers = {"Retry-After": str(fault.retry_after_s)}
-        if fault.kind is FaultKind.RATE_LIMIT:
-            body = {"code": -1003, "msg": RATE_LIMIT_BODY}
-            return web.json_response(body, status=fault.status, headers=headers)
-        if fault.kind is FaultKind.BAN:
-            until = int(time.time() * 1000) + fault.retry_after_s * 1000
-            msg = f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans."  # noqa: E501
-            return web.json_response(
-                {"code": -1003, "msg": msg}, status=fault.status, headers=headers
-            )
-        return web.Response(status=fault.status, text="Service Unavailable", headers=headers)
 
     async def _state(self, request: web.Request) -> web.Response:
         now = self.engine.step()

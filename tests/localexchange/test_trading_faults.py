@@ -145,11 +145,12 @@ async def test_a_skewed_clock_raises_invalid_nonce_until_the_client_measures_the
     assert await ex.fetch_open_orders("ETH/BTC") == []
 
 
+@pytest.mark.parametrize("skew_ms", [SKEW_MS, -5_000], ids=["ahead", "behind"])
 async def test_a_clock_skew_for_a_count_rejects_that_many_signed_requests(
-    stepped_exchange: LocalExchange, stepped: ExchangeClients
+    stepped_exchange: LocalExchange, stepped: ExchangeClients, skew_ms: int
 ) -> None:
     ex = stepped.rest
-    await stepped_exchange.inject_fault(FaultKind.CLOCK_SKEW, count=2)
+    await stepped_exchange.inject_fault(FaultKind.CLOCK_SKEW, count=2, skew_ms=skew_ms)
     for _ in range(2):
         await raises_exactly(ccxt.InvalidNonce, ex.fetch_balance())
     assert (await ex.fetch_balance())["BTC"]["free"] == pytest.approx(1.0)
@@ -225,3 +226,7 @@ async def test_new_faults_can_be_driven_over_http(fast_exchange: LocalExchange) 
         async with session.post(url, json={"kind": "lookup_failing", "hang_s": -1}) as response:
             assert response.status == 400
             assert "hang_s must not be negative" in (await response.json())["error"]
+        async with session.post(url, json={"kind": "answer_lsot"}) as response:
+            assert response.status == 400
+            assert "kind must be one of" in (await response.json())["error"]
+            assert "answer_lost" in (await response.json())["error"]

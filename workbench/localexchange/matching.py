@@ -15,6 +15,10 @@ OCO order lists (Binance's POST /api/v3/orderList/oco): two legs of the same sid
 quantity that lock the balance once. When one leg triggers or starts to fill, the other
 expires; cancelling either leg cancels both.
 
+Commissions are booked in the asset the fill model's ``fee_asset`` names, as Binance takes them
+(`workbench.localexchange.commission`): a resting buy locks its notional, plus the fee only
+when the fee is paid in quote; a buy for a quote amount (quoteOrderQty) spends at most it.
+
 Every state change is told to the listeners synchronously, so they must copy what they need
 before returning.
 """

@@ -264,10 +264,13 @@ class LocalExchange:
 
     async def _post_fault(self, request: web.Request) -> web.Response:
         spec = await request.json()
+        kinds = ", ".join(k.value for k in FaultKind)
+        if not isinstance(spec, dict) or spec.get("kind") not in set(FaultKind):
+            error = f"kind must be one of {kinds}"
+            return web.json_response({"error": error}, status=400)
         try:
-            kind = FaultKind(spec.pop("kind"))
-            await self.inject_fault(kind, **spec)
-        except (KeyError, TypeError, ValueError) as error:
+            await self.inject_fault(FaultKind(spec.pop("kind")), **spec)
+        except (TypeError, ValueError) as error:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response({"faults": self.engine.faults.describe()})
 

@@ -255,11 +255,14 @@ async def open_orders(request: web.Request) -> web.Response:
 
 
 async def cancel_open_orders(request: web.Request) -> web.Response:
-    """DELETE /api/v3/openOrders: cancel every working order of a symbol."""
+    """DELETE /api/v3/openOrders: cancel every working order of a symbol (-2011 when there is
+    none, as Binance answers)."""
     engine = engine_of(request)
     now = engine.step()
     name, params = await signed(request)
     rules = engine.rules(params.get("symbol"))
+    if not engine.matcher.open_orders(name, rules.id):
+        raise ExchangeRejection(-2011, "Unknown order sent.")
     canceled = []
     for order in engine.matcher.open_orders(name, rules.id):
         if order.status.is_open:  # an OCO sibling goes with the first leg cancelled

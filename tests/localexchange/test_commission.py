@@ -184,13 +184,22 @@ async def test_bnb_fees_come_with_a_bnb_balance_and_a_bnb_market_to_value_it(
         assert ticker["last"] == BNB_BTC
 
 
-def test_the_default_fee_asset_is_one_constant_and_quote_until_the_engine_books_base_fees(
+def test_a_local_exchange_nobody_configured_takes_fees_in_the_one_default_asset(
     history: dict[str, pd.DataFrame],
 ) -> None:
-    assert DEFAULT_FEE_ASSET is FeeAsset.QUOTE
     server = LocalExchange(history)
     assert server.engine.fill_model.fee_asset is DEFAULT_FEE_ASSET
     assert "BNB" not in server.engine.matcher.accounts[server.api_key].free
+
+
+def test_bnb_fees_need_a_bnb_price_in_every_quote_served(
+    history: dict[str, pd.DataFrame],
+) -> None:
+    euro = {"ETH/EUR": history["ETH/BTC"]}
+    with pytest.raises(ValueError, match="fee_asset bnb needs BNB's price in EUR"):
+        LocalExchange(euro, fee_asset="bnb")
+    own_price = {**euro, "BNB/EUR": history["LTC/BTC"]}  # the history's own BNB market serves
+    assert "BNB/EUR" in LocalExchange(own_price, fee_asset="bnb").symbols
 
 
 def test_an_unknown_fee_asset_is_refused_naming_the_choices(

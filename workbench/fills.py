@@ -77,6 +77,12 @@ class FeeIn(StrEnum):
     OTHER = "other"  # a third asset (BNB)
 
 
+#: The fee asset of a `FillModel` nobody configured: the local exchange, the paper broker and
+#: the backtest all default to it. Binance's own default is RECEIVED; the engine books
+#: base-asset fees only once its accounting takes `Charge`s, so until then this stays QUOTE.
+DEFAULT_FEE_ASSET = FeeAsset.QUOTE
+
+
 @dataclass(frozen=True)
 class Charge:
     """What one fill does to an account.
@@ -105,7 +111,7 @@ class FillModel:
 
     fee_rate: float = 0.001
     slippage: float = 0.0
-    fee_asset: FeeAsset = FeeAsset.QUOTE
+    fee_asset: FeeAsset = DEFAULT_FEE_ASSET
     bnb_discount: float = 0.25
 
     def __post_init__(self) -> None:

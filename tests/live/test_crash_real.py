@@ -8,6 +8,7 @@ the exchange, and no order was placed for a bar older than one bar."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
+import ccxt
 import pytest
 from shipped import CANDLE_DIR, ROOT
 
@@ -133,7 +135,8 @@ async def test_killed_at_each_point_of_the_order_path_the_real_books_stay_whole(
         # The exchange goes on and may fire a resting leg. To compare books at one instant,
         # cancel what rests, then let one more start reconcile and die before it sends
         # anything new (its first new order is stored and never sent).
-        await clients.rest.cancel_all_orders("ETH/BTC")
+        with contextlib.suppress(ccxt.OrderNotFound):  # -2011 when nothing rests, as on Binance
+            await clients.rest.cancel_all_orders("ETH/BTC")
         check = await spawn(*run, env={**env, "WORKBENCH_CRASH_AT": "order_stored:1"})
         try:
             await asyncio.wait_for(check.process.wait(), 60)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from workbench.fills import FeeAsset
 from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
 from workbench.settings import Settings
 from workbench.venue import connect
@@ -19,6 +20,9 @@ SYMBOLS = ["ETH/BTC", "LTC/BTC"]
 FIVE_MIN_MS = 300_000
 #: Replay start: 3000 bars into the shipped data, so several thousand candles are history.
 START_BARS = 3000
+#: The fee asset the tests' hand-worked balances assume, whatever the default is
+#: (test_commission covers every fee asset and the default).
+FEES_IN = FeeAsset.QUOTE
 
 
 def candles_dir() -> Path:
@@ -52,7 +56,9 @@ async def fast_exchange(
     history: dict[str, pd.DataFrame], start_ms: int
 ) -> AsyncIterator[LocalExchange]:
     """Give a local exchange replaying at 6000x (a 5m bar every 50 ms)."""
-    async with LocalExchange(history, speed=6000, start=start_ms, tick_s=0.01) as server:
+    async with LocalExchange(
+        history, speed=6000, start=start_ms, tick_s=0.01, fee_asset=FEES_IN
+    ) as server:
         yield server
 
 
@@ -67,7 +73,7 @@ async def stepped_exchange(
     history: dict[str, pd.DataFrame], manual_clock: ManualClock
 ) -> AsyncIterator[LocalExchange]:
     """Give a local exchange whose clock only moves when the test says so."""
-    async with LocalExchange(history, clock=manual_clock, tick_s=0.01) as server:
+    async with LocalExchange(history, clock=manual_clock, tick_s=0.01, fee_asset=FEES_IN) as server:
         yield server
 
 

@@ -50,6 +50,8 @@ async def test_serve_runs_a_local_exchange_that_ccxt_and_the_fault_command_reach
             "2018-01-20",
             "--max-volume-fraction",
             "0.01",
+            "--fee-asset",
+            "received",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -67,6 +69,7 @@ async def test_serve_runs_a_local_exchange_that_ccxt_and_the_fault_command_reach
         assert state is not None, server.stdout.read().decode() if server.stdout else ""
         assert state["symbols"] == ["ETH/BTC"] and state["now"].startswith("2018-01-20")
         assert state["max_volume_fraction"] == 0.01  # resting orders fill in parts
+        assert state["fee_asset"] == "received"
         async with connect("local", port=port, settings=Settings()) as ex:
             candles = await ex.rest.fetch_ohlcv("ETH/BTC", "5m", limit=10)
             assert len(candles) == 10
@@ -80,6 +83,20 @@ async def test_serve_runs_a_local_exchange_that_ccxt_and_the_fault_command_reach
             assert "rate_limit" in done.stdout
             with pytest.raises(ccxt.DDoSProtection):
                 await ex.rest.fetch_ticker("ETH/BTC")
+            fault = cli("fault", "insufficient_balance", "--port", str(port))
+            subprocess.run(fault, capture_output=True, check=True, cwd=tmp_path)
+            with pytest.raises(ccxt.InsufficientFunds):
+                await ex.rest.create_order("ETH/BTC", "market", "buy", 1.0)
+            bought = await ex.rest.create_order("ETH/BTC", "market", "buy", 1.0)
+            assert bought["fee"] == {"cost": pytest.approx(0.001), "currency": "ETH"}
+            refused = subprocess.run(
+                cli("fault", "lookup_failing", "--hang", "-1", "--port", str(port)),
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+            )
+            assert refused.returncode == 1
+            assert "hang_s must not be negative, got -1.0" in refused.stderr
     finally:
         server.terminate()
         server.wait(10)

@@ -6,6 +6,7 @@ import pytest
 
 from workbench.fills import (
     Exit,
+    FeeAsset,
     FillModel,
     Protection,
     Side,
@@ -26,7 +27,7 @@ def test_market_orders_pay_slippage_against_the_taker() -> None:
 
 
 def test_fees_are_charged_in_quote_on_both_sides() -> None:
-    model = FillModel(fee_rate=0.001)
+    model = FillModel(fee_rate=0.001, fee_asset=FeeAsset.QUOTE)
     assert model.quote_delta(Side.BUY, 10.0, 2.0) == pytest.approx(-(20.0 + 0.02))
     assert model.quote_delta(Side.SELL, 10.0, 2.0) == pytest.approx(20.0 - 0.02)
     assert model.max_buy_quantity(20.02, 10.0) == pytest.approx(2.0)

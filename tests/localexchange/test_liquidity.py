@@ -12,6 +12,8 @@ from workbench.settings import Settings
 from workbench.venue import connect
 from workbench.venue.client import ExchangeClients
 
+from .conftest import FEES_IN
+
 FIVE_MIN_MS = 300_000
 FRACTION = 0.01
 FEE_RATE = 0.001
@@ -23,7 +25,11 @@ async def thin(
 ) -> AsyncIterator[ExchangeClients]:
     """Clients on a hand-stepped exchange where resting orders get 1% of the volume."""
     async with LocalExchange(
-        history, clock=manual_clock, tick_s=0.01, max_volume_fraction=FRACTION
+        history,
+        clock=manual_clock,
+        tick_s=0.01,
+        max_volume_fraction=FRACTION,
+        fee_asset=FEES_IN,
     ) as server:
         clients = connect("local", settings=settings, port=server.port)
         await clients.load_markets()

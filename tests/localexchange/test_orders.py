@@ -110,6 +110,18 @@ async def test_cancel_releases_the_locked_funds(stepped: ExchangeClients) -> Non
         await stepped.rest.cancel_order(order["id"], "ETH/BTC")
 
 
+async def test_cancel_all_cancels_every_open_order_and_answers_unknown_order_when_none(
+    stepped: ExchangeClients,
+) -> None:
+    for _ in range(2):
+        await stepped.rest.create_order("ETH/BTC", "limit", "buy", 1.0, 0.01)
+    canceled = await stepped.rest.cancel_all_orders("ETH/BTC")
+    assert [o["status"] for o in canceled] == ["canceled", "canceled"]
+    # Binance answers -2011 "Unknown order sent." when there is nothing to cancel.
+    with pytest.raises(ccxt.OrderNotFound, match="Unknown order sent"):
+        await stepped.rest.cancel_all_orders("ETH/BTC")
+
+
 async def test_a_stop_loss_limit_sell_fires_when_the_price_falls_to_it(
     stepped: ExchangeClients, history: dict[str, pd.DataFrame], manual_clock: ManualClock
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from workbench.cli.common import DbOption, console, fail, settings_with
+from workbench.fills import DEFAULT_FEE_ASSET
 
 app = typer.Typer(
     help="The local exchange: a Binance-protocol server replaying stored candles.",
@@ -58,6 +59,15 @@ def serve(
             "meanwhile, so large ones fill in parts (default: whole or nothing)",
         ),
     ] = None,
+    fee_asset: Annotated[
+        str,
+        typer.Option(
+            "--fee-asset",
+            help="what commissions are taken in: received (Binance's default: the base on a "
+            "buy, the quote on a sell), quote, or bnb (25% off, from a BNB balance; a "
+            "BNB/<quote> market values it)",
+        ),
+    ] = DEFAULT_FEE_ASSET.value,
 ) -> None:
     """Serve the local exchange until interrupted (Ctrl-C).
 
@@ -95,6 +105,7 @@ def serve(
             timeframe=timeframe,
             fill_model=FillModel(fee_rate=fee_rate, slippage=slippage),
             max_volume_fraction=max_volume_fraction,
+            fee_asset=fee_asset,
         )
     except ValueError as exc:
         fail(str(exc))
@@ -109,6 +120,7 @@ def serve(
             console.print(
                 f"local exchange on {server.url} ({source}): {', '.join(server.symbols)}\n"
                 f"speed {getattr(server.clock, 'speed', '-')}x, {liquidity}, "
+                f"fees in {server.engine.fill_model.fee_asset.value}, "
                 f"api key {LOCAL_API_KEY!r}, secret {LOCAL_API_SECRET!r}; Ctrl-C stops",
                 highlight=False,
             )
@@ -131,6 +143,12 @@ def _call(method: str, port: int | None, path: str, body: dict[str, Any] | None 
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            reason = exc.reason
+        fail(f"the local exchange at {url} refused: {reason}")
     except (urllib.error.URLError, OSError) as exc:
         fail(f"no local exchange at {url}: {exc}")
 
@@ -141,22 +159,37 @@ def state(port: PortOption = None) -> None:
     typer.echo(json.dumps(_call("GET", port, "/_local/state"), indent=2))
 
 
-@app.command()
+FAULT_HELP = """\
+drop_websockets: close every WebSocket (with --duration, refuse new ones);
+stall_streams: hold WebSocket messages, then burst;
+rate_limit: HTTP 429 (-1003); ban: HTTP 418; server_error: HTTP 5xx (--status);
+latency: delay answers (--latency-ms);
+answer_lost: carry out an order command (new order, OCO, cancel), then drop its answer
+(or hold it --hang seconds);
+lookup_failing: order/trade lookups answer 5xx (or hang --hang seconds), the rest works;
+clock_skew: the server's clock runs --skew-ms ahead (-1021 on signed requests);
+insufficient_balance: new orders rejected with -2010;
+clear: end every fault. With neither --duration nor --count a request fault hits once."""
+
+
+@app.command(help="Inject a fault into a running local exchange (or `clear` them all).")
 def fault(
-    kind: Annotated[
-        str,
-        typer.Argument(
-            help="drop_websockets, stall_streams, rate_limit, ban, server_error, latency, or clear"
-        ),
-    ],
+    kind: Annotated[str, typer.Argument(help=FAULT_HELP, show_default=False)],
     duration: Annotated[float | None, typer.Option("--duration", help="seconds")] = None,
     count: Annotated[int | None, typer.Option("--count", help="number of requests")] = None,
     status: Annotated[int | None, typer.Option("--status", help="HTTP status (5xx)")] = None,
     retry_after: Annotated[int, typer.Option("--retry-after", help="Retry-After, s")] = 1,
     latency_ms: Annotated[float, typer.Option("--latency-ms", help="added delay")] = 0.0,
+    skew_ms: Annotated[
+        int | None,
+        typer.Option("--skew-ms", help="clock_skew: ms ahead (negative: behind; default 60000)"),
+    ] = None,
+    hang: Annotated[
+        float,
+        typer.Option("--hang", help="answer_lost, lookup_failing: say nothing this many s"),
+    ] = 0.0,
     port: PortOption = None,
 ) -> None:
-    """Inject a fault into a running local exchange (or `clear` them all)."""
     if kind == "clear":
         typer.echo(json.dumps(_call("DELETE", port, "/_local/faults")))
         return
@@ -167,4 +200,8 @@ def fault(
         spec["count"] = count
     if status is not None:
         spec["status"] = status
+    if skew_ms is not None:
+        spec["skew_ms"] = skew_ms
+    if hang:
+        spec["hang_s"] = hang
     typer.echo(json.dumps(_call("POST", port, "/_local/faults", spec)))

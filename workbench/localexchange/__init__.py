@@ -1,6 +1,7 @@
 """The local exchange: a Binance-protocol server on 127.0.0.1 that replays stored candles,
-matches orders with the shared fill model and injects faults. Reach it with
-`workbench.venue.connect("local", port=...)`."""
+matches orders with the shared fill model, takes commissions in the asset Binance would
+(`commission`) and injects faults (`faults`). Reach it with
+`workbench.venue.connect("local", port=...)`, which always signs with its own key pair."""
 
 from workbench.localexchange.clock import Clock, ManualClock, ReplayClock
 from workbench.localexchange.faults import FaultKind

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -52,9 +51,15 @@ class KeyRing:
         return entry[1]
 
     def verify_rest(
-        self, api_key: str | None, raw_query: str, raw_body: str, params: Mapping[str, str]
+        self,
+        api_key: str | None,
+        raw_query: str,
+        raw_body: str,
+        params: Mapping[str, str],
+        server_ms: int,
     ) -> str:
-        """Check a signed REST request and give its account.
+        """Check a signed REST request against the server's clock ``server_ms`` (epoch ms)
+        and give its account.
 
         The signed payload is the query string followed by the body, both as sent, without
         the ``signature`` parameter (Binance's "totalParams").
@@ -66,20 +71,21 @@ class KeyRing:
         signature = sig_q or sig_b
         if not signature:
             raise mandatory("signature")
-        _check_timestamp(params)
+        _check_timestamp(params, server_ms)
         expected = sign(query + body, self.keys[api_key][0])
         if not hmac.compare_digest(expected, signature.lower()):
             raise ExchangeRejection(-1022, BAD_SIGNATURE)
         return account
 
-    def verify_ws(self, params: Mapping[str, object]) -> str:
-        """Check a signed WebSocket API request (params sorted by key) and give its account."""
+    def verify_ws(self, params: Mapping[str, object], server_ms: int) -> str:
+        """Check a signed WebSocket API request (params sorted by key) against the server's
+        clock ``server_ms`` and give its account."""
         api_key = params.get("apiKey")
         account = self.account_of_key(str(api_key) if api_key is not None else None)
         signature = params.get("signature")
         if not signature:
             raise mandatory("signature")
-        _check_timestamp({k: str(v) for k, v in params.items()})
+        _check_timestamp({k: str(v) for k, v in params.items()}, server_ms)
         payload = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
         expected = sign(payload, self.keys[str(api_key)][0])
         if not hmac.compare_digest(expected, str(signature).lower()):
@@ -87,8 +93,8 @@ class KeyRing:
         return account
 
 
-def _check_timestamp(params: Mapping[str, str]) -> None:
-    """Reject a request whose timestamp is outside its recvWindow of the server's wall clock."""
+def _check_timestamp(params: Mapping[str, str], now: int) -> None:
+    """Reject a request whose timestamp is outside its recvWindow of the server's clock."""
     raw = params.get("timestamp")
     if not raw:
         raise mandatory("timestamp")
@@ -97,6 +103,5 @@ def _check_timestamp(params: Mapping[str, str]) -> None:
         window = int(params.get("recvWindow") or DEFAULT_RECV_WINDOW_MS)
     except ValueError:
         raise mandatory("timestamp") from None
-    now = int(time.time() * 1000)
     if timestamp >= now + 1000 or now - timestamp > window:
         raise ExchangeRejection(-1021, "Timestamp for this request is outside of the recvWindow.")

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from workbench.fills import FillModel
+from workbench.fills import FeeAsset, FillModel
 from workbench.localexchange.auth import KeyRing
 from workbench.localexchange.clock import Clock
+from workbench.localexchange.commission import with_bnb_markets
 from workbench.localexchange.errors import bad_symbol
 from workbench.localexchange.faults import Faults
 from workbench.localexchange.formats import account_position, execution_report
@@ -39,6 +40,8 @@ class Engine:
     ) -> None:
         if not history:
             raise ValueError("the local exchange needs the candles of at least one symbol")
+        if fill_model.fee_asset is FeeAsset.BNB:
+            history = with_bnb_markets(history, timeframe_ms)
         self.clock = clock
         self.timeframe_ms = timeframe_ms
         self.fill_model = fill_model

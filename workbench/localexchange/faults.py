@@ -1,6 +1,6 @@
 """Faults on demand: the local exchange misbehaves the way real exchanges do.
 
-Kinds (`FaultKind`):
+Kinds (`FaultKind`), and the requests each hits (`Scope`):
 
 * ``drop_websockets`` closes every WebSocket at once; with a duration, new connections are
   refused (HTTP 503) until it ends.
@@ -11,9 +11,21 @@ Kinds (`FaultKind`):
 * ``server_error`` answers HTTP 5xx (503 by default) with a non-JSON body, as a failing
   gateway does.
 * ``latency`` delays REST and WebSocket API answers by ``latency_ms``.
+* ``answer_lost``: an order command (new order, OCO list, cancel) is carried out and booked,
+  then its answer is never sent: the connection is closed at once, or after ``hang_s``
+  seconds of silence (past the client's timeout). The client cannot tell whether it worked.
+* ``lookup_failing``: order and trade lookups (GET order, openOrders, allOrders, myTrades)
+  answer HTTP 5xx (``status``, 503 by default), or with ``hang_s`` say nothing for that long
+  and close; every other request works.
+* ``clock_skew``: the server's clock runs ``skew_ms`` ahead (60 s by default; negative:
+  behind), so signed requests fall outside their recvWindow (-1021); GET /api/v3/time shows
+  the skewed clock, so a client that measures the offset can trade on.
+* ``insufficient_balance``: new orders (and OCO lists) are rejected with -2010 "Account has
+  insufficient balance for requested action.", whatever the balance.
 
-A fault lasts ``duration_s`` seconds of real time, or ``count`` requests, or both (whichever
-ends first); with neither, the HTTP kinds hit just the next request.
+A fault lasts ``duration_s`` seconds of real time, or ``count`` requests of its scope, or both
+(whichever ends first); with neither, the request kinds hit just the next request of their
+scope.
 """
 
 from __future__ import annotations
@@ -32,9 +44,64 @@ class FaultKind(StrEnum):
     BAN = "ban"
     SERVER_ERROR = "server_error"
     LATENCY = "latency"
+    ANSWER_LOST = "answer_lost"
+    LOOKUP_FAILING = "lookup_failing"
+    CLOCK_SKEW = "clock_skew"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
 
 
-HTTP_KINDS = (FaultKind.RATE_LIMIT, FaultKind.BAN, FaultKind.SERVER_ERROR)
+class Scope(StrEnum):
+    """Which requests a fault can hit."""
+
+    API = "api"  # every REST request under /api/
+    LOOKUP = "lookup"  # order and trade lookups
+    ORDER_COMMAND = "order_command"  # new orders, OCO lists, cancels
+    NEW_ORDER = "new_order"  # new orders and OCO lists
+    SIGNED = "signed"  # signed requests, REST or WebSocket API
+
+
+SCOPE_OF: dict[FaultKind, Scope] = {
+    FaultKind.RATE_LIMIT: Scope.API,
+    FaultKind.BAN: Scope.API,
+    FaultKind.SERVER_ERROR: Scope.API,
+    FaultKind.LOOKUP_FAILING: Scope.LOOKUP,
+    FaultKind.INSUFFICIENT_BALANCE: Scope.NEW_ORDER,
+    FaultKind.ANSWER_LOST: Scope.ORDER_COMMAND,
+    FaultKind.CLOCK_SKEW: Scope.SIGNED,
+}
+#: The kinds that answer a request in the exchange's place, in the order they are checked.
+ANSWERING_KINDS = (
+    FaultKind.RATE_LIMIT,
+    FaultKind.BAN,
+    FaultKind.SERVER_ERROR,
+    FaultKind.LOOKUP_FAILING,
+    FaultKind.INSUFFICIENT_BALANCE,
+)
+DEFAULT_SKEW_MS = 60_000
+
+_LOOKUPS = {
+    ("GET", "/api/v3/order"),
+    ("GET", "/api/v3/openOrders"),
+    ("GET", "/api/v3/allOrders"),
+    ("GET", "/api/v3/myTrades"),
+}
+_NEW_ORDERS = {("POST", "/api/v3/order"), ("POST", "/api/v3/orderList/oco")}
+_CANCELS = {("DELETE", "/api/v3/order"), ("DELETE", "/api/v3/openOrders")}
+
+
+def request_scopes(method: str, path: str) -> frozenset[Scope]:
+    """Give the scopes a REST request is in (none for what is not Binance's API)."""
+    if not path.startswith("/api/"):
+        return frozenset()
+    key = (method.upper(), path.rstrip("/"))
+    scopes = {Scope.API}
+    if key in _LOOKUPS:
+        scopes.add(Scope.LOOKUP)
+    if key in _NEW_ORDERS:
+        scopes.update((Scope.NEW_ORDER, Scope.ORDER_COMMAND))
+    if key in _CANCELS:
+        scopes.add(Scope.ORDER_COMMAND)
+    return frozenset(scopes)
 
 
 @dataclass
@@ -47,6 +114,8 @@ class Fault:
     status: int = 0
     retry_after_s: int = 1
     latency_ms: float = 0.0
+    skew_ms: int = 0
+    hang_s: float = 0.0
 
     def expired(self, now: float) -> bool:
         """Tell whether the fault is over."""
@@ -68,12 +137,26 @@ class Faults:
         status: int | None = None,
         retry_after_s: int = 1,
         latency_ms: float = 0.0,
+        skew_ms: int | None = None,
+        hang_s: float = 0.0,
     ) -> Fault:
-        """Start a fault (replacing one of the same kind) and give it."""
+        """Start a fault (replacing one of the same kind) and give it.
+
+        Raises ValueError for a value out of range, naming it.
+        """
         kind = FaultKind(kind)
-        if kind in HTTP_KINDS and duration_s is None and count is None:
+        for name, value in (("duration_s", duration_s), ("count", count), ("hang_s", hang_s)):
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400-599), got {status}")
+        if kind in SCOPE_OF and duration_s is None and count is None:
             count = 1
-        default_status = {FaultKind.RATE_LIMIT: 429, FaultKind.BAN: 418}.get(kind, 503)
+        default_status = {
+            FaultKind.RATE_LIMIT: 429,
+            FaultKind.BAN: 418,
+            FaultKind.INSUFFICIENT_BALANCE: 400,
+        }.get(kind, 503)
         fault = Fault(
             kind=kind,
             until=time.monotonic() + duration_s if duration_s is not None else None,
@@ -81,6 +164,8 @@ class Faults:
             status=status or default_status,
             retry_after_s=retry_after_s,
             latency_ms=latency_ms,
+            skew_ms=DEFAULT_SKEW_MS if skew_ms is None else int(skew_ms),
+            hang_s=hang_s,
         )
         self._faults[kind] = fault
         return fault
@@ -100,15 +185,38 @@ class Faults:
             return None
         return fault
 
-    def take_http(self) -> Fault | None:
-        """Give the HTTP fault that hits this request (using up one of its count), if any."""
-        for kind in HTTP_KINDS:
-            fault = self.active(kind)
-            if fault is not None:
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                return fault
+    def take(self, kind: FaultKind) -> Fault | None:
+        """Give the fault of this kind in force now, using up one of its count, if any."""
+        fault = self.active(kind)
+        if fault is not None and fault.remaining is not None:
+            fault.remaining -= 1
+        return fault
+
+    def take_answer(self, scopes: frozenset[Scope]) -> Fault | None:
+        """Give the fault that answers this request in the exchange's place, if any."""
+        for kind in ANSWERING_KINDS:
+            if SCOPE_OF[kind] in scopes:
+                fault = self.take(kind)
+                if fault is not None:
+                    return fault
         return None
+
+    def take_lost(self, scopes: frozenset[Scope]) -> Fault | None:
+        """Give the answer_lost fault that swallows this request's answer, if any."""
+        if Scope.ORDER_COMMAND not in scopes:
+            return None
+        return self.take(FaultKind.ANSWER_LOST)
+
+    def clock_ms(self) -> int:
+        """Give the server's wall clock in epoch ms (skewed while a clock_skew lasts)."""
+        fault = self.active(FaultKind.CLOCK_SKEW)
+        return int(time.time() * 1000) + (fault.skew_ms if fault is not None else 0)
+
+    def signed_request_ms(self) -> int:
+        """Give the clock a signed request's timestamp is checked against, using up one of a
+        clock_skew's count."""
+        fault = self.take(FaultKind.CLOCK_SKEW)
+        return int(time.time() * 1000) + (fault.skew_ms if fault is not None else 0)
 
     def latency_s(self) -> float:
         """Give the delay to add to an answer now."""
@@ -127,13 +235,19 @@ class Faults:
     def describe(self) -> list[dict[str, object]]:
         """Give the faults in force, fit for JSON."""
         now = time.monotonic()
-        return [
-            {
+        described: list[dict[str, object]] = []
+        for f in list(self._faults.values()):
+            if f.expired(now):
+                continue
+            entry: dict[str, object] = {
                 "kind": f.kind.value,
                 "seconds_left": None if f.until is None else max(0.0, f.until - now),
                 "remaining": f.remaining,
                 "status": f.status,
             }
-            for f in list(self._faults.values())
-            if not f.expired(now)
-        ]
+            if f.kind is FaultKind.CLOCK_SKEW:
+                entry["skew_ms"] = f.skew_ms
+            if f.hang_s:
+                entry["hang_s"] = f.hang_s
+            described.append(entry)
+        return described

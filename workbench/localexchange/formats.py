@@ -72,6 +72,7 @@ def order_json(order: Order, *, full: bool = False) -> dict[str, Any]:
         "origQty": fmt_exact(order.quantity),
         "executedQty": fmt_exact(order.executed_qty),
         "cummulativeQuoteQty": fmt_exact(order.cum_quote),
+        "origQuoteOrderQty": fmt_exact(order.quote_order_qty),
         "status": order.status.value,
         "timeInForce": order.time_in_force,
         "type": order.type.value,
@@ -99,7 +100,6 @@ def order_json(order: Order, *, full: bool = False) -> dict[str, Any]:
                 "time": order.created_ms,
                 "updateTime": order.updated_ms,
                 "isWorking": order.working_ms >= 0,
-                "origQuoteOrderQty": "0.00000000",
             }
         )
     if average is not None:
@@ -186,16 +186,16 @@ def account_position(account: Account, assets: tuple[str, ...], event_ms: int) -
     }
 
 
-def account_json(account: Account, now_ms: int) -> dict[str, Any]:
-    """Give GET /api/v3/account."""
+def account_json(account: Account, now_ms: int, fee_rate: float) -> dict[str, Any]:
+    """Give GET /api/v3/account (commissions in Binance's units: 10 = 0.1 %)."""
     return {
-        "makerCommission": 10,
-        "takerCommission": 10,
+        "makerCommission": round(fee_rate * 10_000),
+        "takerCommission": round(fee_rate * 10_000),
         "buyerCommission": 0,
         "sellerCommission": 0,
         "commissionRates": {
-            "maker": "0.00100000",
-            "taker": "0.00100000",
+            "maker": f"{fee_rate:.8f}",
+            "taker": f"{fee_rate:.8f}",
             "buyer": "0.00000000",
             "seller": "0.00000000",
         },

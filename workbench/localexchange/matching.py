@@ -15,6 +15,10 @@ OCO order lists (Binance's POST /api/v3/orderList/oco): two legs of the same sid
 quantity that lock the balance once. When one leg triggers or starts to fill, the other
 expires; cancelling either leg cancels both.
 
+Commissions are booked in the asset the fill model's ``fee_asset`` names, as Binance takes them
+(`workbench.localexchange.commission`): a resting buy locks its notional, plus the fee only
+when the fee is paid in quote; a buy for a quote amount (quoteOrderQty) spends at most it.
+
 Every state change is told to the listeners synchronously, so they must copy what they need
 before returning.
 """
@@ -33,8 +37,9 @@ from workbench.fills import (
     stop_trigger_price,
     would_trigger_now,
 )
+from workbench.localexchange.commission import BNB, Commission, commission
 from workbench.localexchange.errors import INSUFFICIENT_BALANCE, ExchangeRejection, filter_failure
-from workbench.localexchange.markets import MarketRules
+from workbench.localexchange.markets import MarketRules, market_id
 from workbench.localexchange.orders import Order, OrderStatus, OrderType, Trade
 from workbench.localexchange.replay import PathPoint, SymbolReplay
 
@@ -389,6 +394,7 @@ class Matcher:
             quantity=quantity,
             price=request.price,
             stop_price=request.stop_price,
+            quote_order_qty=request.quote_quantity or 0.0,
             created_ms=now_ms,
             updated_ms=now_ms,
             order_list_id=list_id,
@@ -405,11 +411,12 @@ class Matcher:
                 -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."
             )
         fill_price = self.fill_model.market_price(request.side, price_now)
-        per_unit = fill_price * (
-            (1.0 + self.fill_model.fee_rate) if request.side is Side.BUY else 1.0
-        )
-        steps = math.floor(request.quote_quantity / per_unit / rules.step_size + 1e-9)
-        return steps * rules.step_size
+        if request.side is Side.BUY:
+            # Spend at most quoteOrderQty, the fee included when it is paid in quote.
+            wanted = self.fill_model.max_buy_quantity(request.quote_quantity, fill_price)
+        else:
+            wanted = request.quote_quantity / fill_price
+        return math.floor(wanted / rules.step_size + 1e-9) * rules.step_size
 
     def _check_filters(
         self, request: OrderRequest, rules: MarketRules, quantity: float, price_now: float
@@ -438,7 +445,6 @@ class Matcher:
     ) -> None:
         """Execute ``quantity`` of an order at ``price``: one trade, balances, events."""
         self._settle_list(order, now_ms)
-        rules = self.markets[order.symbol]
         account = self.accounts[order.account]
         remaining = order.remaining
         done = quantity >= remaining - EPSILON
@@ -448,8 +454,9 @@ class Matcher:
             account.unlock(order.locked_asset, release)
             order.locked_amount -= release
         notional = price * quantity
-        account.credit(rules.quote, self.fill_model.quote_delta(order.side, price, quantity))
-        account.credit(rules.base, quantity if order.side is Side.BUY else -quantity)
+        booked = self._commission(order, price, quantity, now_ms)
+        for asset, amount in booked.moves.items():
+            account.credit(asset, amount)
         trade = Trade(
             trade_id=next(self._trade_ids),
             order_id=order.order_id,
@@ -457,8 +464,8 @@ class Matcher:
             side=order.side,
             price=price,
             quantity=quantity,
-            commission=self.fill_model.fee(notional),
-            commission_asset=rules.quote,
+            commission=booked.fee,
+            commission_asset=booked.fee_asset,
             time_ms=now_ms,
             is_maker=is_maker,
         )
@@ -474,7 +481,22 @@ class Matcher:
         order.updated_ms = now_ms
         account.updated_ms = now_ms
         self._emit(OrderEvent(order, "TRADE", trade, now_ms))
-        self._emit(BalanceEvent(order.account, (rules.base, rules.quote), now_ms))
+        self._emit(BalanceEvent(order.account, tuple(booked.moves), now_ms))
+
+    def _commission(self, order: Order, price: float, quantity: float, now_ms: int) -> Commission:
+        """Give what a fill books, its fee in the asset the exchange takes it in."""
+        rules = self.markets[order.symbol]
+        bnb_market = self.replays.get(market_id(f"{BNB}/{rules.quote}"))
+        return commission(
+            self.fill_model,
+            order.side,
+            price,
+            quantity,
+            base=rules.base,
+            quote=rules.quote,
+            bnb_price=bnb_market.price_at(now_ms) if bnb_market is not None else None,
+            bnb_free=self.accounts[order.account].free.get(BNB, 0.0),
+        )
 
     def _finish(self, order: Order, status: OrderStatus, exec_type: str, now_ms: int) -> None:
         account = self.accounts[order.account]

@@ -90,6 +90,8 @@ class Order:
     price: float | None
     stop_price: float | None
     created_ms: int
+    #: a market order's quoteOrderQty (0: it was sized in base)
+    quote_order_qty: float = 0.0
     status: OrderStatus = OrderStatus.NEW
     executed_qty: float = 0.0
     cum_quote: float = 0.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from typing import Any
 
 from aiohttp import web
@@ -62,8 +61,9 @@ async def ping(request: web.Request) -> web.Response:
 
 
 async def server_time(request: web.Request) -> web.Response:
-    """GET /api/v3/time: the wall clock (signatures use it; the replay time is in the data)."""
-    return web.json_response({"serverTime": int(time.time() * 1000)})
+    """GET /api/v3/time: the wall clock (signatures use it; the replay time is in the data),
+    skewed while a clock_skew fault lasts."""
+    return web.json_response({"serverTime": engine_of(request).faults.clock_ms()})
 
 
 async def exchange_info(request: web.Request) -> web.Response:
@@ -74,7 +74,7 @@ async def exchange_info(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "timezone": "UTC",
-            "serverTime": int(time.time() * 1000),
+            "serverTime": engine.faults.clock_ms(),
             "rateLimits": [
                 {
                     "rateLimitType": "REQUEST_WEIGHT",

@@ -25,7 +25,11 @@ async def signed(request: web.Request) -> tuple[str, dict[str, str]]:
     params = dict(request.query)
     params.update(dict(parse_qsl(raw_body, keep_blank_values=True)))
     account = engine.keyring.verify_rest(
-        request.headers.get("X-MBX-APIKEY"), request.query_string, raw_body, params
+        request.headers.get("X-MBX-APIKEY"),
+        request.query_string,
+        raw_body,
+        params,
+        engine.faults.signed_request_ms(),
     )
     return account, params
 
@@ -112,7 +116,8 @@ async def account(request: web.Request) -> web.Response:
     engine = engine_of(request)
     now = engine.step()
     name, _ = await signed(request)
-    return web.json_response(account_json(engine.matcher.accounts[name], now))
+    account = engine.matcher.accounts[name]
+    return web.json_response(account_json(account, now, engine.fill_model.fee_rate))
 
 
 async def new_order(request: web.Request) -> web.Response:
@@ -250,11 +255,14 @@ async def open_orders(request: web.Request) -> web.Response:
 
 
 async def cancel_open_orders(request: web.Request) -> web.Response:
-    """DELETE /api/v3/openOrders: cancel every working order of a symbol."""
+    """DELETE /api/v3/openOrders: cancel every working order of a symbol (-2011 when there is
+    none, as Binance answers)."""
     engine = engine_of(request)
     now = engine.step()
     name, params = await signed(request)
     rules = engine.rules(params.get("symbol"))
+    if not engine.matcher.open_orders(name, rules.id):
+        raise ExchangeRejection(-2011, "Unknown order sent.")
     canceled = []
     for order in engine.matcher.open_orders(name, rules.id):
         if order.status.is_open:  # an OCO sibling goes with the first leg cancelled

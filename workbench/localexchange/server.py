@@ -13,20 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import pandas as pd
 from aiohttp import web
 
-from workbench.fills import FillModel
+from workbench.fills import FeeAsset, FillModel
 from workbench.localexchange import rest_market, rest_trading, websocket
 from workbench.localexchange.auth import KeyRing
 from workbench.localexchange.clock import Clock, ReplayClock
+from workbench.localexchange.commission import BNB, DEFAULT_BNB_BALANCE
 from workbench.localexchange.engine import Engine
 from workbench.localexchange.errors import ExchangeRejection
+from workbench.localexchange.fault_http import fault_middleware
 from workbench.localexchange.faults import Fault, FaultKind
 from workbench.localexchange.replay import INTERVAL_MS
 from workbench.venue.client import LOCAL_API_KEY, LOCAL_API_SECRET
@@ -36,12 +38,16 @@ log = logging.getLogger(__name__)
 #: Balances of a fresh account when none are given: enough for every shipped market.
 DEFAULT_BALANCES: dict[str, float] = {"BTC": 1.0, "USDT": 10_000.0, "ETH": 10.0}
 DEFAULT_WARMUP_BARS = 288
-RATE_LIMIT_BODY = (
-    "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
-    "Please use WebSocket Streams for live updates to avoid polling the API."
-)
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def fee_asset_of(value: FeeAsset | str) -> FeeAsset:
+    """Give the fee asset a name stands for, or raise ValueError naming the choices."""
+    try:
+        return FeeAsset(value)
+    except ValueError:
+        choices = ", ".join(a.value for a in FeeAsset)
+        raise ValueError(f"fee_asset must be one of {choices}, got {value!r}") from None
 
 
 def default_start_ms(history: Mapping[str, pd.DataFrame], warmup_bars: int, tf_ms: int) -> int:
@@ -80,9 +86,20 @@ class LocalExchange:
         tick_s: float = 0.05,
         warmup_bars: int = DEFAULT_WARMUP_BARS,
         max_volume_fraction: float | None = None,
+        fee_asset: FeeAsset | str | None = None,
     ) -> None:
         """``max_volume_fraction``: opt-in liquidity limit; a resting order then fills at most
-        that fraction of the volume traded meanwhile, so it fills partially (see `matching`)."""
+        that fraction of the volume traded meanwhile, so it fills partially (see `matching`).
+        ``fee_asset`` (quote, received or bnb; default the fill model's, itself
+        `workbench.fills.DEFAULT_FEE_ASSET`): what commissions are taken in (see `commission`);
+        with bnb a fresh account also holds BNB and a BNB/<quote> market is served."""
+        model = fill_model or FillModel()
+        if fee_asset is not None:
+            model = replace(model, fee_asset=fee_asset_of(fee_asset))
+        if balances is None:
+            balances = dict(DEFAULT_BALANCES)
+            if model.fee_asset is FeeAsset.BNB:
+                balances[BNB] = DEFAULT_BNB_BALANCE
         if timeframe not in INTERVAL_MS:
             raise ValueError(f"unsupported base timeframe {timeframe!r}")
         tf_ms = INTERVAL_MS[timeframe]
@@ -100,8 +117,8 @@ class LocalExchange:
             history,
             clock=clock,
             timeframe_ms=tf_ms,
-            fill_model=fill_model or FillModel(),
-            accounts={api_key: dict(balances or DEFAULT_BALANCES)},
+            fill_model=model,
+            accounts={api_key: dict(balances)},
             keyring=KeyRing({api_key: (api_secret, api_key)}),
             max_volume_fraction=max_volume_fraction,
         )
@@ -173,6 +190,8 @@ class LocalExchange:
         status: int | None = None,
         retry_after_s: int = 1,
         latency_ms: float = 0.0,
+        skew_ms: int | None = None,
+        hang_s: float = 0.0,
     ) -> Fault:
         """Start a fault (`workbench.localexchange.faults`); dropping sockets happens at once."""
         faults = self.engine.faults
@@ -183,6 +202,8 @@ class LocalExchange:
             status=status,
             retry_after_s=retry_after_s,
             latency_ms=latency_ms,
+            skew_ms=skew_ms,
+            hang_s=hang_s,
         )
         if fault.kind is FaultKind.DROP_WEBSOCKETS:
             await self.engine.hub.drop_all()
@@ -197,7 +218,9 @@ class LocalExchange:
     # -- internals -----------------------------------------------------------------------
     def build_app(self) -> web.Application:
         """Give the aiohttp application (routes, middlewares, shared state)."""
-        app = web.Application(middlewares=[self._fault_middleware, self._error_middleware])
+        app = web.Application(
+            middlewares=[fault_middleware(self.engine.faults), self._error_middleware]
+        )
         app[rest_market.ENGINE] = self.engine
         app[rest_market.LISTEN_KEYS] = {}
         rest_market.add_routes(app)
@@ -223,29 +246,6 @@ class LocalExchange:
         except ExchangeRejection as rejection:
             return web.json_response(rejection.body(), status=rejection.status)
 
-    @web.middleware
-    async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
-            return await handler(request)
-        faults = self.engine.faults
-        delay = faults.latency_s()
-        if delay:
-            await asyncio.sleep(delay)
-        fault = faults.take_http()
-        if fault is None:
-            return await handler(request)
-        headers = {"Retry-After": str(fault.retry_after_s)}
-        if fault.kind is FaultKind.RATE_LIMIT:
-            body = {"code": -1003, "msg": RATE_LIMIT_BODY}
-            return web.json_response(body, status=fault.status, headers=headers)
-        if fault.kind is FaultKind.BAN:
-            until = int(time.time() * 1000) + fault.retry_after_s * 1000
-            msg = f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans."  # noqa: E501
-            return web.json_response(
-                {"code": -1003, "msg": msg}, status=fault.status, headers=headers
-            )
-        return web.Response(status=fault.status, text="Service Unavailable", headers=headers)
-
     async def _state(self, request: web.Request) -> web.Response:
         now = self.engine.step()
         clock: Any = self.engine.clock
@@ -258,15 +258,19 @@ class LocalExchange:
                 "connections": len(self.engine.hub.connections),
                 "faults": self.engine.faults.describe(),
                 "max_volume_fraction": self.engine.matcher.max_volume_fraction,
+                "fee_asset": self.engine.fill_model.fee_asset.value,
             }
         )
 
     async def _post_fault(self, request: web.Request) -> web.Response:
         spec = await request.json()
+        kinds = ", ".join(k.value for k in FaultKind)
+        if not isinstance(spec, dict) or spec.get("kind") not in set(FaultKind):
+            error = f"kind must be one of {kinds}"
+            return web.json_response({"error": error}, status=400)
         try:
-            kind = FaultKind(spec.pop("kind"))
-            await self.inject_fault(kind, **spec)
-        except (KeyError, TypeError, ValueError) as error:
+            await self.inject_fault(FaultKind(spec.pop("kind")), **spec)
+        except (TypeError, ValueError) as error:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response({"faults": self.engine.faults.describe()})
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -135,7 +134,7 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
                 await asyncio.sleep(delay)
             try:
                 if method == "userDataStream.subscribe.signature":
-                    account = engine.keyring.verify_ws(params)
+                    account = engine.keyring.verify_ws(params, engine.faults.signed_request_ms())
                     connection.user[account] = next_subscription
                     result: Any = {"subscriptionId": next_subscription}
                     next_subscription += 1
@@ -148,7 +147,7 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
                 elif method == "ping":
                     result = {}
                 elif method == "time":
-                    result = {"serverTime": int(time.time() * 1000)}
+                    result = {"serverTime": engine.faults.clock_ms()}
                 else:
                     raise ExchangeRejection(-1100, f"Unknown method '{method}'.")
             except ExchangeRejection as rejection:

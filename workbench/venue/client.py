@@ -2,7 +2,12 @@
 
 For ``"local"`` both clients are ccxt's own Binance classes with their URLs pointed at the local
 exchange, only spot markets loaded, and every option that would reach another host turned off.
-For any other ccxt id they are that exchange's classes with the keys from the settings.
+For any other ccxt id they are that exchange's classes.
+
+Keys go only where they belong. The settings' keys (``WORKBENCH_API_KEY``/``_SECRET``) are the
+keys of the settings' exchange, so only that exchange's clients get them; the local exchange
+always gets its own pair (`LOCAL_API_KEY`/`LOCAL_API_SECRET`, or the arguments), never a real
+account's: it knows no other pair, and a real key has no business on a test server.
 """
 
 from __future__ import annotations
@@ -108,18 +113,17 @@ def connect(
     """Give configured ccxt REST and ccxt.pro clients for ``name`` (default: settings).
 
     ``"local"`` talks to the local exchange at ``host:port`` (default: settings'
-    ``local_host``/``local_port``) with the given keys, else the settings' keys, else the local
-    exchange's default pair. Any other name is a ccxt exchange id, with keys from the
-    arguments or the settings, and its testnet when ``sandbox`` (or settings.sandbox).
+    ``local_host``/``local_port``) with the given keys, else the local exchange's own pair;
+    never with the settings' keys. Any other name is a ccxt exchange id, with the given keys,
+    else the settings' keys when ``name`` is the settings' exchange, and its testnet when
+    ``sandbox`` (or settings.sandbox).
     """
     settings = settings or load_settings()
     name = name or settings.exchange
-    key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
-    sec = secret or (settings.api_secret.get_secret_value() if settings.api_secret else None)
     if name == LOCAL:
         host = host or settings.local_host
         port = port or settings.local_port
-        config = local_config(host, port, key or LOCAL_API_KEY, sec or LOCAL_API_SECRET)
+        config = local_config(host, port, api_key or LOCAL_API_KEY, secret or LOCAL_API_SECRET)
         if options:
             config["options"].update(options)
         rest = ccxt_async.binance(config)
@@ -129,6 +133,10 @@ def connect(
         return ExchangeClients(LOCAL, rest, pro)
     if not hasattr(ccxt_async, name) or not hasattr(ccxt_pro, name):
         raise ValueError(f"unknown exchange {name!r}: not a ccxt (and ccxt.pro) exchange id")
+    key, sec = api_key, secret
+    if name == settings.exchange and not (key or sec):
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        sec = settings.api_secret.get_secret_value() if settings.api_secret else None
     config = {"enableRateLimit": True, "options": dict(options or {})}
     if key and sec:
         config.update({"apiKey": key, "secret": sec})

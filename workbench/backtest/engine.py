@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.backtest.errors import BacktestError
 from workbench.backtest.fused import KeptRun, run_kept, stats_table
 from workbench.backtest.plan import REASON_NAMES
 from workbench.backtest.stats_nb import EXPOSURE
@@ -62,13 +63,13 @@ def align_candles(candles: CandlesLike, default_symbol: str) -> dict[str, pd.Dat
     """Give candles per symbol, restricted to the timestamps every symbol has."""
     frames = {default_symbol: candles} if isinstance(candles, pd.DataFrame) else dict(candles)
     if not frames:
-        raise ValueError("no candles given")
+        raise BacktestError("no candles given")
     common = None
     for frame in frames.values():
         common = frame.index if common is None else common.intersection(frame.index)
     assert common is not None
     if len(common) < 2:
-        raise ValueError("the symbols share fewer than two bars")
+        raise BacktestError("the symbols share fewer than two bars")
     return {s: f.loc[common] if len(f) != len(common) else f for s, f in frames.items()}
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.backtest.errors import BacktestError
+
 METHODS = ("shuffle", "bootstrap", "block")
 PERCENTILES = (5, 25, 50, 75, 95)
 
@@ -45,7 +47,7 @@ def _indices(rng: np.random.Generator, n: int, paths: int, method: str, block: i
         starts = rng.integers(0, n - size + 1, size=(paths, -(-n // size)))
         idx = (starts[:, :, None] + np.arange(size)[None, None, :]).reshape(paths, -1)
         return idx[:, :n]
-    raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    raise BacktestError(f"unknown method {method!r}; choose from {METHODS}")
 
 
 def _recovery(equity: np.ndarray, peaks: np.ndarray, drawdown: np.ndarray) -> np.ndarray:
@@ -77,7 +79,7 @@ def monte_carlo(
     """
     returns = trade_returns(pnl, cash)
     if len(returns) == 0:
-        raise ValueError("the run has no closed trades to resample")
+        raise BacktestError("the run has no closed trades to resample")
     rng = np.random.default_rng(seed)
     sampled = returns[_indices(rng, len(returns), paths, method, block)]
     equity = cash * np.cumprod(1.0 + sampled, axis=1)

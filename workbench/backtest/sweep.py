@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.backtest.errors import SweepError
 from workbench.backtest.fused import stats_table, sweep_stats
 from workbench.backtest.stats_nb import RUN_COLUMNS
 from workbench.fills import FeeAsset, FillModel
@@ -29,10 +30,6 @@ BYTES_PER_CELL = 400  # vectorbt's worst case (~285) plus signals, plan arrays a
 FLAG_BYTES = 1  # the fused sweep's working set per combination x symbol x bar
 INDICATOR_BYTES = 16  # per distinct indicator output x bar: the output and a gathered copy
 DEFAULT_MEMORY_MB = 1024
-
-
-class SweepError(ValueError):
-    """A grid or constraint that cannot be swept, with the reason."""
 
 
 def parse_grid_arg(spec: Spec, text: str) -> tuple[str, list[int | float]]:

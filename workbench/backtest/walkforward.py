@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.backtest.engine import simulate
+from workbench.backtest.errors import BacktestError
 from workbench.backtest.sweep import SweepSettings, sweep
-from workbench.portfolio.stats import equity_stats
+from workbench.portfolio.stats import STAT_COLUMNS, equity_stats
 from workbench.strategy.model import Spec
 
 
@@ -64,10 +65,12 @@ def walk_forward(
 ) -> WalkForwardResult:
     """Give the walk-forward analysis of ``grid`` over ``candles``."""
     settings = settings or SweepSettings()
+    if metric not in STAT_COLUMNS:
+        raise BacktestError(f"metric {metric!r}: choose from {list(STAT_COLUMNS)}")
     index = pd.DatetimeIndex(next(iter(candles.values())).index)
     spans = windows(index, train, test, anchored)
     if not spans:
-        raise ValueError("the data is shorter than one training plus one test window")
+        raise BacktestError("the data is shorter than one training plus one test window")
     rows, pieces, equity_now = [], [], settings.cash
     fill_model = settings.fill_model
     tf_s = spec.market.timeframe_seconds

@@ -9,9 +9,10 @@ from typing import Protocol
 
 from workbench.broker.models import Fill, Order
 from workbench.candles import Candle
+from workbench.errors import WorkbenchError
 
 
-class BrokerError(Exception):
+class BrokerError(WorkbenchError):
     """Something a broker could not do, with the order it was about."""
 
 

@@ -13,7 +13,7 @@ import typer
 
 from workbench.cli.common import DbOption, console, fail, settings_with
 from workbench.data.shipped import ensure_shipped, shipped_files
-from workbench.store import Store, StoreError
+from workbench.store import Store
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
 APP = APPS / "dashboard.py"
@@ -31,12 +31,9 @@ def demo(
     settings = settings_with(db)
     if not shipped_files() or not APP.exists() or not RESEARCH.exists():
         fail("the demo runs from a clone of the repository (data/candles and apps/ are missing)")
-    try:
-        with Store.open(settings.db) as store:
-            for done in ensure_shipped(store):
-                console.print(f"imported {done.symbol} {done.timeframe}: {done.rows} bars")
-    except StoreError as exc:
-        fail(str(exc))
+    with Store.open(settings.db) as store:
+        for done in ensure_shipped(store):
+            console.print(f"imported {done.symbol} {done.timeframe}: {done.rows} bars")
     console.print(f"live dashboard: http://127.0.0.1:{port}/dashboard")
     console.print(f"research:       http://127.0.0.1:{port}/research  (Ctrl-C stops both)")
     command = [

@@ -78,7 +78,6 @@ def serve(
     from workbench.localexchange import (
         LOCAL_API_KEY,
         LOCAL_API_SECRET,
-        HistoryError,
         LocalExchange,
         load_csv_history,
         load_history_file,
@@ -93,7 +92,7 @@ def serve(
         else:
             source = Path(settings.db)
             history = load_history_file(source, "local", wanted, timeframe)
-    except (HistoryError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     try:
         server = LocalExchange(

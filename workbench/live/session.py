@@ -20,6 +20,7 @@ from typing import Any, Self
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.paper import PaperBroker
 from workbench.data.shipped import ensure_shipped
+from workbench.errors import WorkbenchError
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
 from workbench.localexchange import LocalExchange, load_history
@@ -32,7 +33,7 @@ from workbench.venue import connect
 log = logging.getLogger(__name__)
 
 
-class LiveError(Exception):
+class LiveError(WorkbenchError):
     """A live run that cannot start: what is missing and what to do."""
 
 

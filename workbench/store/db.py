@@ -21,6 +21,7 @@ from workbench.store.candles import CandleStore
 from workbench.store.errors import StoreError, StoreLocked
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
+from workbench.store.runs import RunStore
 from workbench.store.trading import TradingStore
 
 _LOCK_MESSAGE = "Could not set lock"
@@ -50,7 +51,8 @@ def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConne
 
 class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records),
-    `store.markets` (market rules)."""
+    `store.markets` (market rules), `store.runs` (backtests, sweeps, walk-forward and their
+    rows)."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, path: Path | None, owner: bool = False
@@ -61,6 +63,7 @@ class Store:
         self.candles = CandleStore(con)
         self.trading = TradingStore(con)
         self.markets = MarketRulesStore(con)
+        self.runs = RunStore(con)
 
     @classmethod
     def open(

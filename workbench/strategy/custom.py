@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.errors import WorkbenchError
 from workbench.strategy.indicators.registry import (
     KINDS,
     PRICE_FIELDS,
@@ -62,7 +63,7 @@ from workbench.strategy.indicators.registry import (
 ArgSpec = Mapping[str, int | float | ArgDef]
 
 
-class IndicatorRegistrationError(ValueError):
+class IndicatorRegistrationError(WorkbenchError, ValueError):
     """A custom indicator that cannot be registered, with the reason."""
 
 

@@ -1,0 +1,33 @@
+"""The root of every error the workbench raises on purpose: `WorkbenchError`.
+
+Each area keeps its errors beside the code that raises them (they carry that area's details:
+a spec's problems, a file's bad rows, the refused order) and derives them from this root, so a
+caller can catch one type (the command line reports any of them the same way, in
+`workbench.cli.common`):
+
+    WorkbenchError
+    ├── SpecError                   workbench.strategy.errors      (``problems``: every one)
+    ├── IndicatorRegistrationError  workbench.strategy.custom
+    ├── TimeframeError              workbench.timeframes
+    ├── CandleFileError             workbench.data.files           (``problems``: bad rows)
+    ├── DownloadError               workbench.data.download
+    ├── StoreError                  workbench.store.errors
+    │   ├── SchemaTooNew
+    │   └── StoreLocked
+    ├── BacktestError               workbench.backtest.errors
+    │   └── SweepError              workbench.backtest.sweep
+    ├── AllocationError             workbench.portfolio.allocation
+    ├── LiveError                   workbench.live.session
+    ├── HistoryError                workbench.localexchange.history
+    ├── ExchangeRejection           workbench.localexchange.errors (Binance's code and msg)
+    └── OrderRejected               workbench.broker.base          (``order``, ``reason``)
+
+Errors about bad input also derive from `ValueError` where they always did (a spec, a grid,
+a file), so existing ``except ValueError`` code keeps working.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Something the workbench refuses or cannot do, said as what went wrong and why."""

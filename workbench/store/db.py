@@ -22,6 +22,7 @@ from workbench.store.errors import StoreError, StoreLocked
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
 from workbench.store.runs import RunStore
+from workbench.store.studies import StudyStore
 from workbench.store.trading import TradingStore
 
 _LOCK_MESSAGE = "Could not set lock"
@@ -52,7 +53,7 @@ def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConne
 class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records),
     `store.markets` (market rules), `store.runs` (backtests, sweeps, walk-forward and their
-    rows)."""
+    rows), `store.studies` (Optuna)."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, path: Path | None, owner: bool = False
@@ -64,6 +65,7 @@ class Store:
         self.trading = TradingStore(con)
         self.markets = MarketRulesStore(con)
         self.runs = RunStore(con)
+        self.studies = StudyStore(con)
 
     @classmethod
     def open(

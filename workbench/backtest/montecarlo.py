@@ -11,13 +11,24 @@ equity regains the peak before it (NaN when it never does).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
 
 from workbench.backtest.errors import BacktestError
 
 METHODS = ("shuffle", "bootstrap", "block")
 PERCENTILES = (5, 25, 50, 75, 95)
+
+
+@runtime_checkable
+class HasTrades(Protocol):
+    """A backtest result: its trades (``pnl`` and ``exit_reason`` columns) and initial cash."""
+
+    trades: pd.DataFrame
+    cash: float
 
 
 @dataclass(frozen=True)
@@ -65,8 +76,8 @@ def _recovery(equity: np.ndarray, peaks: np.ndarray, drawdown: np.ndarray) -> np
 
 
 def monte_carlo(
-    pnl: np.ndarray,
-    cash: float,
+    pnl: ArrayLike | HasTrades,
+    cash: float | None = None,
     paths: int = 10_000,
     method: str = "shuffle",
     block: int = 5,
@@ -75,8 +86,16 @@ def monte_carlo(
 ) -> MonteCarloResult:
     """Give distributions of final equity, max drawdown and recovery over ``paths`` paths.
 
-    ``loss`` is the loss fraction whose probability is reported (0.1 = "lose 10 % or more").
+    ``pnl`` is the closed trades' P&L in order, with ``cash`` the initial cash, or a backtest
+    result (its closed trades and cash). ``loss`` is the loss fraction whose probability is
+    reported (0.1 = "lose 10 % or more").
     """
+    if isinstance(pnl, HasTrades):
+        trades = pnl.trades
+        cash = pnl.cash if cash is None else cash
+        pnl = trades.loc[trades["exit_reason"] != "open", "pnl"].to_numpy(dtype=float)
+    if cash is None:
+        raise BacktestError("cash: give the initial cash the trades' P&L was made from")
     returns = trade_returns(pnl, cash)
     if len(returns) == 0:
         raise BacktestError("the run has no closed trades to resample")

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.backtest.engine import CandlesLike, align_candles
 from workbench.backtest.errors import SweepError
 from workbench.backtest.fused import stats_table, sweep_stats
 from workbench.backtest.stats_nb import RUN_COLUMNS
 from workbench.fills import FeeAsset, FillModel
 from workbench.lots import LotRules
 from workbench.strategy.model import Spec
+from workbench.strategy.params import normalize_params
 
 BYTES_PER_CELL = 400  # vectorbt's worst case (~285) plus signals, plan arrays and stats
 FLAG_BYTES = 1  # the fused sweep's working set per combination x symbol x bar
@@ -132,6 +134,9 @@ def build_grid(
     Rows come in ``itertools.product`` order (the last parameter varies fastest), built by
     index arithmetic on numpy arrays: 8 bytes per parameter and combination, no Python tuples.
     """
+    unknown = [name for name in axes if name not in spec.params]
+    if unknown:
+        raise SweepError(f"grid: no parameter(s) {unknown} in the spec ({list(spec.params)})")
     names = list(spec.params)
     values = [list(axes.get(n, [spec.params[n].default])) for n in names]
     total = int(np.prod([len(v) for v in values]))
@@ -148,6 +153,33 @@ def build_grid(
     for expression in constraints or []:
         grid = grid[constraint_mask(grid, expression)].reset_index(drop=True)
     return grid
+
+
+GridLike = pd.DataFrame | Mapping[str, Any]
+
+
+def as_grid(spec: Spec, grid: GridLike, constraints: list[str] | None = None) -> pd.DataFrame:
+    """Give the combinations to run, typed, meeting every constraint.
+
+    ``grid`` is a DataFrame of combinations (missing parameters at their default) or a
+    mapping of parameter -> values (a scalar or a sequence; `build_grid`'s product).
+    """
+    if isinstance(grid, pd.DataFrame):
+        try:
+            frame = normalize_params(spec, grid)
+        except KeyError as exc:
+            raise SweepError(f"grid: {exc.args[0]}; the spec has {list(spec.params)}") from exc
+    else:
+        axes = {
+            name: list(values)
+            if isinstance(values, Iterable) and not isinstance(values, str)
+            else [values]
+            for name, values in grid.items()
+        }
+        frame = build_grid(spec, axes)
+    for expression in constraints or []:
+        frame = frame[constraint_mask(frame, expression)].reset_index(drop=True)
+    return frame
 
 
 def plan_chunks(
@@ -268,24 +300,29 @@ def _remote_chunk(
 
 def sweep(
     spec: Spec,
-    candles: Mapping[str, pd.DataFrame],
-    grid: pd.DataFrame,
+    candles: CandlesLike,
+    grid: GridLike,
     settings: SweepSettings | None = None,
     chunk_size: int | None = None,
     memory_mb: float = DEFAULT_MEMORY_MB,
     workers: int = 1,
     cluster: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    constraints: list[str] | None = None,
 ) -> pd.DataFrame:
     """Give statistics for every combination of ``grid``, in grid order.
 
-    Chunks hold at most ``chunk_size`` combinations (default: as many as ``memory_mb`` allows,
-    see `plan_chunks`). ``workers > 1`` starts a Dask LocalCluster of that many single-threaded
-    processes; ``cluster`` is a Dask scheduler address to use instead. ``progress(done,
-    total)`` is called after each chunk.
+    ``candles``: one symbol's candles (the spec's symbol) or a mapping symbol -> candles;
+    ``grid``: combinations or parameter -> values (see `as_grid`), kept where every one of
+    ``constraints`` (such as ``"fast < slow"``) holds. Chunks hold at most ``chunk_size``
+    combinations (default: as many as ``memory_mb`` allows, see `plan_chunks`).
+    ``workers > 1`` starts a Dask LocalCluster of that many single-threaded processes;
+    ``cluster`` is a Dask scheduler address to use instead. ``progress(done, total)`` is
+    called after each chunk.
     """
     settings = settings or SweepSettings()
-    grid = grid.reset_index(drop=True)
+    candles = align_candles(candles, spec.market.symbol)
+    grid = as_grid(spec, grid, constraints)
     n_bars = len(next(iter(candles.values())))
     total = len(grid)
 

@@ -25,9 +25,13 @@ a command pays only for what it runs. Every error the workbench raises on purpos
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# Not typing.TYPE_CHECKING: importing typing would triple the cost of `import workbench`;
+# type checkers read a module constant of that name the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from workbench.backtest import BacktestResult
     from workbench.backtest.engine import backtest
     from workbench.backtest.montecarlo import MonteCarloResult

@@ -290,7 +290,7 @@ def test_shared_cash_runs_out_and_entries_are_skipped(pair) -> None:
     assert both_open == 0, "with all cash in one symbol the other cannot open"
 
 
-def test_sweep_chunks_and_workers_change_nothing(eth) -> None:
+def test_sweep_chunks_change_nothing(eth) -> None:
     spec = load_spec(ROOT / "data" / "strategies" / "bollinger_reversion.json")
     grid = build_grid(spec, {"period": [10, 20, 30], "mult": [1.5, 2.5], "rsi_low": [25, 40]})
     settings = SweepSettings(fee_rate=0.001, slippage=0.0005)

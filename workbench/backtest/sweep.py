@@ -286,18 +286,6 @@ def run_chunk(
     return stats_table(grid, chunk_stats(spec, candles, grid, settings, start_bar))
 
 
-def _spec_worker(raw: dict[str, Any]) -> Spec:
-    from workbench.strategy.loader import load_spec
-
-    return load_spec(raw)
-
-
-def _remote_chunk(
-    raw: dict[str, Any], candles: Any, grid: pd.DataFrame, settings: Any
-) -> np.ndarray:
-    return chunk_stats(_spec_worker(raw), candles, grid, settings)
-
-
 def sweep(
     spec: Spec,
     candles: CandlesLike,
@@ -342,52 +330,8 @@ def sweep(
             if progress:
                 progress(b, total)
     else:
-        _dask_sweep(spec, candles, grid, settings, ranges, stats, workers, cluster, progress)
+        from workbench.backtest.cluster import SweepJob, sweep_on_dask
+
+        job = SweepJob.of(spec, candles, settings)
+        sweep_on_dask(job, grid, ranges, stats, workers, cluster, progress)
     return stats_table(grid, stats.T)
-
-
-def _dask_sweep(
-    spec: Spec,
-    candles: Mapping[str, pd.DataFrame],
-    grid: pd.DataFrame,
-    settings: SweepSettings,
-    ranges: Callable[[int], Iterator[tuple[int, int]]],
-    stats: np.ndarray,
-    workers: int,
-    cluster: str | None,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise SweepError("--workers/--cluster need dask[distributed] installed") from exc
-    local = None
-    if cluster:
-        client = Client(cluster)
-    else:
-        local = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(local)
-    try:
-        n_workers = len(client.scheduler_info().get("workers", {})) or workers
-        data = client.scatter(dict(candles), broadcast=True)
-        futures = {}
-        for a, b in ranges(max(n_workers, 2)):
-            chunk = grid.iloc[a:b]
-            futures[client.submit(_remote_chunk, spec.raw, data, chunk, settings, pure=False)] = (
-                a,
-                b,
-            )
-        done = 0
-        for future in as_completed(futures):
-            a, b = futures[future]
-            stats[:, a:b] = future.result().T
-            future.release()
-            done += b - a
-            if progress:
-                progress(done, len(grid))
-    finally:
-        client.close()
-        if local is not None:
-            local.close()

@@ -140,5 +140,5 @@ def test_a_cluster_address_where_no_scheduler_answers_is_named(
     from workbench import WorkbenchError
 
     monkeypatch.setattr("workbench.backtest.cluster.CONNECT_TIMEOUT_S", 0.5)
-    with pytest.raises(WorkbenchError, match="tcp://127.0.0.1:9"):
+    with pytest.raises(WorkbenchError, match=r"tcp://127\.0\.0\.1:9"):
         sweep(load_spec(SPEC_FILE), eth, {"fast": [6]}, cluster="tcp://127.0.0.1:9")

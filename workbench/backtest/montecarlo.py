@@ -4,8 +4,11 @@ Each closed trade becomes a return on the equity it started from,
 ``r_k = pnl_k / equity_before_k`` (equity_before = initial cash + earlier P&L). Paths re-order
 (``shuffle``: a permutation), resample (``bootstrap``: with replacement) or resample blocks of
 ``block`` consecutive trades (``block``) and compound from the initial cash. A fixed seed makes
-every run reproducible. Time to recover = trades from the deepest drawdown's trough until the
-equity regains the peak before it (NaN when it never does).
+every run reproducible: with ``rng = numpy.random.default_rng(seed)``, a shuffle orders each
+path's trades by ``rng.random((paths, n))``, a bootstrap draws ``rng.integers(0, n, (paths,
+n))``, and blocks start at ``rng.integers(0, n - block + 1, (paths, ceil(n / block)))``.
+Time to recover = trades from the deepest drawdown's trough until the equity regains the peak
+before it (NaN when it never does). Percentiles interpolate linearly between ranks.
 """
 
 from __future__ import annotations

@@ -85,7 +85,9 @@ def walk_forward(
     for n, (a, b, c) in enumerate(spans):
         train_c = {s: f.iloc[a:b] for s, f in candles.items()}
         table = sweep(spec, train_c, grid, settings)
-        best = table.sort_values([metric], ascending=False, na_position="last").iloc[0]
+        # Ties go to the first combination in grid order (a stable sort), so the choice is
+        # the same on every run and platform.
+        best = table.sort_values(metric, ascending=False, na_position="last", kind="stable").iloc[0]
         params = best[list(grid.columns)].to_frame().T.reset_index(drop=True)
         params = params.astype(grid.dtypes.to_dict())
         test_c = {s: f.iloc[a:c] for s, f in candles.items()}

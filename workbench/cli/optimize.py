@@ -125,7 +125,7 @@ def sweep_command(
     tried = table[table["state"] == "complete"] if "state" in table else table
     if tried.empty:
         fail("no combination meets the constraints")
-    ranked = tried.sort_values(metric, ascending=False, na_position="last")
+    ranked = tried.sort_values(metric, ascending=False, na_position="last", kind="stable")
     best = {k: v for k, v in ranked.iloc[0].items() if k not in ("trial", "state")}
     guard = _deflated(spec, candles, tried, best, settings)
     index = next(iter(candles.values())).index

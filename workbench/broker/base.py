@@ -1,4 +1,7 @@
-"""The broker protocol: PaperBroker and CcxtBroker are interchangeable (DESIGN decision 4)."""
+"""The broker protocol: PaperBroker and CcxtBroker are interchangeable.
+
+See docs/architecture.md, decision 4.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DuckDB storage: candles, and (in later migrations) orders, trades, runs, users, audit."""
+"""The database: candles, backtest runs, Optuna studies and live records (`Store`)."""
 
 from workbench.store.db import Store
 from workbench.store.errors import SchemaTooNew, StoreError, StoreLocked

@@ -1,4 +1,4 @@
-"""Reading the database while another process owns it (DESIGN decision 6).
+"""Reading the database while another process owns it (docs/architecture.md, decision 6).
 
 DuckDB lets one process hold a file read-write and locks out every other process, readers
 included. The process that runs the engine (the dashboard, `workbench live run`) owns the

@@ -111,3 +111,13 @@ def test_docs_the_code_points_to_are_in_the_repository() -> None:
     assert "docs/architecture.md" in mentioned
     for doc in mentioned:
         assert (ROOT / doc).is_file(), doc
+
+
+def test_the_modules_the_architecture_page_names_exist() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"(?<![\w/.])((?:tests/)?[a-z_]+/[a-z_]+\.py)", text))
+    assert len(named) > 20
+    missing = [
+        n for n in sorted(named) if not ((ROOT / n).is_file() or (ROOT / "workbench" / n).is_file())
+    ]
+    assert missing == []

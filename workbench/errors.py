@@ -15,15 +15,20 @@ caller can catch one type (the command line reports any of them the same way, in
     │   ├── SchemaTooNew
     │   └── StoreLocked
     ├── BacktestError               workbench.backtest.errors
-    │   └── SweepError              workbench.backtest.sweep
+    │   └── SweepError
     ├── AllocationError             workbench.portfolio.allocation
     ├── LiveError                   workbench.live.session
     ├── HistoryError                workbench.localexchange.history
     ├── ExchangeRejection           workbench.localexchange.errors (Binance's code and msg)
-    └── OrderRejected               workbench.broker.base          (``order``, ``reason``)
+    └── BrokerError                 workbench.broker.base
+        ├── OrderRejected                                          (``order``, ``reason``)
+        └── BrokerUnavailable                                      (transient: ask again)
+            └── OutcomeUnknown
 
 Errors about bad input also derive from `ValueError` where they always did (a spec, a grid,
-a file), so existing ``except ValueError`` code keeps working.
+a file), so existing ``except ValueError`` code keeps working. An error that means a bug in the
+workbench (`workbench.broker.models.OrderTransitionError`) stays outside the tree, so it shows
+its traceback.
 """
 
 from __future__ import annotations

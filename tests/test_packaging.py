@@ -92,10 +92,6 @@ def test_make_lab_serves_the_notebooks_on_localhost() -> None:
                 assert time.monotonic() < deadline and lab.poll() is None, "no answer"
                 time.sleep(0.2)
         assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} <= listed
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/lab?token={token}", timeout=30
-        ) as page:
-            assert b"JupyterLab" in page.read()
     finally:
         if lab.poll() is None:
             os.killpg(lab.pid, signal.SIGTERM)

@@ -32,6 +32,7 @@ BYTES_PER_CELL = 400  # vectorbt's worst case (~285) plus signals, plan arrays a
 FLAG_BYTES = 1  # the fused sweep's working set per combination x symbol x bar
 INDICATOR_BYTES = 16  # per distinct indicator output x bar: the output and a gathered copy
 DEFAULT_MEMORY_MB = 1024
+CHUNKS_PER_WORKER = 4  # on Dask, at least this many chunks per worker
 
 
 def parse_grid_arg(spec: Spec, text: str) -> tuple[str, list[int | float]]:
@@ -317,8 +318,11 @@ def sweep(
     def ranges(n_workers: int) -> Iterator[tuple[int, int]]:
         rows = chunk_size
         if n_workers > 1:
-            # Spread the work: at least two chunks per worker so none sits idle.
-            spread = max(1, -(-total // (2 * n_workers)))
+            # Spread the work so that a worker slowed down (by a neighbour's load, a slower
+            # machine) leaves at most a small last chunk to wait for: the scheduler hands the
+            # next chunk to whichever worker is free. A chunk costs next to nothing beyond its
+            # rows (benchmarks/bench_dask.py), so several per worker are cheap.
+            spread = max(1, -(-total // (CHUNKS_PER_WORKER * n_workers)))
             rows = min(rows or spread, spread)
         return plan_chunks(spec, grid, n_bars, len(candles), memory_mb, rows)
 

@@ -52,8 +52,15 @@ def sweep_command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
     top: Annotated[int, typer.Option("--top", help="rows to print")] = 10,
-    workers: Annotated[int, typer.Option("--workers", help="local processes (Dask)")] = 1,
-    cluster: Annotated[str | None, typer.Option("--cluster", help="Dask scheduler")] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="run on a local Dask cluster of this many processes")
+    ] = 1,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster", help="run on the Dask scheduler at this address (tcp://host:8786)"
+        ),
+    ] = None,
     memory_mb: Annotated[float, typer.Option("--memory-mb", help="per chunk")] = 1024.0,
     symbol: SymbolOpt = None,
     timeframe: TimeframeOpt = None,

@@ -1,11 +1,11 @@
 """Walk-forward and Monte Carlo against plain loops that share nothing with them but inputs.
 
 Walk-forward: the oracle cuts the calendar windows itself, picks each window's parameters
-from single vectorbt backtests of the training bars (not the fused sweep), and trades the
-next window with the plain bar-by-bar loop of test_oracle.py, warmed up on the training bars
-and starting from the equity the previous window ended with. Monte Carlo: the oracle draws
-the documented random numbers and then compounds, tracks peaks and drawdowns, finds
-recoveries and interpolates percentiles with plain Python per path.
+from vectorbt's run of the training bars (`workbench.backtest.reference`, not the compiled
+sweep), and trades the next window with the plain bar-by-bar loop of test_oracle.py, warmed
+up on the training bars and starting from the equity the previous window ended with.
+Monte Carlo: the oracle draws the documented random numbers and then compounds, tracks peaks
+and drawdowns, finds recoveries and interpolates percentiles with plain Python per path.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from shipped import CANDLE_DIR, shipped
 
 from workbench.backtest.engine import backtest
 from workbench.backtest.montecarlo import PERCENTILES, monte_carlo
+from workbench.backtest.reference import vectorbt_simulate
 from workbench.backtest.sweep import SweepSettings, build_grid
 from workbench.backtest.walkforward import walk_forward
 from workbench.fills import FillModel
@@ -37,7 +38,7 @@ def eth() -> pd.DataFrame:
     return shipped(CANDLE_DIR / "ETH_BTC-5m.csv.gz")[1]
 
 
-def plain_walk_forward(spec, candles: pd.DataFrame, combos: list[dict], train, test, anchored):
+def plain_walk_forward(spec, candles: pd.DataFrame, grid: pd.DataFrame, train, test, anchored):
     """Give (chosen parameters per window, stitched out-of-sample equity) by plain loops."""
     times = candles.index
     chosen, pieces, equity_now = [], [], SETTINGS.cash
@@ -49,13 +50,12 @@ def plain_walk_forward(spec, candles: pd.DataFrame, combos: list[dict], train, t
         testing = candles[(times >= test_start) & (times < test_end)]
         if len(testing) < 2:
             break
+        scores = vectorbt_simulate(
+            spec, {"ETH/BTC": training}, grid, FILLS, SETTINGS.cash, True
+        ).stats()["sharpe"]
         best, best_score = None, -math.inf
-        for params in combos:  # the first of equal scores wins, as in grid order
-            run = backtest(
-                spec, training, params, SETTINGS.cash, SETTINGS.fee_rate, SETTINGS.slippage
-            )
-            score = run.stats["sharpe"]
-            if not math.isnan(score) and score > best_score:
+        for params, score in zip(grid.to_dict(orient="records"), scores, strict=True):
+            if not math.isnan(score) and score > best_score:  # the first of equals wins
                 best, best_score = params, score
         assert best is not None
         chosen.append(best)
@@ -83,11 +83,11 @@ def test_walk_forward_equals_a_plain_loop_choice_by_choice_and_bar_by_bar(
     axes = {"fast": [6, 12], "slow": [26, 50]}
     train, test = pd.Timedelta("8D"), pd.Timedelta("5D")
     ours = walk_forward(spec, eth, axes, train, test, anchored, "sharpe", SETTINGS)
-    combos = build_grid(spec, axes)[list(axes)].to_dict(orient="records")
-    chosen, equity = plain_walk_forward(spec, eth, combos, train, test, anchored)
+    grid = build_grid(spec, axes)
+    chosen, equity = plain_walk_forward(spec, eth, grid, train, test, anchored)
 
     assert len(chosen) >= 3  # several windows, so choices can differ between them
-    assert ours.windows[list(axes)].to_dict(orient="records") == chosen
+    assert ours.windows[list(grid.columns)].to_dict(orient="records") == chosen
     assert len({tuple(c.values()) for c in chosen}) > 1 or anchored
     pd.testing.assert_index_equal(ours.oos_equity.index, equity.index)
     np.testing.assert_allclose(ours.oos_equity.to_numpy(), equity.to_numpy(), rtol=1e-9)

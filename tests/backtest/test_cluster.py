@@ -110,7 +110,7 @@ def test_a_sweep_on_two_workers_equals_the_one_in_process_custom_indicator_and_a
         constraints=["fast < slow"],
         progress=lambda done, total: seen.append((done, total)),
     )
-    pd.testing.assert_frame_equal(there, here)
+    pd.testing.assert_frame_equal(there, here, check_exact=True)
     # The rows were spread over both workers, in more than one chunk each.
     assert len(seen) >= 4 and seen[-1] == (len(here), len(here))
     assert here["trades"].sum() > 0 and here["total_return"].nunique() > 1
@@ -121,7 +121,9 @@ def test_the_sweep_command_runs_on_a_cluster_address(address: str, eth, tmp_path
     with Store.open(db) as store:
         import_file(store, CANDLE_DIR / "ETH_BTC-5m.csv.gz", exchange="local")
     args = ["sweep", str(SPEC_FILE), "--grid", "fast=6:18:6", "--grid", "slow=26,40"]
-    args += ["--fees", "0.001", "--slippage", "0.0005", "--db", str(db), "--json"]
+    # Sized freely, as the in-process sweep below (the store has the market's lot rules).
+    args += ["--fees", "0.001", "--slippage", "0.0005", "--ideal-sizes"]
+    args += ["--db", str(db), "--json"]
     result = CliRunner().invoke(app, [*args, "--cluster", address])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)

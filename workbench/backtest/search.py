@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.backtest.errors import SweepError
-from workbench.backtest.stats_nb import INT_STATS
+from workbench.backtest.stats_nb import INT_STATS, RUN_COLUMNS
 from workbench.backtest.sweep import SweepSettings, constraint_mask, run_chunk
 from workbench.portfolio.stats import STAT_COLUMNS
 from workbench.strategy.model import Spec
@@ -110,7 +110,7 @@ def optuna_search(
     types: dict[str, Any] = {
         n: np.int64 if p.type is int else np.float64 for n, p in spec.params.items()
     }
-    types |= {c: np.float64 for c in STAT_COLUMNS} | {c: "Int64" for c in INT_STATS}
+    types |= {c: np.float64 for c in RUN_COLUMNS} | {c: "Int64" for c in INT_STATS}
     return table.astype(types | {"trial": np.int64})
 
 
@@ -118,9 +118,9 @@ def _batch_rows(
     grid: pd.DataFrame, ok: np.ndarray, ran: pd.DataFrame | None, numbers: list[int]
 ) -> pd.DataFrame:
     """Give every asked trial's row: the run ones' statistics, missing ones for the pruned."""
-    stats = pd.DataFrame(index=range(len(grid)), columns=list(STAT_COLUMNS), dtype=np.float64)
+    stats = pd.DataFrame(index=range(len(grid)), columns=list(RUN_COLUMNS), dtype=np.float64)
     if ran is not None and len(ran):
-        stats.loc[np.flatnonzero(ok), list(STAT_COLUMNS)] = ran[list(STAT_COLUMNS)].to_numpy(
+        stats.loc[np.flatnonzero(ok), list(RUN_COLUMNS)] = ran[list(RUN_COLUMNS)].to_numpy(
             dtype=np.float64
         )
     head = pd.DataFrame(

@@ -58,6 +58,7 @@ class StudyStore:
         """Write trials (rows of an `optuna_search` result) in one transaction."""
         if rows.empty:
             return
+        stats = [c for c in rows.columns if c not in ("trial", "state", *param_names)]
         frame = pd.DataFrame(
             {
                 "study": study,
@@ -66,7 +67,7 @@ class StudyStore:
                 "params_json": [dumps(p) for p in rows[param_names].to_dict(orient="records")],
                 "stats_json": [
                     dumps({k: v for k, v in s.items() if not pd.isna(v)})
-                    for s in rows[list(STAT_COLUMNS)].to_dict(orient="records")
+                    for s in rows[stats].to_dict(orient="records")
                 ],
             }
         )
@@ -89,11 +90,10 @@ class StudyStore:
             [study],
         ).df()
         params = pd.DataFrame([json.loads(p) for p in raw["params_json"]], index=raw.index)
-        stats = pd.DataFrame(
-            [json.loads(s) for s in raw["stats_json"]],
-            index=raw.index,
-            columns=list(STAT_COLUMNS),
-            dtype=np.float64,
-        )
+        stats = pd.DataFrame([json.loads(s) for s in raw["stats_json"]], index=raw.index)
+        # A pruned trial stores no statistics: its columns come from the others, or the
+        # sweep's columns when no trial ran yet.
+        stats = stats.reindex(columns=list(stats.columns) or list(STAT_COLUMNS))
+        stats = stats.astype(np.float64)
         head = raw[["trial", "state"]].astype({"trial": np.int64})
         return pd.concat([head, params, stats], axis=1)

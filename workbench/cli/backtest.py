@@ -34,7 +34,7 @@ from workbench.cli.backtest_options import (
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
-from workbench.fills import FeeAsset
+from workbench.fills import DEFAULT_FEE_ASSET
 from workbench.store import Store, StoreError
 from workbench.store.runs import RunStore, dumps
 
@@ -48,7 +48,7 @@ def backtest_command(
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE")] = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
-    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
+    fee_asset: FeeAssetOpt = DEFAULT_FEE_ASSET,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     ideal_sizes: IdealOpt = False,

@@ -162,7 +162,7 @@ class _runs:
             self.store = Store.open(self.path, read_only=True)
         except StoreError as exc:
             fail(str(exc))
-        return RunStore(self.store.con)
+        return self.store.runs
 
     def __exit__(self, *exc: object) -> None:
         self.store.close()

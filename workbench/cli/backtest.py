@@ -6,7 +6,6 @@ Register with ``register(app)``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -154,7 +153,7 @@ def runs_compare(
 
 
 class _runs:
-    def __init__(self, db: Path | None) -> None:
+    def __init__(self, db: str | None) -> None:
         self.path = settings_with(db).db
 
     def __enter__(self) -> RunStore:

@@ -123,7 +123,7 @@ class DuckSession(Session):
         return self.cursor.execute(sql, list(args)).df()
 
     def iter_frames(self, sql: str, args: Args = (), rows: int = 100_000) -> Iterator[pd.DataFrame]:
-        reader = self.cursor.execute(sql, list(args)).fetch_record_batch(rows)
+        reader = self.cursor.sql(sql, params=list(args) or None).to_arrow_reader(rows)
         for batch in reader:
             yield batch.to_pandas()
 

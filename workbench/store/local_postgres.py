@@ -10,6 +10,7 @@ user (`runuser`), in a directory of its own under the system temp folder. It lis
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -131,10 +132,8 @@ class LocalPostgres:
     def stop(self) -> None:
         if self.port:
             data = self.root / "data"
-            try:
+            with contextlib.suppress(StoreError):  # already gone: the folder goes anyway
                 self._run("pg_ctl", "stop", "-D", str(data), "-m", "immediate", "-w")
-            except StoreError:
-                pass  # already gone; the folder goes anyway
             self.port = 0
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -127,15 +127,21 @@ def _python_rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
         if series.dtype.kind == "M":
             values = [None if pd.isna(v) else v.to_pydatetime() for v in series]
         else:
-            values = [None if _missing(v) else v for v in series.astype(object).tolist()]
+            values = [_plain(v) for v in series.astype(object).tolist()]
         columns.append(values)
     return zip(*columns, strict=True)
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return None if _missing(value) else value
+
+
 def _missing(value: Any) -> bool:
-    if value is None or isinstance(value, list | tuple | np.ndarray):
-        return value is None
-    return bool(pd.isna(value))
+    if isinstance(value, list | tuple | np.ndarray):
+        return False
+    return value is None or bool(pd.isna(value))
 
 
 class PgSession(Session):

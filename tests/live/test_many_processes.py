@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,32 +19,40 @@ from workbench.store import Store
 from workbench.store.sharing import query
 
 SPECS = ROOT / "data" / "strategies"
-READER = """
-import sys, time
-from workbench.store.sharing import query
-seen = []
-for _ in range(20):
-    seen.append(int(query("SELECT count(*) AS n FROM equity", db=sys.argv[1])["n"].iloc[0]))
-    time.sleep(0.1)
-print("counts", *seen, flush=True)
-"""
 
 
-async def engine(url: str, spec: str) -> asyncio.subprocess.Process:
+async def engine(url: str, spec: str, log: Path | None = None) -> asyncio.subprocess.Process:
+    """Start `workbench live run` (its errors to `log`, or piped)."""
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "workbench", "live", "run", str(SPECS / spec), "--speed", "3000",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log.open("ab") if log else asyncio.subprocess.PIPE,
         env={**os.environ, "WORKBENCH_DB": url},
     )  # fmt: skip
 
 
-async def lines_until(process: asyncio.subprocess.Process, prefix: str, out: list[str]) -> None:
+async def collect(process: asyncio.subprocess.Process, out: list[str]) -> None:
+    """Keep reading an engine's output (a full pipe would stall it)."""
     assert process.stdout is not None
     async for raw in process.stdout:
         out.append(raw.decode().rstrip())
-        if out[-1].startswith(prefix):
+
+
+async def seen(out: list[str], prefix: str, timeout_s: float) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if any(line.startswith(prefix) for line in out):
             return
-    raise AssertionError(f"ended before {prefix!r}: {out[-10:]}")
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {prefix!r} in {out[-10:]}")
+
+
+def read_like_a_notebook(url: str) -> list[int]:
+    """Count equity marks twenty times over two seconds, straight from the database."""
+    counts = []
+    for _ in range(20):
+        counts.append(int(query("SELECT count(*) AS n FROM equity", db=url)["n"].iloc[0]))
+        time.sleep(0.1)
+    return counts
 
 
 @pytest.mark.slow
@@ -53,42 +61,37 @@ async def test_engines_a_reader_and_an_import_share_one_postgres_database(
 ) -> None:
     with Store.open(pg_url) as store:  # the shipped candles, once, before the engines start
         ensure_shipped(store)
-    first, second = (
-        await engine(pg_url, "sma_cross.json"),
-        await engine(pg_url, "ema_cross_rsi.json"),
-    )
+    err = tmp_path / "engines.log"
+    first = await engine(pg_url, "sma_cross.json", err)
+    second = await engine(pg_url, "ema_cross_rsi.json", err)
     logs: dict[int, list[str]] = {first.pid: [], second.pid: []}
+    readers = [asyncio.create_task(collect(p, logs[p.pid])) for p in (first, second)]
     try:
-        await asyncio.wait_for(
-            asyncio.gather(*(lines_until(p, "running", logs[p.pid]) for p in (first, second))), 120
-        )
+        await asyncio.gather(*(seen(logs[p.pid], "running", 120) for p in (first, second)))
         # A third engine may not take up the strategy the first one runs; meanwhile a notebook
         # reads and the CLI imports, against the two writing engines.
         third = await engine(pg_url, "sma_cross.json")
-        reader = subprocess.Popen([sys.executable, "-c", READER, pg_url], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
+        reading = asyncio.create_task(asyncio.to_thread(read_like_a_notebook, pg_url))
         imported = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "workbench", "data", "import", "--exchange", "elsewhere",
             str(CANDLE_DIR / "LTC_BTC-5m.csv.gz"), str(CANDLE_DIR / "XMR_BTC-5m.csv.gz"),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "WORKBENCH_DB": pg_url},
         )  # fmt: skip
-        _, refused = await asyncio.wait_for(third.communicate(), 60)
+        refused, (out, import_err), counts = await asyncio.wait_for(
+            asyncio.gather(third.communicate(), imported.communicate(), reading), 120
+        )
         assert third.returncode == 1
-        assert f"sma_cross-ETHBTC is already run by workbench pid {first.pid}" in refused.decode()
-        out, err = await asyncio.wait_for(imported.communicate(), 120)
-        assert imported.returncode == 0, err.decode()
-        read_out, read_err = await asyncio.to_thread(reader.communicate, timeout=120)
-        assert reader.returncode == 0, read_err
-        counts = [int(n) for n in read_out.split()[1:]]
+        assert (
+            f"sma_cross-ETHBTC is already run by workbench pid {first.pid}" in refused[1].decode()
+        )
+        assert imported.returncode == 0, import_err.decode()
         assert counts == sorted(counts) and counts[-1] > counts[0], "reads see new marks"
         for process in (first, second):
             process.send_signal(signal.SIGINT)
-        rest = [
-            asyncio.create_task(lines_until(p, "stopped", logs[p.pid])) for p in (first, second)
-        ]
-        await asyncio.wait_for(asyncio.gather(*rest), 60)
+        await asyncio.wait_for(asyncio.gather(*readers), 60)
         assert [await p.wait() for p in (first, second)] == [0, 0]
+        assert all(logs[p.pid][-1].startswith("stopped") for p in (first, second))
     finally:
         for process in (first, second):
             if process.returncode is None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from workbench.settings import Settings
 from workbench.store import SchemaTooNew, Store, StoreError
 from workbench.store.errors import StorePermission, StoreUnavailable
 from workbench.store.local_postgres import LocalPostgres, free_port
+from workbench.store.target import mask_url
 
 
 def test_an_unreachable_server_is_named_with_what_to_check() -> None:
@@ -53,3 +55,12 @@ def test_a_newer_schema_names_the_url(pg_url: str) -> None:
 def test_a_target_that_is_neither_path_nor_url_is_refused() -> None:
     with pytest.raises(StoreError, match="neither a file path nor a postgresql:// URL"):
         Store.open("mysql://u:pw@host/db")
+
+
+def test_settings_show_the_database_url_with_its_password_masked() -> None:
+    shown = Settings(db="postgresql://trader:s3cret@db:5432/wb?sslmode=require").masked()
+    assert shown["db"] == "postgresql://trader:***@db:5432/wb?sslmode=require"
+    assert Settings(db="data/w.duckdb").masked()["db"] == "data/w.duckdb"
+    assert mask_url("postgresql://db/wb?user=t&password=s3cret") == (
+        "postgresql://db/wb?user=t&password=***"
+    )

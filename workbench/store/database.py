@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from workbench.store.dialect import DUCKDB, Dialect
+from workbench.store.dialect import DUCKDB, Dialect, upsert
 
 Args = Sequence[Any]
 
@@ -53,6 +53,13 @@ class Session(abc.ABC):
     @contextmanager
     def staged(self, name: str, frame: pd.DataFrame) -> Iterator[None]:
         """Make a frame readable as the table `name` for the time of the block."""
+
+    def upsert_frame(self, table: str, frame: pd.DataFrame, key: list[str]) -> None:
+        """Insert a frame's rows, replacing those whose `key` is stored (no key twice)."""
+        columns = [str(c) for c in frame.columns]
+        with self.staged("_upserted_rows", frame):
+            select = f"SELECT {', '.join(columns)} FROM _upserted_rows"
+            self.execute(upsert(table, columns, key, select))
 
 
 class Database(abc.ABC):

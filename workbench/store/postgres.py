@@ -26,7 +26,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from workbench.store.database import Args, Database, Session
-from workbench.store.dialect import POSTGRES
+from workbench.store.dialect import POSTGRES, upsert
 from workbench.store.errors import StoreError, StorePermission, StoreUnavailable
 from workbench.store.target import PostgresTarget
 
@@ -203,6 +203,13 @@ class PgSession(Session):
                 copy.set_types(oids)
                 for row in _python_rows(frame):
                     copy.write_row(row)
+
+    def upsert_frame(self, table: str, frame: pd.DataFrame, key: list[str]) -> None:
+        # A few rows (the engine's equity marks): one pipelined statement per row beats a
+        # temporary table's create, copy and drop.
+        columns = [str(c) for c in frame.columns]
+        with self.conn.cursor() as cursor:
+            cursor.executemany(_translate(upsert(table, columns, key)), list(_python_rows(frame)))
 
     @contextmanager
     def staged(self, name: str, frame: pd.DataFrame) -> Iterator[None]:

@@ -360,15 +360,8 @@ class TradingStore:
         )
         # The last mark of a bar wins, as a replace would (one statement may not hit a key twice).
         frame = frame.drop_duplicates(["strategy_id", "ts"], keep="last")
-        with self.db.transaction() as tx, tx.staged("equity_rows", frame):
-            tx.execute(
-                upsert(
-                    "equity",
-                    _EQUITY_COLUMNS,
-                    ["strategy_id", "ts"],
-                    f"SELECT {', '.join(_EQUITY_COLUMNS)} FROM equity_rows",
-                )
-            )
+        with self.db.transaction() as tx:
+            tx.upsert_frame("equity", frame, ["strategy_id", "ts"])
 
     def equity(self, strategy_id: str | None = None) -> pd.DataFrame:
         where = "WHERE strategy_id = ?" if strategy_id else ""

@@ -139,7 +139,7 @@ def test_fee_asset_reaches_the_backtest_and_the_sweep(run, db: Path) -> None:
     best = swept["top"][0]
     assert best["final_equity"] == pytest.approx(received["stats"]["final_equity"], rel=1e-9)
     with Store.open(db, read_only=True) as store:
-        runs = RunStore(store.con)
+        runs = store.runs
         assert runs.get(received["run_id"])["extra"]["fee_asset"] == "received"
         assert runs.get(swept["run_id"])["extra"]["fee_asset"] == "received"
 

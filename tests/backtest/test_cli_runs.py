@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from workbench.cli.backtest import register
 from workbench.data import import_file
 from workbench.store import Store
-from workbench.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = str(ROOT / "data" / "strategies" / "ema_cross_rsi.json")
@@ -48,7 +47,7 @@ def test_backtest_json_is_stored_and_reloads_identically(run, db: Path) -> None:
     closed = [t for t in out["trades"] if t["exit_reason"] != "open"]
     assert out["params"]["fast"] == 10 and out["stats"]["trades"] == len(closed)
     with Store.open(db, read_only=True) as store:
-        runs = RunStore(store.con)
+        runs = store.runs
         stored = runs.get(out["run_id"])
         assert stored["stats"]["final_equity"] == pytest.approx(out["stats"]["final_equity"])
         assert len(runs.trades(out["run_id"])) == len(out["trades"])
@@ -101,7 +100,7 @@ def test_sweep_stores_one_row_per_combination_and_runs_commands_read_it(run, db:
     assert out["combinations"] == 6 and len(out["top"]) == 3
     assert 0.0 <= out["overfitting"]["deflated_sharpe"] <= 1.0
     with Store.open(db, read_only=True) as store:
-        assert len(RunStore(store.con).sweep(out["run_id"])) == 6
+        assert len(store.runs.sweep(out["run_id"])) == 6
     listed = json.loads(run("runs", "list", "--json"))
     assert out["run_id"] in {r["run_id"] for r in listed}
     assert "top" not in run("runs", "show", out["run_id"])
@@ -142,7 +141,7 @@ def test_fee_asset_reaches_the_backtest_and_the_sweep(run, db: Path) -> None:
     best = swept["top"][0]
     assert best["final_equity"] == pytest.approx(received["stats"]["final_equity"], rel=1e-9)
     with Store.open(db, read_only=True) as store:
-        runs = RunStore(store.con)
+        runs = store.runs
         assert runs.get(received["run_id"])["extra"]["fee_asset"] == "received"
         assert runs.get(swept["run_id"])["extra"]["fee_asset"] == "received"
 

@@ -57,10 +57,13 @@ async def step_until(
 
 @pytest.fixture
 async def running(
-    candles: pd.DataFrame, tmp_path: Path
+    candles: pd.DataFrame, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[LiveEngine, ManualClock, Store]]:
+    """An engine on a DuckDB file, or on PostgreSQL where a test asks (indirect param)."""
+    backend = getattr(request, "param", "duckdb")
+    db = request.getfixturevalue("pg_url") if backend == "postgres" else tmp_path / "live.duckdb"
     async for _server, clock, clients in open_market(candles):
-        with Store.open(tmp_path / "live.duckdb") as store:
+        with Store.open(db) as store:
             engine = LiveEngine(store, clients, PaperBroker(FILL_MODEL), fill_model=FILL_MODEL)
             yield engine, clock, store
             await engine.stop()
@@ -89,6 +92,7 @@ def assert_trades_like_the_backtest(store: Store, sid: str, name: str, seen: pd.
     assert {f.client_order_id for f in store.trading.fills(sid)} <= set(orders)
 
 
+@pytest.mark.parametrize("running", ["duckdb", "postgres"], indirect=True)
 async def test_strategies_on_one_feed_trade_like_the_backtest_and_pausing_is_stored(
     running: tuple[LiveEngine, ManualClock, Store], candles: pd.DataFrame
 ) -> None:

@@ -6,7 +6,6 @@ Register with ``register(app)``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -154,7 +153,7 @@ def runs_compare(
 
 
 class _runs:
-    def __init__(self, db: Path | None) -> None:
+    def __init__(self, db: str | None) -> None:
         self.path = settings_with(db).db
 
     def __enter__(self) -> RunStore:
@@ -162,7 +161,7 @@ class _runs:
             self.store = Store.open(self.path, read_only=True)
         except StoreError as exc:
             fail(str(exc))
-        return RunStore(self.store.con)
+        return self.store.runs
 
     def __exit__(self, *exc: object) -> None:
         self.store.close()

@@ -35,7 +35,6 @@ from workbench.cli.backtest_options import (
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
 from workbench.fills import DEFAULT_FEE_ASSET
 from workbench.store import Store, StoreError
-from workbench.store.runs import RunStore
 
 
 def sweep_command(
@@ -288,7 +287,7 @@ def montecarlo_command(
     settings = settings_with(db)
     try:
         with Store.open(settings.db, read_only=True) as store:
-            runs = RunStore(store.con)
+            runs = store.runs
             run, trades = runs.get(run_id), runs.trades(run_id)
     except StoreError as exc:
         fail(str(exc))

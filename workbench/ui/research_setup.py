@@ -66,8 +66,8 @@ class ResearchSetup(param.Parameterized):
     )
     params = param.Parameter(default=None, doc="the spec's param.Parameterized values")
 
-    def __init__(self, db: Path, strategies: Path = REPO_STRATEGIES, **kwargs: Any) -> None:
-        self.db = Path(db)
+    def __init__(self, db: str | Path, strategies: Path = REPO_STRATEGIES, **kwargs: Any) -> None:
+        self.db = str(db)  # a DuckDB path or a PostgreSQL URL
         self.files = strategy_files(strategies)
         with Store.open(self.db, read_only=True) as store:
             coverage = store.candles.coverage()

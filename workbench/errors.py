@@ -13,7 +13,10 @@ caller can catch one type (the command line reports any of them the same way, in
     ├── DownloadError               workbench.data.download
     ├── StoreError                  workbench.store.errors
     │   ├── SchemaTooNew
-    │   └── StoreLocked
+    │   ├── StoreLocked
+    │   ├── StoreUnavailable                                       (server, login, database)
+    │   ├── StorePermission
+    │   └── StrategyLeased                                         (another engine runs it)
     ├── BacktestError               workbench.backtest.errors
     │   └── SweepError
     ├── AllocationError             workbench.portfolio.allocation

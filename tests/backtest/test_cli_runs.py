@@ -129,8 +129,10 @@ def test_walkforward_and_optuna_commands_store_runs(run) -> None:
 
 
 def test_fee_asset_reaches_the_backtest_and_the_sweep(run, db: Path) -> None:
-    quote = json.loads(run("backtest", SPEC, "--json"))
+    quote = json.loads(run("backtest", SPEC, "--fee-asset", "quote", "--json"))
     received = json.loads(run("backtest", SPEC, "--fee-asset", "received", "--json"))
+    default = json.loads(run("backtest", SPEC, "--json"))
+    assert default["stats"] == received["stats"], "Binance's way is the default"
     swept = json.loads(run("sweep", SPEC, "--grid", "fast=12", "--fee-asset", "received", "--json"))
     assert received["stats"]["final_equity"] != quote["stats"]["final_equity"]
     best = swept["top"][0]
@@ -145,8 +147,10 @@ def test_backtests_size_orders_by_the_stored_market_rules(run, db: Path) -> None
     with Store.open(db, read_only=True) as store:
         rules = store.markets.get("local", "ETH/BTC")
     assert rules is not None and rules.amount_step > 0, "importing shipped data stores rules"
-    ruled = json.loads(run("backtest", SPEC, "--cash", "1", "--json"))
-    ideal = json.loads(run("backtest", SPEC, "--cash", "1", "--ideal-sizes", "--json"))
+    # Fees in quote: a position is the order's whole steps (no fee taken out of it).
+    quote = ("--fee-asset", "quote")
+    ruled = json.loads(run("backtest", SPEC, "--cash", "1", *quote, "--json"))
+    ideal = json.loads(run("backtest", SPEC, "--cash", "1", "--ideal-sizes", *quote, "--json"))
     steps = np.array([t["size"] for t in ruled["trades"]]) / rules.amount_step
     assert np.abs(steps - np.round(steps)).max() < 1e-6
     free = np.array([t["size"] for t in ideal["trades"]]) / rules.amount_step

@@ -63,7 +63,12 @@ def served_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def serve(
-    app: Path, db: Path, log_name: str, env: dict[str, str] | None = None, *, setup: bool = False
+    app: Path,
+    db: Path | str,
+    log_name: str,
+    env: dict[str, str] | None = None,
+    *,
+    setup: bool = False,
 ) -> Iterator[str]:
     """Serve one app with `panel serve` on 127.0.0.1 against ``db``; give its URL (with
     ``setup``, the live engine starts with the server, as `workbench demo` does)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from workbench.cli import backtest as backtest_cli
-from workbench.cli import config, data, demo, exchange, live, strategy
+from workbench.cli import config, data, db, demo, exchange, live, strategy
 from workbench.cli.common import WorkbenchGroup
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(config.app, name="config")
 app.add_typer(data.app, name="data")
+app.add_typer(db.app, name="db")
 app.command("demo")(demo.demo)
 app.add_typer(exchange.app, name="exchange")
 app.add_typer(strategy.app, name="strategy")

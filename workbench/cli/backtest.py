@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -36,7 +35,7 @@ from workbench.cli.backtest_options import (
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, print_frame, print_json, settings_with
-from workbench.fills import FeeAsset
+from workbench.fills import DEFAULT_FEE_ASSET
 from workbench.store import Store
 from workbench.store.runs import RunStore, dumps
 
@@ -50,7 +49,7 @@ def backtest_command(
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE")] = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
-    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
+    fee_asset: FeeAssetOpt = DEFAULT_FEE_ASSET,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     ideal_sizes: IdealOpt = False,
@@ -150,7 +149,7 @@ def runs_compare(
 
 
 @contextmanager
-def _runs(db: Path | None) -> Iterator[RunStore]:
+def _runs(db: str | None) -> Iterator[RunStore]:
     with Store.open(settings_with(db).db, read_only=True) as store:
         yield store.runs
 

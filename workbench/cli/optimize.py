@@ -33,7 +33,7 @@ from workbench.cli.backtest_options import (
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
-from workbench.fills import FeeAsset
+from workbench.fills import DEFAULT_FEE_ASSET
 from workbench.store import Store
 
 
@@ -68,7 +68,7 @@ def sweep_command(
     end: EndOpt = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
-    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
+    fee_asset: FeeAssetOpt = DEFAULT_FEE_ASSET,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     ideal_sizes: IdealOpt = False,
@@ -280,7 +280,7 @@ def walkforward_command(
     end: EndOpt = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
-    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
+    fee_asset: FeeAssetOpt = DEFAULT_FEE_ASSET,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     ideal_sizes: IdealOpt = False,

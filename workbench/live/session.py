@@ -90,8 +90,9 @@ class Live:
             )
         self.store = Store.open(self.settings.db)
         try:
-            # This process owns the file while it runs: it serves reads to the others.
-            self.reads = await ReadServer(self.store).start()
+            if self.store.path is not None:
+                # This process owns the DuckDB file while it runs: it serves reads to the others.
+                self.reads = await ReadServer(self.store).start()
             port = None
             if self.serve_local:
                 # A fresh database gets the shipped candles, as `make demo` does.

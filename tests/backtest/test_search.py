@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -94,21 +95,25 @@ def test_trials_are_kept_batch_by_batch_so_an_interrupted_search_loses_one_batch
         store.studies.begin("interrupted", spec.name, {"grid": {"fast": [10]}})
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("study") / "wb.duckdb"
-    with Store.open(path) as store:
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Give a store holding the shipped ETH/BTC candles, once per backend."""
+    if request.param == "postgres":
+        target = request.getfixturevalue("pg_server").create_database(f"study_cli_{os.getpid()}")
+    else:
+        target = str(tmp_path_factory.mktemp("study") / "wb.duckdb")
+    with Store.open(target) as store:
         import_file(store, CANDLE_DIR / "ETH_BTC-5m.csv.gz", exchange="local")
-    return path
+    return target
 
 
-def cli(db: Path, *args: str) -> dict:
+def cli(db: str, *args: str) -> dict:
     result = CliRunner().invoke(app, [*args, "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def test_the_sweep_command_resumes_a_study_stored_in_the_database(db: Path) -> None:
+def test_the_sweep_command_resumes_a_study_stored_in_the_database(db: str) -> None:
     args = ["sweep", str(SPEC_FILE), "--search", "optuna", "--grid", "fast=10:50:10"]
     args += ["--grid", "slow=20:40:10", "--constraint", "fast<slow", "--study", "ema"]
     first = cli(db, *args, "--trials", "6")

@@ -78,7 +78,7 @@ def load_inputs(
     return spec, candles, settings.exchange, settings.db
 
 
-def load_lot_rules(db: Path, exchange: str, symbols: list[str], ideal: bool) -> Any:
+def load_lot_rules(db: str, exchange: str, symbols: list[str], ideal: bool) -> Any:
     """Give the stored market rules of ``symbols`` by symbol (None with ``ideal`` or none)."""
     if ideal:
         return None

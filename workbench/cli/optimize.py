@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -192,7 +191,7 @@ def _optuna(
     seed: int,
     study: str | None,
     exchange: str,
-    db_path: Path,
+    db_path: str,
     progress: Any,
 ) -> pd.DataFrame:
     """Give an Optuna search's trials; with a study name, going on from (and keeping) them."""

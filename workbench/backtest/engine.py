@@ -51,10 +51,10 @@ from workbench.backtest.trades_nb import (
 )
 from workbench.fills import DEFAULT_FEE_ASSET, FeeAsset, FillModel
 from workbench.lots import LotRules
+from workbench.strategy.fields import check_candles
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
-from workbench.strategy.rules_jit import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
-from workbench.strategy.vectorized import evaluate
+from workbench.strategy.vectorized import rule_flags
 
 CandlesLike = pd.DataFrame | Mapping[str, pd.DataFrame]
 
@@ -168,16 +168,10 @@ def simulate(
     symbols = list(candles)
     index = pd.DatetimeIndex(candles[symbols[0]].index)
     flags = np.zeros((len(symbols), len(grid), len(index)), dtype=np.uint8)
+    every_param = normalize_params(spec, grid)
     for j, symbol in enumerate(symbols):
-        sig = evaluate(spec, candles[symbol], grid)
-        for bit, frame in (
-            (LONG_ENTRY, sig.entries),
-            (LONG_EXIT, sig.exits),
-            (SHORT_ENTRY, sig.short_entries),
-            (SHORT_EXIT, sig.short_exits),
-        ):
-            if frame is not None:
-                flags[j] |= frame.to_numpy(dtype=bool).T * np.uint8(bit)
+        check_candles(candles[symbol])
+        flags[j] = rule_flags(spec, candles[symbol], every_param)
     run = run_kept(spec, candles, flags, fill_model, float(cash), shared_cash, start_bar, lot_rules)
     inputs = dict(
         spec=spec,

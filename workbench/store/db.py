@@ -17,11 +17,13 @@ from typing import Self
 
 import duckdb
 
+from workbench.store.audit import AuditLog
 from workbench.store.candles import CandleStore
 from workbench.store.errors import StoreError, StoreLocked
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
 from workbench.store.trading import TradingStore
+from workbench.store.users import UserStore
 
 _LOCK_MESSAGE = "Could not set lock"
 # Files this process holds read-write: another open of one borrows a cursor of it, since
@@ -50,7 +52,8 @@ def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConne
 
 class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records),
-    `store.markets` (market rules)."""
+    `store.markets` (market rules), `store.users` (users, sessions, failed logins),
+    `store.audit` (the audit log)."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, path: Path | None, owner: bool = False
@@ -61,6 +64,8 @@ class Store:
         self.candles = CandleStore(con)
         self.trading = TradingStore(con)
         self.markets = MarketRulesStore(con)
+        self.users = UserStore(con)
+        self.audit = AuditLog(con)
 
     @classmethod
     def open(

@@ -19,6 +19,7 @@ from typing import Any
 from workbench.auth.passwords import hash_password, one_time_password, verify_password
 from workbench.auth.roles import Action, NotAuthorized, Role, User, refusal, utcnow
 from workbench.auth.throttle import LockoutPolicy, after_failure, locked_for_s
+from workbench.settings import Settings
 from workbench.store.db import Store
 from workbench.store.users import SessionRow, UserRow
 
@@ -285,3 +286,11 @@ class Accounts:
             after=after,
             reason=reason,
         )
+
+
+def accounts_for(settings: Settings, store: Store) -> Accounts:
+    """Give the accounts of `store` with the lockout and session settings in force."""
+    policy = LockoutPolicy(
+        settings.login_max_failures, settings.login_lockout_s, settings.login_max_lockout_s
+    )
+    return Accounts(store, policy=policy, session_ttl_s=settings.session_ttl_s)

@@ -16,6 +16,7 @@ import datetime as dt
 import html
 import logging
 import threading
+from typing import Any
 
 import tornado.web
 from tornado.web import decode_signed_value
@@ -152,6 +153,11 @@ def session_user() -> User:
     settings = load_settings()
     if not settings.auth:
         return LOCAL_USER
+    if settings.oauth_provider:
+        # Panel's OAuth provider signed the user in; the role is ours (users without a row
+        # are refused by `oauth_authorize` before they get here).
+        row = accounts().store.users.user(str(pn.state.user or ""))
+        return User(row.name, Role(row.role)) if row else _NOBODY
     context = pn.state.curdoc.session_context if pn.state.curdoc else None
     request = getattr(context, "request", None)
     raw = request.cookies.get(SESSION_COOKIE) if request is not None else None
@@ -165,6 +171,13 @@ def session_user() -> User:
     )
     user = accounts().user_for(token.decode("utf-8") if token else None)
     return user or _NOBODY
+
+
+def oauth_authorize(user_info: dict[str, Any], _path: str) -> bool:
+    """Panel's `authorize_callback` under OAuth: only users added with `workbench users add
+    NAME --oauth` (or with a password) get in."""
+    name = str(user_info.get("user") or "")
+    return bool(name) and accounts().store.users.user(name) is not None
 
 
 def session_address() -> str | None:

@@ -247,6 +247,11 @@ class ActingEngine:
         self._authorize(Action.VIEW_AUDIT, None, {k: str(v) for k, v in filters.items()})
         return self.audit.frame(**filters)
 
+    def manage_keys(self, exchange: str, op: str) -> None:
+        """Record a change of an exchange's stored keys (made by `workbench.auth.keys`)."""
+        self._authorize(Action.MANAGE_KEYS, exchange, {"op": op})
+        self._record(Action.MANAGE_KEYS, "allowed", exchange, after={"op": op})
+
     # -- the account as a whole (wired when the engine offers them) -----------------------
     async def halt(self, reason: str = "") -> Any:
         """Stop all trading at once (the engine's kill switch)."""
@@ -258,14 +263,13 @@ class ActingEngine:
 
     async def set_risk_limits(self, limits: Any) -> Any:
         """Replace the account's risk limits."""
-        before = getattr(self._engine, "limits", None)
         return await self._optional(
             Action.SET_RISK_LIMITS,
             "set_risk_limits",
             None,
             {"limits": limits},
             limits,
-            before=before,
+            before=lambda: getattr(self._engine, "limits", None),
         )
 
     async def _optional(
@@ -278,6 +282,7 @@ class ActingEngine:
         before: Any = None,
     ) -> Any:
         self._authorize(action, target, request)
+        before = before() if callable(before) else before
         call = getattr(self._engine, method, None)
         if call is None:
             exc = Unsupported(f"{method}: this engine does not offer it yet")

@@ -14,8 +14,8 @@ import typer
 from pydantic import SecretStr
 
 from workbench.auth import redact
+from workbench.auth.acting import ActingEngine
 from workbench.auth.keys import ExchangeKeys, KeyFile, KeyFileError
-from workbench.auth.roles import Action
 from workbench.cli.common import DbOption, JsonOption, console, fail, print_json, settings_with
 from workbench.cli.users import operator
 from workbench.settings import Settings
@@ -47,10 +47,7 @@ def _passphrase(settings: Settings, keyfile: KeyFile) -> str:
 def _audit(settings: Settings, exchange: str, op: str) -> None:
     try:
         with Store.open(settings.db, wait_s=2) as store:
-            store.audit.append(
-                actor=operator().name, action=str(Action.MANAGE_KEYS), result="allowed",
-                target=exchange, after={"op": op, "key_file": str(settings.key_file)},
-            )  # fmt: skip
+            ActingEngine(None, operator(), store.audit).manage_keys(exchange, op)
     except StoreError as exc:
         console.print(f"[yellow]not audited[/] (the database is busy: {exc})")
 

@@ -14,9 +14,7 @@ SECRET = "s" * 40
 
 
 def test_auth_off_is_refused_on_any_address_but_the_loopback() -> None:
-    refused = runner.invoke(
-        app, ["serve", "--address", "0.0.0.0"], env={"WORKBENCH_AUTH": "false"}
-    )
+    refused = runner.invoke(app, ["serve", "--address", "0.0.0.0"], env={"WORKBENCH_AUTH": "false"})
     assert refused.exit_code == 1
     assert "refusing to serve on 0.0.0.0 with auth off" in refused.output
     assert [is_loopback(a) for a in ("127.0.0.1", "::1", "localhost", "10.0.0.5", "0.0.0.0")] == [

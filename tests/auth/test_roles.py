@@ -102,3 +102,14 @@ def test_an_expired_session_is_refused_even_for_an_admin() -> None:
     with pytest.raises(NotAuthorized, match="session has expired"):
         acting.set_state("s", "paused")
     assert store.audit.frame()["reason"].tolist() == ["the session has expired; log in again"]
+
+
+def test_the_facade_reads_who_acts_again_at_each_action() -> None:
+    store = Store.memory()
+    now = {"user": User("tess", Role.TRADER)}
+    acting = ActingEngine(Untouchable(), lambda: now["user"], store.audit)
+    authorize(acting.user, Action.SET_STATE)
+    now["user"] = User("tess", Role.VIEWER)  # demoted while the page is open
+    with pytest.raises(NotAuthorized, match=r"tess \(viewer\) may not set_state"):
+        acting.set_state("s", "paused")
+    assert store.audit.frame()[["actor", "result"]].values.tolist() == [["tess", "refused"]]

@@ -11,6 +11,7 @@ role may view.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from workbench.auth.redact import redact
@@ -58,12 +59,24 @@ class ActingEngine:
     """The engine's actions on behalf of `user`, checked and audited."""
 
     def __init__(
-        self, engine: Any, user: User, audit: AuditLog, address: str | None = None
+        self,
+        engine: Any,
+        user: User | Callable[[], User],
+        audit: AuditLog,
+        address: str | None = None,
     ) -> None:
+        """`user` is who acts, or a function giving who acts now (a browser session's user,
+        read again at each action, so a role change or a logout takes effect at once)."""
         self._engine = engine
-        self.user = user
+        self._who: Callable[[], User] = user if callable(user) else (lambda: user)
+        self.actor = self._who().name  # the name audited, whatever becomes of the session
         self.audit = audit
         self.address = address
+
+    @property
+    def user(self) -> User:
+        """Give who acts, as they are now."""
+        return self._who()
 
     def may(self, action: Action) -> bool:
         """Tell whether the user may take `action` now (for showing or hiding controls)."""
@@ -81,7 +94,7 @@ class ActingEngine:
         reason: str | None = None,
     ) -> None:
         self.audit.append(
-            actor=self.user.name,
+            actor=self.actor,
             action=str(action),
             result=result,
             target=target,
@@ -92,10 +105,11 @@ class ActingEngine:
         )
 
     def _authorize(self, action: Action, target: str | None, request: dict[str, Any]) -> None:
-        reason = refusal(self.user, action)
+        user = self.user
+        reason = refusal(user, action)
         if reason is not None:
             self._record(action, "refused", target, after={"request": request}, reason=reason)
-            raise NotAuthorized(self.user, action, reason)
+            raise NotAuthorized(user, action, reason)
 
     def _bad(
         self, action: Action, target: str | None, request: dict[str, Any], exc: Exception

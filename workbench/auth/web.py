@@ -142,35 +142,47 @@ class LogoutHandler(tornado.web.RequestHandler):
         self.write(PAGE.format(title="logged out", body=body))
 
 
-def session_user() -> User:
-    """Give who acts in the current Panel session (their role as stored now).
+class SessionUser:
+    """Who acts in the current Panel session: call it for the user as stored now.
 
-    With auth off, the local user (admin). A session whose login has ended or expired gets a
-    user whose every action is refused.
+    With auth off, the local user (admin). Each call checks the session again, so a logout,
+    an expiry, a role change or the user's removal takes effect on a page already open (a
+    session that ended gives a user whose every action is refused).
     """
-    import panel as pn
 
-    settings = load_settings()
-    if not settings.auth:
-        return LOCAL_USER
-    if settings.oauth_provider:
-        # Panel's OAuth provider signed the user in; the role is ours (users without a row
-        # are refused by `oauth_authorize` before they get here).
-        row = accounts().store.users.user(str(pn.state.user or ""))
-        return User(row.name, Role(row.role)) if row else _NOBODY
-    context = pn.state.curdoc.session_context if pn.state.curdoc else None
-    request = getattr(context, "request", None)
-    raw = request.cookies.get(SESSION_COOKIE) if request is not None else None
-    if not raw or settings.cookie_secret is None:
-        return _NOBODY
-    token = decode_signed_value(
-        settings.cookie_secret.get_secret_value(),
-        SESSION_COOKIE,
-        raw,
-        max_age_days=max(settings.session_ttl_s / 86400, 1),
-    )
-    user = accounts().user_for(token.decode("utf-8") if token else None)
-    return user or _NOBODY
+    def __init__(self) -> None:
+        import panel as pn
+
+        self.settings = load_settings()
+        self.oauth_name = str(pn.state.user or "") if self.settings.oauth_provider else ""
+        self.token: str | None = None
+        context = pn.state.curdoc.session_context if pn.state.curdoc else None
+        request = getattr(context, "request", None)
+        raw = request.cookies.get(SESSION_COOKIE) if request is not None else None
+        secret = self.settings.cookie_secret
+        if raw and secret is not None:
+            value = decode_signed_value(
+                secret.get_secret_value(),
+                SESSION_COOKIE,
+                raw,
+                max_age_days=max(self.settings.session_ttl_s / 86400, 1),
+            )
+            self.token = value.decode("utf-8") if value else None
+
+    def __call__(self) -> User:
+        if not self.settings.auth:
+            return LOCAL_USER
+        if self.settings.oauth_provider:
+            # Panel's OAuth provider signed the user in; the role is ours (users without a
+            # row are refused by `oauth_authorize` before they get here).
+            row = accounts().store.users.user(self.oauth_name)
+            return User(row.name, Role(row.role)) if row else _NOBODY
+        return accounts().user_for(self.token) or _NOBODY
+
+
+def session_user() -> User:
+    """Give who acts in the current Panel session, as stored now."""
+    return SessionUser()()
 
 
 def oauth_authorize(user_info: dict[str, Any], _path: str) -> bool:

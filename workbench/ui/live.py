@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,7 @@ import param
 from workbench.auth.accounts import accounts_for
 from workbench.auth.acting import ActingEngine
 from workbench.auth.roles import Action, User
-from workbench.auth.web import LOGIN_URL, LOGOUT_URL, session_address, session_user
+from workbench.auth.web import LOGIN_URL, LOGOUT_URL, SessionUser, session_address
 from workbench.ui import shared
 from workbench.ui.admin import AuditView, UsersView
 from workbench.ui.layout import lazy_tabs
@@ -33,6 +34,7 @@ from workbench.ui.shared import EventBuffer, LiveService
 
 STATUS_EVERY_S = 1.0  # cards
 TABLES_EVERY_S = 3.0  # positions, portfolio and metrics tables (each sent whole)
+SESSION_CHECK_S = 5.0  # the session checked again (logout, role change, removal)
 log = logging.getLogger(__name__)
 
 
@@ -42,12 +44,25 @@ class LiveDashboard(param.Parameterized):
     tick_ms = param.Integer(default=500, bounds=(50, None), doc="how often updates are drawn")
 
     def __init__(
-        self, service: LiveService | None = None, user: User | None = None, **params: Any
+        self,
+        service: LiveService | None = None,
+        user: User | Callable[[], User] | None = None,
+        **params: Any,
     ) -> None:
         super().__init__(**params)
         self.service = service or shared.service()
-        # Who acts in this browser session: every action goes through `self.acting` with them.
-        self.user = user or session_user()
+        # Who acts in this browser session, checked again at every action through
+        # `self.acting` (and every few seconds here): a logout or role change ends the page.
+        if user is None:
+            self.who: Callable[[], User] = SessionUser()
+        elif callable(user):
+            self.who = user
+        else:
+            fixed = user
+            self.who = lambda: fixed
+        self.user = self.who()
+        self._signed_in = self.user.name
+        self._checked_at = time.monotonic()
         self.address = session_address()
         self.acting: ActingEngine | None = None
         self.expired = False
@@ -86,7 +101,12 @@ class LiveDashboard(param.Parameterized):
 
     def tick(self) -> None:
         """Draw what happened since the last tick (build the page once the engine runs)."""
-        if self.user.expired():
+        if time.monotonic() - self._checked_at >= SESSION_CHECK_S:
+            self._checked_at = time.monotonic()
+            now = self.who()
+            if now.role != self.user.role or now.name != self.user.name:
+                self.user = now
+        if self.user.expired() or self.user.name != self._signed_in:
             self._end_expired()
             return
         if self.buffer is None:
@@ -145,7 +165,7 @@ class LiveDashboard(param.Parameterized):
         began = time.perf_counter()
         store = self.service.store
         self.acting = acting = ActingEngine(
-            self.service.engine, self.user, store.audit, self.address
+            self.service.engine, self.who, store.audit, self.address
         )
         self.market = MarketView(self.service)
         self.tables = LiveTables(self.service, acting)
@@ -206,7 +226,7 @@ class LiveDashboard(param.Parameterized):
         rows = self.service.store.trading.strategies()
         self._stored_states = rows.set_index("strategy_id")["state"]
 
-    def who(self) -> pn.pane.Markdown:
+    def signed_in(self) -> pn.pane.Markdown:
         """Give the header's line on who is signed in (or that nobody needs to be)."""
         if not self.service.settings.auth:
             text = (
@@ -223,7 +243,7 @@ class LiveDashboard(param.Parameterized):
             title="Workbench · Live (paper, local exchange)",
             sidebar=[self.sidebar],
             main=[self.main],
-            header=[self.who()],
+            header=[self.signed_in()],
             header_background="#1f2937",
             sidebar_width=340,
         )

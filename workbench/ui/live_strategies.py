@@ -35,6 +35,31 @@ def metrics_text(row: Mapping[str, Any], stored_state: str) -> str:
     )
 
 
+class UploadRejected(ValueError):
+    """An uploaded spec file that cannot be used: which file and why."""
+
+
+def check_upload(name: str, data: bytes) -> Spec:
+    """Give the spec in an uploaded file, or raise UploadRejected saying what is wrong (the
+    size is checked before anything is read)."""
+    if len(data) > MAX_SPEC_BYTES:
+        raise UploadRejected(
+            f"{name} is {len(data):,} bytes; a spec file may have at most {MAX_SPEC_BYTES:,}."
+        )
+    if not data:
+        raise UploadRejected(f"{name} is empty.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UploadRejected(
+            f"{name} is not UTF-8 text (byte {exc.start}: {exc.reason})."
+        ) from None
+    try:
+        return load_spec(text)
+    except SpecError as exc:
+        raise UploadRejected(f"{name} is not a valid spec.\n\n```\n{exc}\n```") from None
+
+
 class StrategyCard(param.Parameterized):
     """One strategy: its state, controls and key metrics."""
 
@@ -136,26 +161,13 @@ class AddStrategy(param.Parameterized):
             self.symbol = spec.market.symbol
 
     def _uploaded(self, _event: Any = None) -> None:
-        if not self.upload.value:
+        if self.upload.value is None:
             return
         name = self.upload.filename or "uploaded.json"
-        if len(self.upload.value) > MAX_SPEC_BYTES:
-            self.message = (
-                f"Not added: {name} is {len(self.upload.value):,} bytes; a spec file may have "
-                f"at most {MAX_SPEC_BYTES:,}."
-            )
-            return
         try:
-            text = self.upload.value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.message = (
-                f"Not added: {name} is not UTF-8 text ({exc.reason} at byte {exc.start})."
-            )
-            return
-        try:
-            spec = load_spec(text)
-        except SpecError as exc:
-            self.message = f"Not added: {name} is not a valid spec.\n\n```\n{exc}\n```"
+            spec = check_upload(name, self.upload.value)
+        except UploadRejected as exc:
+            self.message = f"Not added: {exc}"
             return
         key = f"{spec.name} (uploaded)"
         self.files[key] = spec

@@ -126,14 +126,47 @@ class Early:
 
     context: Any
     page: Any
+    problems: list[str]
     logged_in: float
 
 
 @pytest.fixture(scope="module")
 def early(browser: Any, server: Server) -> Iterator[Early]:
-    context, page, _ = log_in(browser, server, "vic")
-    yield Early(context, page, time.monotonic())
+    context, page, problems = log_in(browser, server, "vic")
+    yield Early(context, page, problems, time.monotonic())
     context.close()
+
+
+def test_a_viewer_sees_no_controls_and_a_crafted_click_is_refused_and_audited(
+    server: Server, early: Early
+) -> None:
+    page, problems = early.page, early.problems
+    assert "Signed in as vic (viewer)" in page.locator("text=/Signed in as/").inner_text()
+    for control in ("Pause", "Start", "Stop", "Place order", "Add strategy"):
+        assert page.get_by_role("button", name=control, exact=True).count() == 0
+    assert page.locator(".bk-tab", has_text="Users").count() == 0
+    assert page.locator(".bk-tab", has_text="Audit").count() == 0
+    # A crafted client: reveal a card's hidden Pause button in BokehJS and click it.
+    revealed = page.evaluate(
+        """() => {
+        let n = 0;
+        for (const doc of Bokeh.documents)
+          for (const m of doc.all_models)
+            if (m.label === "Pause" && m.visible === false) { m.visible = true; n += 1; }
+        return n;
+      }"""
+    )
+    assert revealed >= 3
+    card = page.locator(".card", has_text="sma_cross-ETHBTC").first
+    card.get_by_role("button", name="Pause").click()
+    card.locator("text=/Refused: vic \\(viewer\\) may not set_state/").wait_for(timeout=15_000)
+    state = query(
+        "SELECT state FROM strategies WHERE strategy_id = 'sma_cross-ETHBTC'", db=server.db
+    )
+    assert state["state"].tolist() == ["running"]
+    assert ("set_state", "refused", "sma_cross-ETHBTC") in audit_rows(server, "vic")
+    server.pages.append(page.content())
+    assert problems == []
 
 
 def test_wrong_passwords_lock_the_login_out_until_it_ends(
@@ -162,39 +195,6 @@ def test_wrong_passwords_lock_the_login_out_until_it_ends(
         ("login_failed", "refused"),
         ("login", "allowed"),
     ]
-
-
-def test_a_viewer_sees_no_controls_and_a_crafted_click_is_refused_and_audited(
-    browser: Any, server: Server
-) -> None:
-    context, page, problems = log_in(browser, server, "vic")
-    assert "Signed in as vic (viewer)" in page.locator("text=/Signed in as/").inner_text()
-    for control in ("Pause", "Start", "Stop", "Place order", "Add strategy"):
-        assert page.get_by_role("button", name=control, exact=True).count() == 0
-    assert page.locator(".bk-tab", has_text="Users").count() == 0
-    assert page.locator(".bk-tab", has_text="Audit").count() == 0
-    # A crafted client: reveal a card's hidden Pause button in BokehJS and click it.
-    revealed = page.evaluate(
-        """() => {
-        let n = 0;
-        for (const doc of Bokeh.documents)
-          for (const m of doc.all_models)
-            if (m.label === "Pause" && m.visible === false) { m.visible = true; n += 1; }
-        return n;
-      }"""
-    )
-    assert revealed >= 3
-    card = page.locator(".card", has_text="sma_cross-ETHBTC").first
-    card.get_by_role("button", name="Pause").click()
-    card.locator("text=/Refused: vic \\(viewer\\) may not set_state/").wait_for(timeout=15_000)
-    state = query(
-        "SELECT state FROM strategies WHERE strategy_id = 'sma_cross-ETHBTC'", db=server.db
-    )
-    assert state["state"].tolist() == ["running"]
-    assert ("set_state", "refused", "sma_cross-ETHBTC") in audit_rows(server, "vic")
-    server.pages.append(page.content())
-    assert problems == []
-    context.close()
 
 
 def test_a_trader_pauses_a_strategy_then_logs_out_for_good(browser: Any, server: Server) -> None:

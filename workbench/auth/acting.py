@@ -24,6 +24,7 @@ from workbench.strategy import SpecError, load_spec
 from workbench.strategy.model import Spec
 
 T = TypeVar("T")
+SETTABLE_STATES = (StrategyState.RUNNING, StrategyState.PAUSED, StrategyState.STOPPED)
 
 
 class BadInput(ValueError):
@@ -181,8 +182,11 @@ class ActingEngine:
         live = self._live(action, strategy_id, request)
         try:
             new = _choice("state", state, StrategyState)
-            if new is StrategyState.ERROR:
-                raise BadInput("state: error is set by the engine, not by hand")
+            if new not in SETTABLE_STATES:
+                raise BadInput(
+                    f"state: {new} is set by the engine, not by hand (set running, paused or "
+                    "stopped)"
+                )
         except BadInput as exc:
             self._bad(action, strategy_id, request, exc)
             raise

@@ -197,13 +197,24 @@ def test_wrong_passwords_lock_the_login_out_until_it_ends(
     ]
 
 
-def test_a_trader_pauses_a_strategy_then_logs_out_for_good(browser: Any, server: Server) -> None:
+def test_a_trader_pauses_a_strategy_places_an_order_then_logs_out_for_good(
+    browser: Any, server: Server
+) -> None:
     context, page, problems = log_in(browser, server, "tess")
     card = page.locator(".card", has_text="ema_cross_rsi-ETHBTC").first
     card.get_by_role("button", name="Pause").click()
     card.locator("text=/stored state: paused/").wait_for(timeout=15_000)
     assert ("set_state", "allowed", "ema_cross_rsi-ETHBTC") in audit_rows(server, "tess")
-    assert page.get_by_role("button", name="Place order").count() == 1
+    ticket = page.locator(".bk-panel-models-layout-Column", has_text="Order ticket").last
+    ticket.locator("select").first.select_option("sma_cross-ETHBTC")
+    amount, price = ticket.locator("input").nth(0), ticket.locator("input").nth(1)
+    amount.fill("0.5")
+    amount.press("Enter")
+    price.fill("0.001")  # far below ETH/BTC: it rests
+    price.press("Enter")
+    ticket.get_by_role("button", name="Place order").click()
+    page.locator("text=/Order wb-[0-9a-f]+: open/").wait_for(timeout=30_000)
+    assert ("place_order", "allowed", "sma_cross-ETHBTC") in audit_rows(server, "tess")
     cookies = context.cookies()
     page.get_by_role("link", name="Log out").click()
     page.locator("#login-again").wait_for(timeout=15_000)

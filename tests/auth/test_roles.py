@@ -38,7 +38,7 @@ CALLS: dict[Action, Callable[[ActingEngine, Accounts], Any]] = {
     Action.SET_RISK_LIMITS: lambda a, _: a.set_risk_limits({"max_drawdown": 0.1}),
     Action.MANAGE_USERS: lambda a, accounts: accounts.add_user(a.user, "eve", "admin", "x" * 12),
     Action.MANAGE_KEYS: lambda a, _: a.manage_keys("binance", "set"),
-    Action.VIEW_AUDIT: lambda a, _: a.audit_frame(),
+    Action.VIEW_AUDIT: lambda a, _: a.verify_audit(),
 }
 
 

@@ -265,6 +265,12 @@ class ActingEngine:
         self._authorize(Action.VIEW_AUDIT, None, {k: str(v) for k, v in filters.items()})
         return self.audit.frame(**filters)
 
+    def verify_audit(self) -> Any:
+        """Check the audit log's hash chain (admins only); give the `ChainCheck`. It reads
+        every row: call it off the event loop."""
+        self._authorize(Action.VIEW_AUDIT, None, {"op": "verify"})
+        return self.audit.verify()
+
     def manage_keys(self, exchange: str, op: str) -> None:
         """Record a change of an exchange's stored keys (made by `workbench.auth.keys`)."""
         self._authorize(Action.MANAGE_KEYS, exchange, {"op": op})

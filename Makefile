@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Reinstall only when pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-16)
-# Debian packages the tests need (chromium drives the browser tests).
-DEB_PACKAGES := chromium
+# Debian packages the tests need (chromium drives the browser tests; postgresql gives the
+# server binaries the tests start a throwaway PostgreSQL from).
+DEB_PACKAGES := chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench lint format setup debian clean

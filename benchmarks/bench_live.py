@@ -2,6 +2,8 @@
 and how fast CcxtBroker learns that a resting order filled (user data stream vs polling).
 
 Run: .venv/bin/python benchmarks/bench_live.py [--bars 300]
+The 50-strategy run goes once on a DuckDB file and once on a throwaway PostgreSQL server
+(durable defaults), side by side.
 The engine runs in-process against the local exchange on 127.0.0.1 with a hand-stepped
 replay clock; strategies are the shipped examples on 1 or 10 markets.
 """
@@ -29,6 +31,7 @@ from workbench.localexchange import LOCAL_API_KEY, LocalExchange, ManualClock, l
 from workbench.localexchange.faults import FaultKind
 from workbench.settings import Settings
 from workbench.store import Store
+from workbench.store.local_postgres import LocalPostgres
 from workbench.strategy import load_spec
 from workbench.venue import connect
 
@@ -53,7 +56,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def run(strategies: int, markets: int, bars: int) -> dict[str, float]:
+async def run(strategies: int, markets: int, bars: int, db: str | None = None) -> dict[str, float]:
     symbols = MARKETS[:markets]
     history = load_csv_history(ROOT / "data" / "candles", symbols)
     history = {s: f.iloc[: bars + 1] for s, f in history.items()}
@@ -65,7 +68,7 @@ async def run(strategies: int, markets: int, bars: int) -> dict[str, float]:
         await clients.load_markets()
         with (
             tempfile.TemporaryDirectory() as folder,
-            Store.open(Path(folder) / "b.duckdb") as store,
+            Store.open(db or Path(folder) / "b.duckdb") as store,
         ):
             broker = PaperBroker()
             engine = LiveEngine(store, clients, broker, fill_model=FillModel())
@@ -200,12 +203,15 @@ def main() -> None:
     print(
         f"offline replay (runner + paper broker + portfolio): {offline(args.bars):,.0f} candles/s"
     )
-    for strategies, markets in ((1, 1), (50, 10)):
-        r = asyncio.run(run(strategies, markets, args.bars))
+    with LocalPostgres(durable=True) as server:
+        runs = [(1, 1, "duckdb", None), (50, 10, "duckdb", None)]
+        runs += [(50, 10, "postgres", server.create_database("bench_live"))]
+        results = [(backend, asyncio.run(run(n, m, args.bars, db))) for n, m, backend, db in runs]
+    for backend, r in results:
         print(
-            f"{r['strategies']:>3} strategies on {r['markets']:>2} markets: bar close -> order "
-            f"submitted p50 {r['order_p50_ms']:.2f} ms, p99 {r['order_p99_ms']:.2f} ms "
-            f"({r['orders']} orders); closed bar handled "
+            f"{backend:<8} {r['strategies']:>3} strategies on {r['markets']:>2} markets: bar "
+            f"close -> order submitted p50 {r['order_p50_ms']:.2f} ms, p99 {r['order_p99_ms']:.2f} "
+            f"ms ({r['orders']} orders); closed bar handled "
             f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms per closed candle "
             f"({r['per_strategy_us']:.0f} us per strategy); {r['candles_per_s']:.0f} market "
             f"candles/s, {r['strategy_candles_per_s']:.0f} strategy-candles/s; "

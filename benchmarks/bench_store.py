@@ -1,7 +1,9 @@
-"""Store figures: import rate for 1 million candles, one symbol-month read, SQL resample 1m→1h.
+"""Store figures on both backends side by side: import of 1 million candles, one symbol-month
+read, SQL resample 1m→1h, and the latency of an order + fill write (the engine's path).
 
-Run: .venv/bin/python benchmarks/bench_store.py [--rows N]
-Prints per-item costs and rates; the database lives in a temporary folder.
+Run: .venv/bin/python benchmarks/bench_store.py [--rows N] [--postgres URL]
+DuckDB is a file in a temporary folder; PostgreSQL is a throwaway server of Debian's binaries
+with its durable defaults (fsync and synchronous commit on), or the empty database at URL.
 """
 
 from __future__ import annotations
@@ -9,13 +11,19 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.broker.models import Fill, Order, OrderState, OrderType
 from workbench.data import import_file
+from workbench.fills import Side
 from workbench.store import Store
+from workbench.store.local_postgres import LocalPostgres
 
 
 def random_walk(rows: int, start: str = "2024-01-01", seed: int = 7) -> pd.DataFrame:
@@ -37,71 +45,97 @@ def random_walk(rows: int, start: str = "2024-01-01", seed: int = 7) -> pd.DataF
     )
 
 
-def timed(label: str, items: int, unit: str, action) -> float:
+def seconds(action: Callable[[], Any]) -> float:
     started = time.perf_counter()
     action()
-    seconds = time.perf_counter() - started
-    print(f"{label:<44} {seconds:8.3f} s  {items / seconds:12,.0f} {unit}/s")
-    return seconds
+    return time.perf_counter() - started
+
+
+def order_fill_latency_ms(store: Store, count: int) -> np.ndarray:
+    """Give per-order times of the engine's writes: order row, fill, order's new state."""
+    took = []
+    for n in range(count):
+        order = Order(f"bench-{n}", "bench", "BENCH/USDT", Side.BUY, OrderType.MARKET, 1.0,
+                      created_ms=n, updated_ms=n)  # fmt: skip
+        started = time.perf_counter()
+        store.trading.save_order(order, "bench")
+        store.trading.save_fill(
+            Fill(
+                f"f-{n}",
+                order.client_order_id,
+                "bench",
+                "BENCH/USDT",
+                Side.BUY,
+                1.0,
+                100.0,
+                0.1,
+                n,
+                "entry",
+            )
+        )
+        filled = replace(order, state=OrderState.FILLED, filled=1.0)
+        store.trading.save_order(filled, "bench")
+        took.append((time.perf_counter() - started) * 1000)
+    return np.array(took)
+
+
+def measure(target: str, candles: pd.DataFrame, csv: Path, orders: int) -> dict[str, float]:
+    rows = len(candles)
+    out: dict[str, float] = {}
+    with Store.open(target) as store:
+        out["import rows/s"] = rows / seconds(lambda: import_file(store, csv, exchange="bench"))
+        out["re-import rows/s"] = rows / seconds(lambda: import_file(store, csv, exchange="bench"))
+        out["write frame rows/s"] = rows / seconds(
+            lambda: store.candles.write("frame", "BENCH/USDT", "1m", candles)
+        )
+        month = candles.index[0] + pd.Timedelta(days=30)
+        reads = 20
+        out["symbol-month read ms"] = (
+            1000
+            / reads
+            * seconds(
+                lambda: [
+                    store.candles.read("bench", "BENCH/USDT", "1m", candles.index[0], month)
+                    for _ in range(reads)
+                ]
+            )
+        )
+        out["resample 1m->1h ms"] = (
+            1000
+            / 3
+            * seconds(
+                lambda: [
+                    store.candles.resample("bench", "BENCH/USDT", "1m", "1h") for _ in range(3)
+                ]
+            )
+        )
+        latency = order_fill_latency_ms(store, orders)
+        out["order+fill p50 ms"] = float(np.percentile(latency, 50))
+        out["order+fill p99 ms"] = float(np.percentile(latency, 99))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--postgres", help="an empty PostgreSQL database (default: a local one)")
     args = parser.parse_args()
     candles = random_walk(args.rows)
     with tempfile.TemporaryDirectory() as folder:
         csv = Path(folder) / "BENCH_USDT-1m.csv.gz"
         candles.rename_axis("time").reset_index().to_csv(csv, index=False)
-        with Store.open(Path(folder) / "bench.duckdb") as store:
-            timed(
-                f"import {args.rows:,} candles from CSV.gz",
-                args.rows,
-                "rows",
-                lambda: import_file(store, csv, exchange="bench"),
-            )
-            timed(
-                "re-import the same file (no change)",
-                args.rows,
-                "rows",
-                lambda: import_file(store, csv, exchange="bench"),
-            )
-            timed(
-                f"write {args.rows:,} candles from a DataFrame",
-                args.rows,
-                "rows",
-                lambda: store.candles.write("frame", "BENCH/USDT", "1m", candles),
-            )
-            month = candles.index[0] + pd.Timedelta(days=30)
-            reads = 50
-            seconds = timed(
-                f"read one symbol-month x{reads}",
-                reads,
-                "reads",
-                lambda: [
-                    store.candles.read("bench", "BENCH/USDT", "1m", candles.index[0], month)
-                    for _ in range(reads)
-                ],
-            )
-            print(f"  -> {seconds / reads * 1000:.1f} ms per symbol-month (43,200 rows)")
-            seconds = timed(
-                f"SQL resample 1m->1h of {args.rows:,} rows x5",
-                5 * args.rows,
-                "rows",
-                lambda: [
-                    store.candles.resample("bench", "BENCH/USDT", "1m", "1h") for _ in range(5)
-                ],
-            )
-            print(f"  -> {seconds / 5 * 1000:.1f} ms per resample")
-            started = time.perf_counter()
-            agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-            for _ in range(5):
-                candles.resample("1h").agg(agg).dropna()
-            pandas_s = (time.perf_counter() - started) / 5
-            print(
-                f"  -> pandas resample of the same frame: {pandas_s * 1000:.1f} ms "
-                f"(SQL/pandas = {seconds / 5 / pandas_s:.2f})"
-            )
+        figures = {"duckdb": measure(str(Path(folder) / "bench.duckdb"), candles, csv, args.orders)}
+        if args.postgres:
+            figures["postgres"] = measure(args.postgres, candles, csv, args.orders)
+        else:
+            with LocalPostgres(durable=True) as server:
+                url = server.create_database("bench")
+                figures["postgres"] = measure(url, candles, csv, args.orders)
+    table = pd.DataFrame(figures)
+    table["postgres/duckdb"] = table["postgres"] / table["duckdb"]
+    print(f"{args.rows:,} one-minute candles, {args.orders:,} orders")
+    print(table.to_string(float_format=lambda v: f"{v:,.2f}"))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Fixtures shared by every test: fresh DuckDB files, the shipped candles."""
+"""Fixtures shared by every test: fresh DuckDB files, a real PostgreSQL server, the shipped
+candles."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from workbench.store import Store
+from workbench.store.local_postgres import LocalPostgres
+
+_databases = itertools.count(1)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -36,3 +41,24 @@ def store(db_path: Path) -> Iterator[Store]:
     """Give a fresh store on a real DuckDB file, closed after the test."""
     with Store.open(db_path) as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[LocalPostgres]:
+    """Give a PostgreSQL server of Debian's binaries on 127.0.0.1, started once per session."""
+    with LocalPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: LocalPostgres) -> str:
+    """Give the URL of a new, empty PostgreSQL database (one per test)."""
+    return pg_server.create_database(f"test_{os.getpid()}_{next(_databases)}")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Give where a fresh store goes, once per backend: a DuckDB path, a PostgreSQL URL."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "workbench.duckdb")

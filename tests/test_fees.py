@@ -48,7 +48,8 @@ def test_covering_a_short_with_the_fee_in_base_buys_a_little_more() -> None:
     quantity = received.order_quantity(Side.BUY, 9.99)
     assert received.charge(Side.BUY, 2.0, quantity).base == pytest.approx(9.99, rel=1e-15)
     assert received.order_quantity(Side.SELL, 9.99) == 9.99
-    assert FillModel(fee_rate=0.001).order_quantity(Side.BUY, 9.99) == 9.99
+    quote = FillModel(fee_rate=0.001, fee_asset=FeeAsset.QUOTE)
+    assert quote.order_quantity(Side.BUY, 9.99) == 9.99
 
 
 def test_an_account_of_two_balances_pays_bnb_fees_in_quote_at_the_discount() -> None:

@@ -16,7 +16,8 @@ CONDA_NAMES = {"duckdb": "python-duckdb"}
 
 
 def requirement(spec: str) -> tuple[str, str]:
-    match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", spec.strip())
+    # Extras (psycopg[binary]) are pip's: conda-forge's package holds them already.
+    match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)$", spec.strip())
     assert match, spec
     return match.group(1).lower(), match.group(2).replace(" ", "")
 

@@ -78,9 +78,8 @@ class FeeIn(StrEnum):
 
 
 #: The fee asset of a `FillModel` nobody configured: the local exchange, the paper broker and
-#: the backtest all default to it. Binance's own default is RECEIVED; the engine books
-#: base-asset fees only once its accounting takes `Charge`s, so until then this stays QUOTE.
-DEFAULT_FEE_ASSET = FeeAsset.QUOTE
+#: the backtest all default to it, Binance's own default (the asset received).
+DEFAULT_FEE_ASSET = FeeAsset.RECEIVED
 
 
 @dataclass(frozen=True)

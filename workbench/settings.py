@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from workbench.store.target import mask_url
+
 DEFAULT_CONFIG_FILE = "workbench.toml"
 # In a clone of the repository the default database sits in its data/ folder, whatever the
 # working directory (the CLI, the apps and the notebooks then share one file).
@@ -37,7 +39,18 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", extra="forbid")
 
-    db: Path = Field(DEFAULT_DB, description="DuckDB file")
+    db: str = Field(
+        str(DEFAULT_DB),
+        description="DuckDB file, or a PostgreSQL URL (postgresql://user@host:5432/workbench)",
+    )
+    db_pool_min: int = Field(1, ge=0, description="PostgreSQL: connections a process keeps open")
+    db_pool_max: int = Field(10, ge=1, description="PostgreSQL: most connections of a process")
+    db_pool_timeout_s: float = Field(
+        30.0, gt=0, description="PostgreSQL: seconds to wait for a free pooled connection"
+    )
+    db_connect_timeout_s: float = Field(
+        10.0, gt=0, description="PostgreSQL: seconds to wait for the server to answer a connect"
+    )
     exchange: str = Field("local", description="'local' (the local exchange) or a ccxt id")
     api_key: SecretStr | None = Field(None, description="exchange API key")
     api_secret: SecretStr | None = Field(None, description="exchange API secret")
@@ -86,6 +99,8 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
                 shown[name] = "**********"
+            elif name == "db":
+                shown[name] = mask_url(value)
             elif isinstance(value, Path):
                 shown[name] = str(value)
             else:

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from workbench.cli.backtest import register
 from workbench.data import import_file
 from workbench.store import Store
-from workbench.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = str(ROOT / "data" / "strategies" / "ema_cross_rsi.json")
@@ -48,7 +47,7 @@ def test_backtest_json_is_stored_and_reloads_identically(run, db: Path) -> None:
     closed = [t for t in out["trades"] if t["exit_reason"] != "open"]
     assert out["params"]["fast"] == 10 and out["stats"]["trades"] == len(closed)
     with Store.open(db, read_only=True) as store:
-        runs = RunStore(store.con)
+        runs = store.runs
         stored = runs.get(out["run_id"])
         assert stored["stats"]["final_equity"] == pytest.approx(out["stats"]["final_equity"])
         assert len(runs.trades(out["run_id"])) == len(out["trades"])
@@ -101,7 +100,7 @@ def test_sweep_stores_one_row_per_combination_and_runs_commands_read_it(run, db:
     assert out["combinations"] == 6 and len(out["top"]) == 3
     assert 0.0 <= out["overfitting"]["deflated_sharpe"] <= 1.0
     with Store.open(db, read_only=True) as store:
-        assert len(RunStore(store.con).sweep(out["run_id"])) == 6
+        assert len(store.runs.sweep(out["run_id"])) == 6
     listed = json.loads(run("runs", "list", "--json"))
     assert out["run_id"] in {r["run_id"] for r in listed}
     assert "top" not in run("runs", "show", out["run_id"])
@@ -133,14 +132,16 @@ def test_walkforward_and_optuna_commands_store_runs(run) -> None:
 
 
 def test_fee_asset_reaches_the_backtest_and_the_sweep(run, db: Path) -> None:
-    quote = json.loads(run("backtest", SPEC, "--json"))
+    quote = json.loads(run("backtest", SPEC, "--fee-asset", "quote", "--json"))
     received = json.loads(run("backtest", SPEC, "--fee-asset", "received", "--json"))
+    default = json.loads(run("backtest", SPEC, "--json"))
+    assert default["stats"] == received["stats"], "Binance's way is the default"
     swept = json.loads(run("sweep", SPEC, "--grid", "fast=12", "--fee-asset", "received", "--json"))
     assert received["stats"]["final_equity"] != quote["stats"]["final_equity"]
     best = swept["top"][0]
     assert best["final_equity"] == pytest.approx(received["stats"]["final_equity"], rel=1e-9)
     with Store.open(db, read_only=True) as store:
-        runs = RunStore(store.con)
+        runs = store.runs
         assert runs.get(received["run_id"])["extra"]["fee_asset"] == "received"
         assert runs.get(swept["run_id"])["extra"]["fee_asset"] == "received"
 
@@ -149,8 +150,10 @@ def test_backtests_size_orders_by_the_stored_market_rules(run, db: Path) -> None
     with Store.open(db, read_only=True) as store:
         rules = store.markets.get("local", "ETH/BTC")
     assert rules is not None and rules.amount_step > 0, "importing shipped data stores rules"
-    ruled = json.loads(run("backtest", SPEC, "--cash", "1", "--json"))
-    ideal = json.loads(run("backtest", SPEC, "--cash", "1", "--ideal-sizes", "--json"))
+    # Fees in quote: a position is the order's whole steps (no fee taken out of it).
+    quote = ("--fee-asset", "quote")
+    ruled = json.loads(run("backtest", SPEC, "--cash", "1", *quote, "--json"))
+    ideal = json.loads(run("backtest", SPEC, "--cash", "1", "--ideal-sizes", *quote, "--json"))
     steps = np.array([t["size"] for t in ruled["trades"]]) / rules.amount_step
     assert np.abs(steps - np.round(steps)).max() < 1e-6
     free = np.array([t["size"] for t in ideal["trades"]]) / rules.amount_step

@@ -186,10 +186,13 @@ def compare(
     candles,
     fm: FillModel,
     cash: float = CASH,
-    fee_asset: FeeAsset = FeeAsset.QUOTE,
+    fee_asset: FeeAsset | None = None,
     lots: LotRules | None = None,
 ) -> list[OracleTrade]:
-    """Assert the engine matches the oracle (trades and equity); give the oracle's trades."""
+    """Assert the engine matches the oracle (trades and equity); give the oracle's trades.
+
+    The engine is told ``fee_asset`` (default: the oracle's model's)."""
+    fee_asset = fm.fee_asset if fee_asset is None else fee_asset
     result = backtest(
         spec,
         candles,
@@ -264,7 +267,8 @@ def test_oracle_notices_a_fee_taken_in_quote_instead_of_base(candle_sets) -> Non
     spec = load_spec(ROOT / "data" / "strategies" / "ema_cross_rsi.json")
     candles = candle_sets["ETH_BTC-5m.csv.gz"]
     with pytest.raises(AssertionError):
-        compare(spec, candles, FillModel(FEE_RATE, SLIPPAGE), fee_asset=FeeAsset.RECEIVED)
+        quote = FillModel(FEE_RATE, SLIPPAGE, FeeAsset.QUOTE)
+        compare(spec, candles, quote, fee_asset=FeeAsset.RECEIVED)
 
 
 @pytest.mark.parametrize("fee_asset", [FeeAsset.QUOTE, FeeAsset.RECEIVED])

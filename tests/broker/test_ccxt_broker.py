@@ -13,7 +13,7 @@ from shipped import CANDLE_DIR, ROOT
 from workbench.broker.base import OrderRejected
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.models import Order, OrderIntent, OrderState
-from workbench.fills import FillModel, Side
+from workbench.fills import FeeIn, FillModel, Side
 from workbench.live.engine import LiveEngine
 from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
 from workbench.localexchange.faults import FaultKind
@@ -115,9 +115,11 @@ async def test_the_engine_trades_through_ccxt_and_the_books_agree_with_the_excha
     assert len(fills) >= 4
     placed = await clients.rest.fetch_orders("ETH/BTC")
     assert sorted(o["clientOrderId"] for o in placed) == sorted(o.client_order_id for o in orders)
-    eth = sum(f.amount if f.side is Side.BUY else -f.amount for f in fills)
-    btc = sum(-f.amount * f.price if f.side is Side.BUY else f.amount * f.price for f in fills)
-    fees = sum(f.fee for f in fills)
+    # Fees as Binance takes them: the base bought comes in net of its fee.
+    assert {f.fee_in for f in fills} == {FeeIn.BASE, FeeIn.QUOTE}
+    eth = sum(f.base_delta for f in fills)
+    btc = sum(-f.notional if f.side is Side.BUY else f.notional for f in fills)
+    fees = sum(f.fee for f in fills if f.fee_in is FeeIn.QUOTE)
     assert after["ETH"]["total"] - before["ETH"]["total"] == pytest.approx(eth, abs=1e-8)
     assert after["BTC"]["total"] - before["BTC"]["total"] == pytest.approx(btc - fees, abs=1e-8)
     assert runner.portfolio.position("ETH/BTC").amount == pytest.approx(eth, abs=1e-8)
@@ -148,7 +150,9 @@ async def test_a_restart_reconciles_an_order_the_exchange_filled_after_the_store
         events = store.trading.events("r")
     assert settled is not None and settled.state is OrderState.FILLED
     assert [f.amount for f in fills] == [pytest.approx(1.0)]
-    assert engine.strategies["r"].runner.portfolio.position("ETH/BTC").amount == pytest.approx(1.0)
+    # The exchange took its fee in the ETH bought: the position is what the account holds.
+    held = engine.strategies["r"].runner.portfolio.position("ETH/BTC").amount
+    assert held == pytest.approx(fills[0].base_delta) == pytest.approx(0.999)
     assert "reconcile" in set(events["kind"])
     placed = await clients.rest.fetch_orders("ETH/BTC")
     assert [o["clientOrderId"] for o in placed] == [sent.client_order_id]

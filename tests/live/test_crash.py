@@ -59,7 +59,7 @@ class Engine:
             await asyncio.sleep(seconds)
 
 
-async def start_engine(port: int, db: Path) -> Engine:
+async def start_engine(port: int, db: Path | str) -> Engine:
     env = {**os.environ, "WORKBENCH_DB": str(db), "WORKBENCH_LOCAL_PORT": str(port)}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -102,11 +102,16 @@ async def step_to(clock: ManualClock, end_ms: int, go: asyncio.Event) -> None:
         await asyncio.sleep(0.004)
 
 
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
 async def test_a_killed_engine_comes_back_whole_and_trades_like_the_backtest(
-    exchange: tuple[LocalExchange, ManualClock], candles: pd.DataFrame, tmp_path: Path
+    exchange: tuple[LocalExchange, ManualClock],
+    candles: pd.DataFrame,
+    tmp_path: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     server, clock = exchange
-    db = tmp_path / "live.duckdb"
+    db = request.getfixturevalue("pg_url") if backend == "postgres" else tmp_path / "live.duckdb"
     bar_ms = [int(ts.value // 1_000_000) for ts in candles.index]
 
     first = await start_engine(server.port, db)

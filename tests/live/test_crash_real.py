@@ -99,8 +99,8 @@ async def test_killed_at_each_point_of_the_order_path_the_real_books_stay_whole(
         "WORKBENCH_DB": str(tmp_path / "live.duckdb"),
         "WORKBENCH_LOCAL_PORT": str(port),
         # Real-looking keys in the settings must never reach the local exchange.
-        # "WORKBENCH_API_KEY": "a-real-binance-key",
-        # "WORKBENCH_API_SECRET": "a-real-binance-secret",
+        "WORKBENCH_API_KEY": "a-real-binance-key",
+        "WORKBENCH_API_SECRET": "a-real-binance-secret",
     }
     exchange = await spawn(
         "exchange",

@@ -32,7 +32,7 @@ def test_writing_the_same_candles_twice_changes_nothing(store: Store) -> None:
     assert (first.new, first.changed) == (len(candles), 0)
     assert (again.new, again.changed, again.unchanged) == (0, 0, len(candles))
     pd.testing.assert_frame_equal(store.candles.read("local", symbol, "5m"), before)
-    count = store.con.execute("SELECT count(*) FROM candles").fetchone()
+    count = store.db.fetchone("SELECT count(*) FROM candles")
     assert count == (len(candles),)
 
 

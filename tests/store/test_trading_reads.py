@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -13,24 +11,23 @@ from workbench.store import Store
 STEP_MS = 300_000
 
 
-def test_latest_trades_and_refusals_and_win_rates_match_the_whole_tables(tmp_path: Path) -> None:
+def test_latest_trades_and_refusals_and_win_rates_match_the_whole_tables(store: Store) -> None:
     rng = np.random.default_rng(7)
-    with Store.open(tmp_path / "reads.duckdb") as store:
-        trading = store.trading
-        for sid in ("a", "b"):
-            for n in range(40):
-                entry = 1_600_000_000_000 + int(rng.integers(0, 10_000)) * STEP_MS
-                pnl = float(rng.normal())
-                trip = RoundTrip("ETH/BTC", "long", entry, entry + STEP_MS, 1.0, 1.0, 1.0, pnl, 0.0)
-                trading.save_round_trip(sid, n + 1, trip)
-                trading.save_refusal(
-                    sid, entry, "ETH/BTC", "buy", 1.0, "entry", "position_limit", {"n": n}
-                )
-        whole = trading.round_trips()
-        latest = trading.round_trips(latest=7)
-        refusals = trading.refusals()
-        newest_refusals = trading.refusals(latest=5)
-        wins = trading.win_rates()
+    trading = store.trading
+    for sid in ("a", "b"):
+        for n in range(40):
+            entry = 1_600_000_000_000 + int(rng.integers(0, 10_000)) * STEP_MS
+            pnl = float(rng.normal())
+            trip = RoundTrip("ETH/BTC", "long", entry, entry + STEP_MS, 1.0, 1.0, 1.0, pnl, 0.0)
+            trading.save_round_trip(sid, n + 1, trip)
+            trading.save_refusal(
+                sid, entry, "ETH/BTC", "buy", 1.0, "entry", "position_limit", {"n": n}
+            )
+    whole = trading.round_trips()
+    latest = trading.round_trips(latest=7)
+    refusals = trading.refusals()
+    newest_refusals = trading.refusals(latest=5)
+    wins = trading.win_rates()
     assert len(whole) == 80 and len(latest) == 7
     expected = whole.sort_values("exit_time", ascending=False, kind="stable").head(7)
     assert list(latest["exit_time"]) == list(expected["exit_time"])

@@ -64,7 +64,7 @@ def served_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextmanager
 def serve(
     app: Path,
-    db: Path,
+    db: Path | str,
     log_name: str,
     env: dict[str, str] | None = None,
     *,

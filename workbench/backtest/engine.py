@@ -48,7 +48,7 @@ from workbench.backtest.trades_nb import (
     R_SIZE,
     R_SYM,
 )
-from workbench.fills import FeeAsset, FillModel
+from workbench.fills import DEFAULT_FEE_ASSET, FeeAsset, FillModel
 from workbench.lots import LotRules
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
@@ -215,7 +215,7 @@ class BacktestResult:
     slippage: float
     shared_cash: bool
     simulation: Simulation | None = field(default=None, repr=False)
-    fee_asset: FeeAsset = FeeAsset.QUOTE
+    fee_asset: FeeAsset = DEFAULT_FEE_ASSET
 
     @property
     def start(self) -> pd.Timestamp:
@@ -234,7 +234,7 @@ def backtest(
     fees: float = 0.001,
     slippage: float = 0.0,
     shared_cash: bool = True,
-    fee_asset: FeeAsset | str = FeeAsset.QUOTE,
+    fee_asset: FeeAsset | str = DEFAULT_FEE_ASSET,
     lot_rules: LotRules | Mapping[str, LotRules] | None = None,
 ) -> BacktestResult:
     """Give the backtest of one parameter combination (spec defaults overridden by params).

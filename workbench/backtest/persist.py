@@ -9,7 +9,7 @@ import pandas as pd
 
 from workbench.backtest.engine import BacktestResult
 from workbench.store import Store, StoreError
-from workbench.store.runs import RunRecord, RunStore
+from workbench.store.runs import RunRecord
 from workbench.strategy.model import Spec
 
 
@@ -54,7 +54,7 @@ def save_backtest(store: Store, result: BacktestResult, exchange: str) -> str:
         stats=result.stats,
         extra={"fee_asset": str(result.fee_asset)},
     )
-    return RunStore(store.con).save(record, trades=result.trades, equity=result.equity)
+    return store.runs.save(record, trades=result.trades, equity=result.equity)
 
 
 def save_table(
@@ -93,4 +93,4 @@ def save_table(
         combinations=len(table),
         extra=extra or {},
     )
-    return RunStore(store.con).save(record, sweep=table, param_names=names, equity=equity)
+    return store.runs.save(record, sweep=table, param_names=names, equity=equity)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from workbench.backtest.fused import stats_table, sweep_stats
 from workbench.backtest.stats_nb import RUN_COLUMNS
-from workbench.fills import FeeAsset, FillModel
+from workbench.fills import DEFAULT_FEE_ASSET, FeeAsset, FillModel
 from workbench.lots import LotRules
 from workbench.strategy.model import Spec
 
@@ -212,7 +212,7 @@ class SweepSettings:
     fee_rate: float = 0.001
     slippage: float = 0.0
     shared_cash: bool = True
-    fee_asset: FeeAsset = FeeAsset.QUOTE
+    fee_asset: FeeAsset = DEFAULT_FEE_ASSET
     #: the markets' order-size rules by symbol (`workbench.lots`); None: any size (idealized)
     lot_rules: Mapping[str, LotRules] | None = None
 

@@ -6,7 +6,19 @@ import contextlib
 
 import typer
 
-from workbench.cli import audit, config, data, demo, exchange, keys, live, serve, strategy, users
+from workbench.cli import (
+    audit,
+    config,
+    data,
+    db,
+    demo,
+    exchange,
+    keys,
+    live,
+    serve,
+    strategy,
+    users,
+)
 from workbench.cli import backtest as backtest_cli
 
 app = typer.Typer(
@@ -16,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(config.app, name="config")
 app.add_typer(data.app, name="data")
+app.add_typer(db.app, name="db")
 app.command("demo")(demo.demo)
 app.add_typer(exchange.app, name="exchange")
 app.add_typer(strategy.app, name="strategy")

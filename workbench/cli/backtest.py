@@ -6,7 +6,6 @@ Register with ``register(app)``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -34,7 +33,7 @@ from workbench.cli.backtest_options import (
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
-from workbench.fills import FeeAsset
+from workbench.fills import DEFAULT_FEE_ASSET
 from workbench.store import Store, StoreError
 from workbench.store.runs import RunStore, dumps
 
@@ -48,7 +47,7 @@ def backtest_command(
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE")] = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
-    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
+    fee_asset: FeeAssetOpt = DEFAULT_FEE_ASSET,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     ideal_sizes: IdealOpt = False,
@@ -154,7 +153,7 @@ def runs_compare(
 
 
 class _runs:
-    def __init__(self, db: Path | None) -> None:
+    def __init__(self, db: str | None) -> None:
         self.path = settings_with(db).db
 
     def __enter__(self) -> RunStore:
@@ -162,7 +161,7 @@ class _runs:
             self.store = Store.open(self.path, read_only=True)
         except StoreError as exc:
             fail(str(exc))
-        return RunStore(self.store.con)
+        return self.store.runs
 
     def __exit__(self, *exc: object) -> None:
         self.store.close()

@@ -65,8 +65,8 @@ def load_inputs(
     start: str | None,
     end: str | None,
     exchange: str | None,
-    db: Path | None,
-) -> tuple[Any, dict[str, pd.DataFrame], str, Path]:
+    db: str | None,
+) -> tuple[Any, dict[str, pd.DataFrame], str, str]:
     """Give (spec, candles per symbol, exchange, database path) for a backtest command."""
     from dataclasses import replace
 
@@ -117,7 +117,7 @@ def progress_bar(label: str) -> Progress:
     )
 
 
-def save_run(db: Path, fn: Any, *args: Any, **kwargs: Any) -> str:
+def save_run(db: str, fn: Any, *args: Any, **kwargs: Any) -> str:
     with Store.open(db) as store:
         return fn(store, *args, **kwargs)
 

@@ -17,16 +17,17 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
-    Path | None, typer.Option("--db", help="DuckDB file (default: settings, WORKBENCH_DB)")
+    str | None,
+    typer.Option("--db", help="DuckDB file or postgresql:// URL (default: settings, WORKBENCH_DB)"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
-def settings_with(db: Path | None = None, exchange: str | None = None) -> Settings:
+def settings_with(db: str | Path | None = None, exchange: str | None = None) -> Settings:
     """Give the settings in force, with the options given on the command line on top."""
     overrides: dict[str, Any] = {}
     if db is not None:
-        overrides["db"] = db
+        overrides["db"] = str(db)
     if exchange is not None:
         overrides["exchange"] = exchange
     return load_settings(**overrides)

@@ -13,6 +13,7 @@ import typer
 
 from workbench.cli.common import DbOption, console, fail, settings_with
 from workbench.fills import DEFAULT_FEE_ASSET
+from workbench.store.target import is_postgres_url
 
 app = typer.Typer(
     help="The local exchange: a Binance-protocol server replaying stored candles.",
@@ -87,11 +88,12 @@ def serve(
     settings = settings_with(db)
     wanted = _symbols(symbols)
     try:
-        if candles is not None or not Path(settings.db).exists():
+        in_store = is_postgres_url(settings.db) or Path(settings.db).exists()
+        if candles is not None or not in_store:
             source = candles or DEFAULT_CANDLES_DIR
             history = load_csv_history(source, wanted, timeframe)
         else:
-            source = Path(settings.db)
+            source = settings.db
             history = load_history_file(source, "local", wanted, timeframe)
     except (HistoryError, OSError) as exc:
         fail(str(exc))

@@ -124,6 +124,7 @@ def run(
     from workbench.live.session import Live, LiveError
     from workbench.localexchange import HistoryError
     from workbench.portfolio.allocation import AllocationError, allocate
+    from workbench.store import StoreError
     from workbench.strategy import SpecError, load_spec
     from workbench.venue import market_now_ms
 
@@ -194,7 +195,7 @@ def run(
 
     try:
         asyncio.run(main())
-    except (LiveError, AllocationError, HistoryError) as exc:
+    except (LiveError, AllocationError, HistoryError, StoreError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         with contextlib.suppress(Exception):

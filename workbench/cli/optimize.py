@@ -33,9 +33,8 @@ from workbench.cli.backtest_options import (
     save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
-from workbench.fills import FeeAsset
+from workbench.fills import DEFAULT_FEE_ASSET
 from workbench.store import Store, StoreError
-from workbench.store.runs import RunStore
 
 
 def sweep_command(
@@ -56,7 +55,7 @@ def sweep_command(
     end: EndOpt = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
-    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
+    fee_asset: FeeAssetOpt = DEFAULT_FEE_ASSET,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     ideal_sizes: IdealOpt = False,
@@ -198,7 +197,7 @@ def walkforward_command(
     end: EndOpt = None,
     cash: CashOpt = 10_000.0,
     fees: FeesOpt = 0.001,
-    fee_asset: FeeAssetOpt = FeeAsset.QUOTE,
+    fee_asset: FeeAssetOpt = DEFAULT_FEE_ASSET,
     slippage: SlipOpt = 0.0,
     separate_cash: SeparateOpt = False,
     ideal_sizes: IdealOpt = False,
@@ -288,7 +287,7 @@ def montecarlo_command(
     settings = settings_with(db)
     try:
         with Store.open(settings.db, read_only=True) as store:
-            runs = RunStore(store.con)
+            runs = store.runs
             run, trades = runs.get(run_id), runs.trades(run_id)
     except StoreError as exc:
         fail(str(exc))

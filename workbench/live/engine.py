@@ -170,6 +170,7 @@ class LiveEngine:
 
     async def _start(self, row: Any) -> LiveStrategy:
         """Build a stored strategy's runner and attach it to its feed."""
+        self.store.lease_strategy(row.strategy_id)  # StrategyLeased: another engine runs it
         symbol = row.symbol
         rules = self._rules(symbol)
         runner = StrategyRunner(

@@ -330,7 +330,9 @@ class OrderManager:
             self.exit_wanted = None
             self._settled("exit")
             return None
-        amount = await self._sellable(abs(position), position > 0)
+        # Covering a short pays a fee taken from the base bought: buy enough to be flat.
+        needed = self.runner.trader.fill_model.order_quantity(Side.BUY, position)
+        amount = await self._sellable(abs(position) if position > 0 else needed, position > 0)
         if self.rules.refusal(amount, self.runner.last_price or 0.0) is not None:
             detail = f"position {position:.10g} is dust (under the market's minimums): left"
             self.notice(NoticeKind.EXIT_FAILED, detail)

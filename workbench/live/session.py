@@ -101,10 +101,11 @@ class Live:
             )
         self.store = Store.open(self.settings.db)
         try:
-            # This process owns the file while it runs: it serves reads to the others.
-            self.reads = await ReadServer(
-                self.store, timeout_s=self.settings.read_timeout_s
-            ).start()
+            if self.store.path is not None:
+                # This process owns the DuckDB file while it runs: it serves reads to the others.
+                self.reads = await ReadServer(
+                    self.store, timeout_s=self.settings.read_timeout_s
+                ).start()
             port = None
             if self.serve_local:
                 # A fresh database gets the shipped candles, as `make demo` does.

@@ -198,7 +198,8 @@ class SignalTrader:
             self.strategy_id,
             self.symbol,
             side,
-            abs(self.amount),
+            # Covering a short pays a fee taken from the base bought: buy enough to be flat.
+            self.fill_model.order_quantity(side, self.amount),
             OrderType.MARKET,
             stop_price=trigger if purpose.protective else None,
             purpose=purpose,

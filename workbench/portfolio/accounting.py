@@ -129,7 +129,8 @@ class Portfolio:
                     pos.amount = 0.0
                     pos.average_price = 0.0
                 closed = self._close(fill, direction)
-        if abs(remaining) > _EPSILON:
+        # What a fee-in-base cover leaves over by rounding is no new position.
+        if abs(remaining) > _EPSILON * max(1.0, abs(signed)):
             trip = self._open.get(fill.symbol)
             if trip is None:
                 trip = self._open[fill.symbol] = _Open(entry_ms=fill.ts_ms)

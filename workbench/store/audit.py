@@ -17,8 +17,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import pandas as pd
+
+from workbench.store.database import Database
 
 GENESIS = "0" * 64
 _COLUMNS = (
@@ -89,8 +90,8 @@ def to_json(value: Any) -> str | None:
 class AuditLog:
     """The audit table of one database connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def append(
         self,
@@ -107,48 +108,33 @@ class AuditLog:
     ) -> AuditEntry:
         """Add a row at the head of the chain; give it as stored."""
         when = ts or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        with _append_lock:
-            cursor = self.con.cursor()
-            try:
-                cursor.execute("BEGIN TRANSACTION")
-                head = cursor.execute(
-                    "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
-                entry = AuditEntry(
-                    seq,
-                    when,
-                    actor,
-                    address,
-                    str(action),
-                    target,
-                    to_json(before),
-                    to_json(after),
-                    str(result),
-                    reason,
-                    prev,
-                )
-                entry = AuditEntry(**{**entry.__dict__, "row_hash": entry.content_hash()})
-                cursor.execute(
-                    f"INSERT INTO audit_log ({_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [getattr(entry, name.strip()) for name in _COLUMNS.split(",")],
-                )
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            finally:
-                cursor.close()
+        with _append_lock, self.db.transaction() as session:
+            head = session.fetchone("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
+            entry = AuditEntry(
+                seq,
+                when,
+                actor,
+                address,
+                str(action),
+                target,
+                to_json(before),
+                to_json(after),
+                str(result),
+                reason,
+                prev,
+            )
+            entry = AuditEntry(**{**entry.__dict__, "row_hash": entry.content_hash()})
+            session.execute(
+                f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [getattr(entry, name.strip()) for name in _COLUMNS.split(",")],
+            )
         return entry
 
     def entries(self) -> list[AuditEntry]:
         """Give every row, oldest first."""
-        cursor = self.con.cursor()
-        try:
-            rows = cursor.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq").fetchall()
-        finally:
-            cursor.close()
+        with self.db.session() as session:
+            rows = session.fetchall(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
         return [AuditEntry(*row) for row in rows]
 
     def verify(self) -> ChainCheck:
@@ -197,8 +183,5 @@ class AuditLog:
         )
         if limit is not None:
             args.append(limit)
-        cursor = self.con.cursor()
-        try:
-            return cursor.execute(sql, args).df()
-        finally:
-            cursor.close()
+        with self.db.session() as session:
+            return session.frame(sql, args)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import pandas as pd
 
 from workbench.candles import COLUMNS, TimeLike, empty_frame, normalize, to_utc
+from workbench.store.database import Database
 from workbench.store.errors import StoreError
 from workbench.timeframes import timeframe_seconds
 
@@ -54,10 +54,10 @@ def _to_frame(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 class CandleStore:
-    """Candles in one DuckDB connection."""
+    """Candles in one database (DuckDB or PostgreSQL)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def write(
         self, exchange: str, symbol: str, timeframe: str, candles: pd.DataFrame
@@ -70,37 +70,27 @@ class CandleStore:
         if frame.empty:
             return WriteResult(0, 0, 0)
         incoming = frame.reset_index()
-        incoming["ts"] = incoming["ts"].dt.tz_localize(None)
+        incoming["ts"] = incoming["ts"].dt.tz_localize(None).astype("datetime64[us]")
         key = [exchange, symbol, timeframe]
-        con = self.con.cursor()
-        con.register("incoming", incoming)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE pending AS "
+        columns = ", ".join(COLUMNS)
+        with self.db.transaction() as tx, tx.staged("incoming", incoming):
+            tx.execute(
+                "CREATE TEMP TABLE pending AS "
                 "SELECT i.*, c.ts IS NULL AS is_new FROM incoming i LEFT JOIN candles c "
                 "ON c.exchange = ? AND c.symbol = ? AND c.timeframe = ? AND c.ts = i.ts "
                 "WHERE c.ts IS NULL OR "
                 + " OR ".join(f"c.{col} IS DISTINCT FROM i.{col}" for col in COLUMNS),
                 key,
             )
-            row = con.execute("SELECT count(*) FILTER (is_new), count(*) FROM pending").fetchone()
+            row = tx.fetchone("SELECT count(*) FILTER (WHERE is_new), count(*) FROM pending")
             new, pending = (int(row[0]), int(row[1])) if row else (0, 0)
-            columns = ", ".join(COLUMNS)
-            con.execute(
+            tx.execute(
                 f"INSERT INTO candles SELECT ?, ?, ?, ts, {columns} FROM pending "
                 "ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET "
                 + ", ".join(f"{col} = excluded.{col}" for col in COLUMNS),
                 key,
             )
-            con.execute("DROP TABLE pending")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.unregister("incoming")
-            con.close()
+            tx.execute("DROP TABLE pending")
         return WriteResult(new, pending - new, len(frame) - pending)
 
     def read(
@@ -113,11 +103,11 @@ class CandleStore:
     ) -> pd.DataFrame:
         """Give the stored candles of one series in [start, end)."""
         where, args = _range_sql(start, end)
-        raw = self.con.execute(
+        raw = self.db.frame(
             f"SELECT ts, {', '.join(COLUMNS)} FROM candles "
             f"WHERE exchange = ? AND symbol = ? AND timeframe = ?{where} ORDER BY ts",
             [exchange, symbol, timeframe, *args],
-        ).df()
+        )
         return _to_frame(raw)
 
     def resample(
@@ -141,40 +131,45 @@ class CandleStore:
         if _DAY_S % target_s and target_s != _WEEK_S:
             raise StoreError(f"cannot resample to {target}: the target must divide a day, or be 1w")
         where, args = _range_sql(start, end)
-        # time_bucket's default origin, 2000-01-03, is a Monday at midnight.
-        raw = self.con.execute(
-            f"SELECT time_bucket(INTERVAL '{target_s} seconds', ts) AS ts, "
-            "arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, "
-            "arg_max(close, ts) AS close, sum(volume) AS volume FROM candles "
+        # Buckets start at 2000-01-03, a Monday at midnight, on both backends.
+        sql = self.db.dialect
+        raw = self.db.frame(
+            f"SELECT {sql.time_bucket(target_s, 'ts')} AS ts, "
+            f"{sql.first_by('open', 'ts')} AS open, max(high) AS high, min(low) AS low, "
+            f"{sql.last_by('close', 'ts')} AS close, sum(volume) AS volume FROM candles "
             f"WHERE exchange = ? AND symbol = ? AND timeframe = ?{where} "
             "GROUP BY 1 ORDER BY 1",
             [exchange, symbol, timeframe, *args],
-        ).df()
+        )
         return _to_frame(raw)
 
     def last_ts(self, exchange: str, symbol: str, timeframe: str) -> pd.Timestamp | None:
         """Give the open time of the newest stored bar of a series, or None."""
-        row = self.con.execute(
+        row = self.db.fetchone(
             "SELECT max(ts) FROM candles WHERE exchange = ? AND symbol = ? AND timeframe = ?",
             [exchange, symbol, timeframe],
-        ).fetchone()
+        )
         return None if row is None or row[0] is None else to_utc(row[0])
 
     def gaps(self, exchange: str, symbol: str, timeframe: str) -> pd.DataFrame:
         """Give the holes in a series: first and last missing bar open times, bars missing."""
         step_ms = timeframe_seconds(timeframe) * 1000
-        raw = self.con.execute(
-            "SELECT prev + to_milliseconds(?) AS first_missing, "
-            "ts - to_milliseconds(?) AS last_missing, "
-            "CAST((epoch_ms(ts) - epoch_ms(prev)) // ? - 1 AS BIGINT) AS missing "
+        ms = self.db.dialect.epoch_ms
+        raw = self.db.frame(
+            f"SELECT prev, ts, {ms('ts')} - {ms('prev')} AS gap_ms "
             "FROM (SELECT ts, lag(ts) OVER (ORDER BY ts) AS prev FROM candles "
-            "WHERE exchange = ? AND symbol = ? AND timeframe = ?) "
-            "WHERE epoch_ms(ts) - epoch_ms(prev) > ? ORDER BY ts",
-            [step_ms, step_ms, step_ms, exchange, symbol, timeframe, step_ms],
-        ).df()
-        for column in ("first_missing", "last_missing"):
-            raw[column] = pd.to_datetime(raw[column]).dt.tz_localize("UTC")
-        return raw
+            "WHERE exchange = ? AND symbol = ? AND timeframe = ?) AS bars "
+            f"WHERE {ms('ts')} - {ms('prev')} > ? ORDER BY ts",
+            [exchange, symbol, timeframe, step_ms],
+        )
+        step = pd.Timedelta(milliseconds=step_ms)
+        return pd.DataFrame(
+            {
+                "first_missing": pd.to_datetime(raw["prev"]).dt.tz_localize("UTC") + step,
+                "last_missing": pd.to_datetime(raw["ts"]).dt.tz_localize("UTC") - step,
+                "missing": (raw["gap_ms"].astype("int64") // step_ms - 1).astype("int64"),
+            }
+        )
 
     def coverage(
         self, exchange: str | None = None, symbol: str | None = None, timeframe: str | None = None
@@ -186,32 +181,31 @@ class CandleStore:
                 filters.append(f"{column} = ?")
                 args.append(value)
         where = f"WHERE {' AND '.join(filters)}" if filters else ""
-        timeframes = [
-            row[0] for row in self.con.execute("SELECT DISTINCT timeframe FROM candles").fetchall()
-        ]
+        timeframes = [row[0] for row in self.db.fetchall("SELECT DISTINCT timeframe FROM candles")]
         columns = ["exchange", "symbol", "timeframe", "first", "last", "count", "missing", "gaps"]
         if not timeframes:
             return pd.DataFrame(columns=columns)
         steps = ", ".join(f"('{tf}', {timeframe_seconds(tf) * 1000})" for tf in timeframes)
-        out = self.con.execute(
+        ms, div = self.db.dialect.epoch_ms, self.db.dialect.intdiv
+        prev = "lag(ts) OVER (PARTITION BY exchange, symbol, timeframe ORDER BY ts)"
+        out = self.db.frame(
             f"WITH tf(timeframe, step_ms) AS (VALUES {steps}), "
             "bars AS (SELECT exchange, symbol, timeframe, ts, step_ms, "
-            "epoch_ms(ts) - epoch_ms(lag(ts) OVER (PARTITION BY exchange, symbol, timeframe "
-            f"ORDER BY ts)) AS gap_ms FROM candles JOIN tf USING (timeframe) {where}) "
+            f"{ms('ts')} - {ms(prev)} AS gap_ms FROM candles JOIN tf USING (timeframe) {where}) "
             "SELECT exchange, symbol, timeframe, min(ts) AS first, max(ts) AS last, "
             "count(*) AS count, "
-            "CAST(coalesce(sum(gap_ms // step_ms - 1) FILTER (gap_ms > step_ms), 0) AS BIGINT)"
-            " AS missing, count(*) FILTER (gap_ms > step_ms) AS gaps "
-            "FROM bars GROUP BY ALL ORDER BY exchange, symbol, timeframe",
+            f"CAST(coalesce(sum({div('gap_ms', 'step_ms')} - 1) FILTER (WHERE gap_ms > step_ms), 0)"
+            " AS BIGINT) AS missing, count(*) FILTER (WHERE gap_ms > step_ms) AS gaps "
+            "FROM bars GROUP BY exchange, symbol, timeframe ORDER BY exchange, symbol, timeframe",
             args,
-        ).df()
+        )
         for column in ("first", "last"):
             out[column] = pd.to_datetime(out[column]).dt.tz_localize("UTC")
         return out[columns]
 
     def series(self) -> list[tuple[str, str, str]]:
         """Give every stored (exchange, symbol, timeframe)."""
-        rows = self.con.execute(
+        rows = self.db.fetchall(
             "SELECT DISTINCT exchange, symbol, timeframe FROM candles ORDER BY 1, 2, 3"
-        ).fetchall()
+        )
         return [(str(e), str(s), str(t)) for e, s, t in rows]

@@ -1,10 +1,15 @@
-"""The workbench database: one DuckDB file, opened with its schema brought up to date.
+"""The workbench database: a DuckDB file or a PostgreSQL database, schema brought up to date.
+
+`Store.open(target)` takes a path (DuckDB, the embedded default) or a `postgresql://` URL
+(production: many processes on one database). Both backends have the same tables, the same
+migrations and the same Python API; store code writes SQL once (`workbench.store.dialect`).
 
 DuckDB lets one process hold a file read-write, and that process locks out every other one,
-readers included (see NOTES). So a `Store` is meant to be held briefly by command-line tools
-and notebooks (open, work, close), and long only by the engine process that owns the file.
-Opening waits for a lock held elsewhere for up to `wait_s` seconds before it gives up with
-`StoreLocked`, which names the holder.
+readers included (see NOTES). So a DuckDB `Store` is meant to be held briefly by command-line
+tools and notebooks (open, work, close), and long only by the engine process that owns the
+file. Opening waits for a lock held elsewhere for up to `wait_s` seconds before it gives up
+with `StoreLocked`, which names the holder. PostgreSQL has no such limit: every process opens
+its own pooled connections (sizes and timeouts in the settings, `db_pool_*`).
 """
 
 from __future__ import annotations
@@ -16,12 +21,20 @@ from types import TracebackType
 from typing import Self
 
 import duckdb
+import pandas as pd
+import psycopg
 
 from workbench.store.audit import AuditLog
 from workbench.store.candles import CandleStore
+from workbench.store.database import Args, Database, DuckDatabase
+from workbench.store.dialect import Backend
 from workbench.store.errors import StoreError, StoreLocked
+from workbench.store.lease import Lease, LocalLeases, ServerLeases, this_process
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
+from workbench.store.postgres import PgDatabase, PoolConfig, acquire, connect_error, release
+from workbench.store.runs import RunStore
+from workbench.store.target import PostgresTarget, parse_target
 from workbench.store.trading import TradingStore
 from workbench.store.users import UserStore
 
@@ -30,6 +43,9 @@ _LOCK_MESSAGE = "Could not set lock"
 # DuckDB refuses a second connection to a file from the same process with other settings.
 _held: dict[Path, Store] = {}
 _held_lock = threading.Lock()
+# Leases among this process's engines, per database (a resolved path or a URL).
+_local_leases: dict[str, LocalLeases] = {}
+_leases_lock = threading.Lock()
 
 
 def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
@@ -50,76 +66,191 @@ def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConne
             delay_s = min(delay_s * 2, 0.5)
 
 
+def _leases_of(key: str) -> LocalLeases:
+    with _leases_lock:
+        return _local_leases.setdefault(key, LocalLeases())
+
+
 class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records),
-    `store.markets` (market rules), `store.users` (users, sessions, failed logins),
-    `store.audit` (the audit log)."""
+    `store.runs`, `store.markets` (market rules), `store.users` (users, sessions, failed
+    logins), `store.audit` (the audit log)."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, path: Path | None, owner: bool = False
+        self,
+        db: Database,
+        path: Path | None = None,
+        owner: bool = False,
+        lease_key: str | None = None,
     ) -> None:
-        self.con = con
+        self.db = db
         self.path = path
         self.owner = owner
-        self.candles = CandleStore(con)
-        self.trading = TradingStore(con)
-        self.markets = MarketRulesStore(con)
-        self.users = UserStore(con)
-        self.audit = AuditLog(con)
+        self.candles = CandleStore(db)
+        self.trading = TradingStore(db)
+        self.runs = RunStore(db)
+        self.markets = MarketRulesStore(db)
+        self.users = UserStore(db)
+        self.audit = AuditLog(db)
+        self._leases: dict[str, Lease] = {}
+        self._local = _leases_of(lease_key or f"memory:{id(db)}")
+        self._server = (
+            ServerLeases(db.target, db.config.connect_timeout_s)
+            if isinstance(db, PgDatabase)
+            else None
+        )
+
+    @property
+    def backend(self) -> Backend:
+        return self.db.dialect.backend
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection (DuckDB stores only; `sql` works on both)."""
+        if not isinstance(self.db, DuckDatabase):
+            raise StoreError(f"{self.describe()} is PostgreSQL: use store.sql() or store.db")
+        return self.db.con
+
+    def describe(self) -> str:
+        """Give where the store is: its file, or its URL with the password masked."""
+        return self.db.describe()
+
+    def sql(self, sql: str, params: Args = ()) -> pd.DataFrame:
+        """Give the result of one statement (with `?` placeholders) as a frame."""
+        return self.db.frame(sql, params)
 
     @classmethod
     def open(
         cls,
-        path: str | Path,
+        target: str | Path,
         *,
         read_only: bool = False,
         wait_s: float = 10.0,
         migrate_schema: bool = True,
+        pool: PoolConfig | None = None,
     ) -> Self:
-        """Open (creating if needed) a database file and bring its schema up to date.
+        """Open (creating if needed) a database and bring its schema up to date.
 
-        A read-only store does not migrate; it refuses a schema newer than this package and
-        a file that does not exist.
+        `target` is a DuckDB file path or a `postgresql://` URL. A read-only store does not
+        migrate; it refuses a schema newer than this package, and a database that does not
+        exist or has no workbench schema yet.
         """
-        path = Path(path)
+        parsed = parse_target(target)
+        if isinstance(parsed, PostgresTarget):
+            return cls._open_postgres(parsed, read_only, migrate_schema, pool)
+        return cls._open_duckdb(parsed, read_only, wait_s, migrate_schema)
+
+    @classmethod
+    def _open_duckdb(cls, path: Path, read_only: bool, wait_s: float, migrate_schema: bool) -> Self:
+        key = str(path.resolve())
         with _held_lock:
             held = _held.get(path.resolve())
             if held is not None:
                 # Already open read-write in this process: share it (closing closes the cursor).
-                return cls(held.con.cursor(), held.path)
+                return cls(DuckDatabase(held.con.cursor(), held.path), held.path, lease_key=key)
         if read_only and not path.exists():
             raise StoreError(f"no database at {path}: run `workbench data import` first")
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect(path, read_only, wait_s)
+        db = DuckDatabase(_connect(path, read_only, wait_s), path)
         try:
             if read_only or not migrate_schema:
-                check_version(con)
+                check_version(db)
             else:
-                migrate(con)
+                migrate(db)
         except BaseException:
-            con.close()
+            db.close()
             raise
-        store = cls(con, path, owner=not read_only)
+        store = cls(db, path, owner=not read_only, lease_key=key)
         if store.owner:
             with _held_lock:
                 _held[path.resolve()] = store
         return store
 
     @classmethod
+    def _open_postgres(
+        cls,
+        target: PostgresTarget,
+        read_only: bool,
+        migrate_schema: bool,
+        pool: PoolConfig | None,
+    ) -> Self:
+        db = acquire(target, pool)
+        try:
+            cls._prepare_postgres(db, target, read_only, migrate_schema)
+        except psycopg.Error as exc:
+            release(db)
+            raise connect_error(target, exc) from exc
+        except BaseException:
+            release(db)
+            raise
+        return cls(db, None, owner=not read_only, lease_key=target.url)
+
+    @staticmethod
+    def _prepare_postgres(
+        db: PgDatabase, target: PostgresTarget, read_only: bool, migrate_schema: bool
+    ) -> None:
+        if db.migrated:
+            return
+        if read_only or not migrate_schema:
+            if check_version(db) == 0 and read_only:
+                raise StoreError(
+                    f"{target.describe()} has no workbench tables yet: run "
+                    "`workbench db migrate` (or `workbench data import`) first"
+                )
+            return
+        migrate(db)
+        db.migrated = True
+
+    @classmethod
     def memory(cls) -> Self:
         """Give a migrated in-memory store (for examples and quick experiments)."""
-        con = duckdb.connect(":memory:")
-        migrate(con)
-        return cls(con, None)
+        db = DuckDatabase(duckdb.connect(":memory:"), None)
+        migrate(db)
+        return cls(db, None)
+
+    def lease_strategy(self, strategy_id: str) -> Lease:
+        """Hold a strategy for this store's engine; StrategyLeased names another holder.
+
+        Taking a lease this store holds already gives it again. Leases end with `release`,
+        with `close`, or with the process (PostgreSQL lets go of a dead holder's locks).
+        """
+        held = self._leases.get(strategy_id)
+        if held is not None and not held.released:
+            return held
+        owner = id(self)
+        self._local.take(strategy_id, owner)
+        if self._server is not None:
+            try:
+                self._server.take(strategy_id)
+            except BaseException:
+                self._local.drop(strategy_id, owner)
+                raise
+
+        def let_go() -> None:
+            self._leases.pop(strategy_id, None)
+            if self._server is not None:
+                self._server.drop(strategy_id)
+            self._local.drop(strategy_id, owner)
+
+        lease = Lease(strategy_id, this_process(), let_go)
+        self._leases[strategy_id] = lease
+        return lease
 
     def close(self) -> None:
-        """Release the file (and its lock), or the borrowed cursor."""
+        """Release leases, then the file (and its lock), the borrowed cursor, or the pool."""
+        for lease in list(self._leases.values()):
+            lease.release()
+        if self._server is not None:
+            self._server.close()
+        if isinstance(self.db, PgDatabase):
+            release(self.db)
+            return
         if self.owner and self.path is not None:
             with _held_lock:
                 if _held.get(self.path.resolve()) is self:
                     del _held[self.path.resolve()]
-        self.con.close()
+        self.db.close()
 
     def __enter__(self) -> Self:
         return self

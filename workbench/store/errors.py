@@ -13,3 +13,15 @@ class SchemaTooNew(StoreError):
 
 class StoreLocked(StoreError):
     """Another process holds the database file."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached, refused the login, or lacks the database."""
+
+
+class StorePermission(StoreError):
+    """The database user may not do what the workbench needs (create tables, write rows)."""
+
+
+class StrategyLeased(StoreError):
+    """Another engine runs the strategy: the message names it."""

@@ -12,17 +12,32 @@ import json
 import math
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import metadata
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from workbench.portfolio.stats import STAT_COLUMNS
+from workbench.store.database import Database, Session
 from workbench.store.errors import StoreError
 
 SWEEP_STAT_COLUMNS = STAT_COLUMNS
+TRADE_COLUMNS = [
+    "trade_no",
+    "symbol",
+    "side",
+    "entry_time",
+    "entry_price",
+    "size",
+    "exit_time",
+    "exit_price",
+    "exit_reason",
+    "fees",
+    "pnl",
+    "return_frac",
+]
 
 
 def spec_hash(raw_spec: dict[str, Any]) -> str:
@@ -69,9 +84,15 @@ def dumps(value: Any) -> str:
     return json.dumps(_clean(value), default=_json_default, sort_keys=True)
 
 
-def _naive_utc(ts: Any) -> pd.Timestamp:
+def _plain(value: Any) -> Any:
+    """Give a cell of a one-row frame as a plain Python value (numpy scalars unwrapped)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _naive_utc(ts: Any) -> datetime:
     stamp = pd.Timestamp(ts)
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+    return stamp.to_pydatetime()
 
 
 @dataclass
@@ -98,10 +119,10 @@ class RunRecord:
 
 
 class RunStore:
-    """Runs in a DuckDB connection (the store's `con`)."""
+    """Runs in a database (the store's `runs`)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def save(
         self,
@@ -112,9 +133,7 @@ class RunStore:
         param_names: list[str] | None = None,
     ) -> str:
         """Write a run and its details in one transaction; give its id."""
-        con = self.con.cursor()
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self.db.transaction() as con:
             con.execute(
                 "INSERT INTO runs (run_id, kind, spec_name, spec_json, spec_hash, params_json,"
                 " exchange, symbols_json, timeframe, start_ts, end_ts, cash, fee_rate, slippage,"
@@ -152,22 +171,12 @@ class RunStore:
                         "equity": equity.to_numpy(dtype=float),
                     }
                 )
-                con.register("incoming_equity", frame)
-                con.execute("INSERT INTO run_equity SELECT run_id, ts, equity FROM incoming_equity")
-                con.unregister("incoming_equity")
+                con.insert_frame("run_equity", frame)
             if sweep is not None and len(sweep):
                 self._write_sweep(con, record.run_id, sweep, param_names or [])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
         return record.run_id
 
-    def _write_trades(
-        self, con: duckdb.DuckDBPyConnection, run_id: str, trades: pd.DataFrame
-    ) -> None:
+    def _write_trades(self, con: Session, run_id: str, trades: pd.DataFrame) -> None:
         def naive(col: pd.Series) -> pd.Series:
             col = pd.to_datetime(col, utc=True)
             return col.dt.tz_localize(None)
@@ -189,12 +198,10 @@ class RunStore:
                 "return_frac": trades["return"].to_numpy(dtype=float),
             }
         )
-        con.register("incoming_trades", frame)
-        con.execute("INSERT INTO run_trades SELECT * FROM incoming_trades")
-        con.unregister("incoming_trades")
+        con.insert_frame("run_trades", frame)
 
     def _write_sweep(
-        self, con: duckdb.DuckDBPyConnection, run_id: str, sweep: pd.DataFrame, names: list[str]
+        self, con: Session, run_id: str, sweep: pd.DataFrame, names: list[str]
     ) -> None:
         params = sweep[names].to_dict(orient="records") if names else [{}] * len(sweep)
         frame = pd.DataFrame(
@@ -206,20 +213,15 @@ class RunStore:
         )
         for col in SWEEP_STAT_COLUMNS:
             frame[col] = sweep[col].to_numpy() if col in sweep else np.nan
-        con.register("incoming_sweep", frame)
-        con.execute(
-            f"INSERT INTO sweep_results (run_id, combination, params_json, "
-            f"{', '.join(SWEEP_STAT_COLUMNS)}) SELECT * FROM incoming_sweep"
-        )
-        con.unregister("incoming_sweep")
+        con.insert_frame("sweep_results", frame)
 
     def list_runs(self, limit: int = 50) -> pd.DataFrame:
         """Give the latest runs, newest first, with their headline numbers."""
-        frame = self.con.execute(
+        frame = self.db.frame(
             "SELECT run_id, kind, created_at, spec_name, symbols_json, timeframe, start_ts,"
             " end_ts, combinations, stats_json FROM runs ORDER BY created_at DESC LIMIT ?",
             [limit],
-        ).df()
+        )
         stats = [json.loads(s) for s in frame.pop("stats_json")]
         for key in ("total_return", "sharpe", "max_drawdown", "trades"):
             frame[key] = [s.get(key) for s in stats]
@@ -228,27 +230,26 @@ class RunStore:
 
     def get(self, run_id: str) -> dict[str, Any]:
         """Give one run's description and stats, decoded; StoreError if unknown."""
-        cur = self.con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        row = cur.fetchone()
-        if row is None:
+        found = self.db.frame("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        if found.empty:
             raise StoreError(f"no run {run_id!r}: see `workbench runs list`")
-        names = [d[0] for d in cur.description]
-        out = dict(zip(names, row, strict=True))
+        out = {k: _plain(v) for k, v in found.iloc[0].to_dict().items()}
         for key in ("spec_json", "params_json", "symbols_json", "stats_json", "extra_json"):
             out[key.removesuffix("_json")] = json.loads(out.pop(key))
         return out
 
     def trades(self, run_id: str) -> pd.DataFrame:
         """Give a run's trades in order."""
-        return self.con.execute(
-            "SELECT * EXCLUDE (run_id) FROM run_trades WHERE run_id = ? ORDER BY trade_no", [run_id]
-        ).df()
+        return self.db.frame(
+            f"SELECT {', '.join(TRADE_COLUMNS)} FROM run_trades WHERE run_id = ? ORDER BY trade_no",
+            [run_id],
+        )
 
     def equity(self, run_id: str) -> pd.Series:
         """Give a run's equity curve (UTC index)."""
-        frame = self.con.execute(
+        frame = self.db.frame(
             "SELECT ts, equity FROM run_equity WHERE run_id = ? ORDER BY ts", [run_id]
-        ).df()
+        )
         index = pd.DatetimeIndex(frame["ts"]).tz_localize("UTC")
         return pd.Series(frame["equity"].to_numpy(), index=index, name="equity")
 
@@ -259,10 +260,11 @@ class RunStore:
         if order_by not in SWEEP_STAT_COLUMNS:
             raise StoreError(f"cannot order by {order_by!r}; choose from {SWEEP_STAT_COLUMNS}")
         sql = (
-            f"SELECT * EXCLUDE (run_id) FROM sweep_results WHERE run_id = ?"
+            f"SELECT combination, params_json, {', '.join(SWEEP_STAT_COLUMNS)} "
+            "FROM sweep_results WHERE run_id = ?"
             f" ORDER BY {order_by} DESC NULLS LAST, combination"
         )
-        frame = self.con.execute(sql + (f" LIMIT {int(limit)}" if limit else ""), [run_id]).df()
+        frame = self.db.frame(sql + (f" LIMIT {int(limit)}" if limit else ""), [run_id])
         params = pd.DataFrame([json.loads(p) for p in frame.pop("params_json")], index=frame.index)
         return pd.concat([params, frame], axis=1)
 

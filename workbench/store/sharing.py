@@ -1,5 +1,8 @@
 """Reading the database while another process owns it (DESIGN decision 6).
 
+On PostgreSQL there is nothing to share: `query()` reads directly, in a read-only
+transaction, whoever else is connected. The rest of this module is for DuckDB files.
+
 DuckDB lets one process hold a file read-write and locks out every other process, readers
 included. The process that runs the engine (the dashboard, `workbench live run`) owns the
 file for as long as it runs, and serves reads: `ReadServer` answers read-only SQL over HTTP
@@ -37,6 +40,7 @@ from aiohttp import web
 
 from workbench.store.db import Store
 from workbench.store.errors import StoreError, StoreLocked
+from workbench.store.target import PostgresTarget, parse_target
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DEFAULT_TIMEOUT_S = 30.0
@@ -226,6 +230,8 @@ def query(sql: str, params: list[Any] | None = None, db: str | Path | None = Non
         from workbench.settings import load_settings
 
         db = load_settings().db
+    if isinstance(parse_target(db), PostgresTarget):
+        return _query_postgres(sql, params, str(db))
     try:
         with Store.open(db, read_only=True, wait_s=0.5) as store:
             check_select(store.con, sql)
@@ -277,6 +283,19 @@ def query_owner(
         raise StoreError(json.loads(exc.read() or b"{}").get("error", str(exc))) from exc
     except urllib.error.URLError as exc:
         raise StoreError(f"the process holding {db} does not answer at {url}: {exc}") from exc
+
+
+def _query_postgres(sql: str, params: list[Any] | None, url: str) -> pd.DataFrame:
+    import psycopg
+
+    with Store.open(url, read_only=True) as store, store.db.transaction() as tx:
+        tx.execute("SET TRANSACTION READ ONLY")
+        try:
+            return tx.frame(sql, params or [])
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            raise StoreError(f"only reads may be run through query(): {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"the query failed on {store.describe()}: {exc}") from exc
 
 
 def _alive(pid: int) -> bool:

@@ -12,44 +12,88 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from workbench.broker.models import Fill, Order, OrderPurpose, OrderState, OrderType
 from workbench.fills import Side
 from workbench.portfolio.accounting import RoundTrip
 from workbench.risk.limits import RiskState
+from workbench.store.database import Database
+from workbench.store.dialect import ms_of, ts_param, upsert
 
-_TS = "make_timestamp(CAST(? AS BIGINT) * 1000)"
-_ORDER_COLUMNS = (
-    "client_order_id, strategy_id, exchange, symbol, side, type, amount, price, stop_price, "
-    "purpose, state, filled, average_price, exchange_order_id, reason, created_at, updated_at"
-)
-
-
-def _ms(column: str) -> str:
-    return f"CAST(epoch_ms({column}) AS BIGINT) AS {column}_ms"
+_ORDER_COLUMNS = [
+    "client_order_id",
+    "strategy_id",
+    "exchange",
+    "symbol",
+    "side",
+    "type",
+    "amount",
+    "price",
+    "stop_price",
+    "purpose",
+    "state",
+    "filled",
+    "average_price",
+    "exchange_order_id",
+    "reason",
+    "created_at",
+    "updated_at",
+]
+_FILL_COLUMNS = [
+    "fill_id",
+    "client_order_id",
+    "strategy_id",
+    "symbol",
+    "side",
+    "amount",
+    "price",
+    "fee",
+    "purpose",
+    "ts",
+]
+_ROUND_TRIP_COLUMNS = [
+    "strategy_id",
+    "trade_no",
+    "symbol",
+    "direction",
+    "entry_time",
+    "exit_time",
+    "amount",
+    "entry_price",
+    "exit_price",
+    "pnl",
+    "fees",
+]
+_EQUITY_COLUMNS = ["strategy_id", "ts", "equity", "cash", "position", "price"]
+_RISK_COLUMNS = [
+    "strategy_id",
+    "marked_at",
+    "peak_equity",
+    "day_start",
+    "day_start_equity",
+    "halted_until",
+    "halts",
+]
+_SAVE_ORDER = upsert("orders", _ORDER_COLUMNS, ["client_order_id"])
+_SAVE_ROUND_TRIP = upsert("round_trips", _ROUND_TRIP_COLUMNS, ["strategy_id", "trade_no"])
+_SAVE_RISK_STATE = upsert("risk_state", _RISK_COLUMNS, ["strategy_id"])
 
 
 class TradingStore:
-    """The live trading tables of one DuckDB connection."""
+    """The live trading tables of one database (DuckDB or PostgreSQL)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def _run(self, sql: str, args: Iterable[Any] = ()) -> None:
-        cursor = self.con.cursor()
-        try:
-            cursor.execute(sql, list(args))
-        finally:
-            cursor.close()
+        self.db.execute(sql, list(args))
 
     def _frame(self, sql: str, args: Iterable[Any] = ()) -> pd.DataFrame:
-        cursor = self.con.cursor()
-        try:
-            return cursor.execute(sql, list(args)).df()
-        finally:
-            cursor.close()
+        return self.db.frame(sql, list(args))
+
+    def _ms(self, column: str) -> str:
+        return f"{self.db.dialect.epoch_ms(column)} AS {column}_ms"
 
     # -- strategies -----------------------------------------------------------------------
     def save_strategy(
@@ -103,33 +147,21 @@ class TradingStore:
     def set_seed_from(self, strategy_id: str, ts_ms: int) -> None:
         """Record where a strategy's first warm-up started (a restart replays from there)."""
         self._run(
-            f"UPDATE strategies SET seed_from = {_TS} WHERE strategy_id = ?",
-            [ts_ms, strategy_id],
+            "UPDATE strategies SET seed_from = ? WHERE strategy_id = ?",
+            [ts_param(ts_ms), strategy_id],
         )
 
     def seed_from_ms(self, strategy_id: str) -> int | None:
         """Give where a strategy's first warm-up started, if it has run before."""
-        cursor = self.con.cursor()
-        try:
-            row = cursor.execute(
-                "SELECT CAST(epoch_ms(seed_from) AS BIGINT) FROM strategies WHERE strategy_id = ?",
-                [strategy_id],
-            ).fetchone()
-        finally:
-            cursor.close()
-        return None if row is None or row[0] is None else int(row[0])
+        row = self.db.fetchone(
+            "SELECT seed_from FROM strategies WHERE strategy_id = ?", [strategy_id]
+        )
+        return None if row is None else ms_of(row[0])
 
     def last_marked_ms(self, strategy_id: str) -> int | None:
         """Give the last bar a strategy acted on (its newest equity mark), if any."""
-        cursor = self.con.cursor()
-        try:
-            row = cursor.execute(
-                "SELECT CAST(epoch_ms(max(ts)) AS BIGINT) FROM equity WHERE strategy_id = ?",
-                [strategy_id],
-            ).fetchone()
-        finally:
-            cursor.close()
-        return None if row is None or row[0] is None else int(row[0])
+        row = self.db.fetchone("SELECT max(ts) FROM equity WHERE strategy_id = ?", [strategy_id])
+        return None if row is None else ms_of(row[0])
 
     def add_event(self, strategy_id: str, kind: str, detail: str) -> None:
         self._run(
@@ -151,8 +183,7 @@ class TradingStore:
     def save_order(self, order: Order, exchange: str) -> None:
         """Insert or update an order by its client order id."""
         self._run(
-            f"INSERT OR REPLACE INTO orders ({_ORDER_COLUMNS}) VALUES "
-            f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {_TS}, {_TS})",
+            _SAVE_ORDER,
             [
                 order.client_order_id,
                 order.strategy_id,
@@ -169,8 +200,8 @@ class TradingStore:
                 order.average_price,
                 order.exchange_order_id,
                 order.reason,
-                order.created_ms,
-                order.updated_ms,
+                ts_param(order.created_ms),
+                ts_param(order.updated_ms),
             ],
         )
 
@@ -198,8 +229,8 @@ class TradingStore:
             where.append(f"state NOT IN ({finals})")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         raw = self._frame(
-            f"SELECT * EXCLUDE (created_at, updated_at), {_ms('created_at')}, "
-            f"{_ms('updated_at')} FROM orders {clause} ORDER BY created_at, client_order_id",
+            f"SELECT {', '.join(_ORDER_COLUMNS[:-2])}, {self._ms('created_at')}, "
+            f"{self._ms('updated_at')} FROM orders {clause} ORDER BY created_at, client_order_id",
             args,
         )
         return [
@@ -227,32 +258,27 @@ class TradingStore:
     def save_fill(self, fill: Fill) -> bool:
         """Insert a fill after the strategy's others (its booking sequence); give False when
         it was already stored (a replayed update)."""
-        cursor = self.con.cursor()
-        try:
-            row = cursor.execute(
-                "INSERT INTO fills (fill_id, client_order_id, strategy_id, symbol, side, amount, "
-                "price, fee, purpose, ts, seq, fee_currency, fee_quote) "
-                f"SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, {_TS}, "
-                "(SELECT coalesce(max(seq), 0) + 1 FROM fills WHERE strategy_id = ?), ?, ? "
-                "ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
-                [
-                    fill.fill_id,
-                    fill.client_order_id,
-                    fill.strategy_id,
-                    fill.symbol,
-                    str(fill.side),
-                    fill.amount,
-                    fill.price,
-                    fill.fee,
-                    str(fill.purpose),
-                    fill.ts_ms,
-                    fill.strategy_id,
-                    fill.fee_currency or None,
-                    fill.fee_quote,
-                ],
-            ).fetchone()
-        finally:
-            cursor.close()
+        row = self.db.fetchone(
+            f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}, seq, fee_currency, fee_quote) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "(SELECT coalesce(max(seq), 0) + 1 FROM fills WHERE strategy_id = ?), ?, ?) "
+            "ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
+            [
+                fill.fill_id,
+                fill.client_order_id,
+                fill.strategy_id,
+                fill.symbol,
+                str(fill.side),
+                fill.amount,
+                fill.price,
+                fill.fee,
+                str(fill.purpose),
+                ts_param(fill.ts_ms),
+                fill.strategy_id,
+                fill.fee_currency or None,
+                fill.fee_quote,
+            ],
+        )
         return row is not None
 
     def fills(self, strategy_id: str | None = None) -> list[Fill]:
@@ -260,8 +286,8 @@ class TradingStore:
         hashes, and an entry and a same-bar stop must replay entry first)."""
         where = "WHERE strategy_id = ?" if strategy_id else ""
         raw = self._frame(
-            f"SELECT * EXCLUDE (ts), {_ms('ts')} FROM fills {where} "
-            "ORDER BY strategy_id, seq, ts, fill_id",
+            f"SELECT {', '.join(_FILL_COLUMNS[:-1])}, fee_currency, fee_quote, {self._ms('ts')} "
+            f"FROM fills {where} ORDER BY strategy_id, seq, ts, fill_id",
             [strategy_id] if strategy_id else [],
         )
         return [
@@ -285,14 +311,14 @@ class TradingStore:
     # -- results ----------------------------------------------------------------------------
     def save_round_trip(self, strategy_id: str, trade_no: int, trip: RoundTrip) -> None:
         self._run(
-            f"INSERT OR REPLACE INTO round_trips VALUES (?, ?, ?, ?, {_TS}, {_TS}, ?, ?, ?, ?, ?)",
+            _SAVE_ROUND_TRIP,
             [
                 strategy_id,
                 trade_no,
                 trip.symbol,
                 trip.direction,
-                trip.entry_ms,
-                trip.exit_ms,
+                ts_param(trip.entry_ms),
+                ts_param(trip.exit_ms),
                 trip.amount,
                 trip.entry_price,
                 trip.exit_price,
@@ -328,19 +354,14 @@ class TradingStore:
         """Store many (strategy_id, ts_ms, equity, cash, position, price) rows at once."""
         if not rows:
             return
-        frame = pd.DataFrame(
-            rows, columns=["strategy_id", "ts_ms", "equity", "cash", "position", "price"]
+        frame = pd.DataFrame(rows, columns=["strategy_id", "ts_ms", *_EQUITY_COLUMNS[2:]])
+        frame.insert(
+            1, "ts", pd.to_datetime(frame.pop("ts_ms"), unit="ms").astype("datetime64[us]")
         )
-        cursor = self.con.cursor()
-        try:
-            cursor.register("equity_rows", frame)
-            cursor.execute(
-                "INSERT OR REPLACE INTO equity SELECT strategy_id, "
-                "make_timestamp(ts_ms * 1000), equity, cash, position, price FROM equity_rows"
-            )
-            cursor.unregister("equity_rows")
-        finally:
-            cursor.close()
+        # The last mark of a bar wins, as a replace would (one statement may not hit a key twice).
+        frame = frame.drop_duplicates(["strategy_id", "ts"], keep="last")
+        with self.db.transaction() as tx:
+            tx.upsert_frame("equity", frame, ["strategy_id", "ts"])
 
     def equity(self, strategy_id: str | None = None) -> pd.DataFrame:
         where = "WHERE strategy_id = ?" if strategy_id else ""
@@ -351,15 +372,11 @@ class TradingStore:
 
     def equity_marks(self, strategy_id: str, after_ms: int = -1) -> list[tuple[int, float]]:
         """Give a strategy's (ts_ms, equity) marks after `after_ms`, oldest first."""
-        cursor = self.con.cursor()
-        try:
-            rows = cursor.execute(
-                "SELECT CAST(epoch_ms(ts) AS BIGINT), equity FROM equity "
-                f"WHERE strategy_id = ? AND ts > {_TS} ORDER BY ts",
-                [strategy_id, after_ms],
-            ).fetchall()
-        finally:
-            cursor.close()
+        rows = self.db.fetchall(
+            f"SELECT {self.db.dialect.epoch_ms('ts')}, equity FROM equity "
+            "WHERE strategy_id = ? AND ts > ? ORDER BY ts",
+            [strategy_id, ts_param(after_ms)],
+        )
         return [(int(ts_ms), float(equity)) for ts_ms, equity in rows]
 
     # -- risk -------------------------------------------------------------------------------
@@ -367,42 +384,36 @@ class TradingStore:
         """Record the drawdown guard's state of a strategy (replacing the one before)."""
         halted = None if state.halted_until_ms < 0 else state.halted_until_ms
         self._run(
-            "INSERT OR REPLACE INTO risk_state (strategy_id, marked_at, peak_equity, day_start, "
-            f"day_start_equity, halted_until, halts) VALUES (?, {_TS}, ?, {_TS}, ?, {_TS}, ?)",
+            _SAVE_RISK_STATE,
             [
                 strategy_id,
-                state.marked_ms,
+                ts_param(state.marked_ms),
                 state.peak_equity,
-                state.day_start_ms,
+                ts_param(state.day_start_ms),
                 state.day_start_equity,
-                halted,
-                list(state.halts),
+                ts_param(halted),
+                [int(h) for h in state.halts],
             ],
         )
 
     def risk_state(self, strategy_id: str) -> RiskState | None:
         """Give a strategy's stored drawdown guard state, if any."""
-        cursor = self.con.cursor()
-        try:
-            row = cursor.execute(
-                "SELECT CAST(epoch_ms(marked_at) AS BIGINT), peak_equity, "
-                "CAST(epoch_ms(day_start) AS BIGINT), day_start_equity, "
-                "CAST(epoch_ms(halted_until) AS BIGINT), halts FROM risk_state "
-                "WHERE strategy_id = ?",
-                [strategy_id],
-            ).fetchone()
-        finally:
-            cursor.close()
+        row = self.db.fetchone(
+            "SELECT marked_at, peak_equity, day_start, day_start_equity, halted_until, halts "
+            "FROM risk_state WHERE strategy_id = ?",
+            [strategy_id],
+        )
         if row is None:
             return None
-        marked_ms, peak, day_start_ms, day_start_equity, halted_until_ms, halts = row
+        marked_at, peak, day_start, day_start_equity, halted_until, halts = row
+        halted_until_ms = ms_of(halted_until)
         return RiskState(
             peak_equity=float(peak),
-            day_start_ms=int(day_start_ms),
+            day_start_ms=int(ms_of(day_start) or 0),
             day_start_equity=float(day_start_equity),
-            halted_until_ms=-1 if halted_until_ms is None else int(halted_until_ms),
+            halted_until_ms=-1 if halted_until_ms is None else halted_until_ms,
             halts=[int(h) for h in halts],
-            marked_ms=int(marked_ms),
+            marked_ms=int(ms_of(marked_at) or 0),
         )
 
     def save_refusal(
@@ -417,10 +428,11 @@ class TradingStore:
         detail: dict[str, Any],
     ) -> None:
         self._run(
-            f"INSERT INTO refused_orders VALUES (?, {_TS}, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO refused_orders (strategy_id, ts, symbol, side, amount, purpose, rule, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 strategy_id,
-                ts_ms,
+                ts_param(ts_ms),
                 symbol,
                 side,
                 amount,

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import pandas as pd
+
+from workbench.store.database import Database
 
 
 @dataclass(frozen=True)
@@ -45,22 +46,16 @@ class ThrottleRow:
 class UserStore:
     """The users, auth_sessions and login_throttle tables of one connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor = self.con.cursor()
-        try:
-            return cursor.execute(sql, list(args)).fetchall()
-        finally:
-            cursor.close()
+        with self.db.session() as session:
+            return session.fetchall(sql, list(args))
 
     def _run(self, sql: str, args: Iterable[Any] = ()) -> None:
-        cursor = self.con.cursor()
-        try:
-            cursor.execute(sql, list(args))
-        finally:
-            cursor.close()
+        with self.db.session() as session:
+            session.execute(sql, list(args))
 
     # -- users ------------------------------------------------------------------------------
     def user(self, name: str) -> UserRow | None:
@@ -72,14 +67,11 @@ class UserStore:
 
     def users(self) -> pd.DataFrame:
         """Give every user (name, role, whether a password is set, dates), never the hash."""
-        cursor = self.con.cursor()
-        try:
-            return cursor.execute(
+        with self.db.session() as session:
+            return session.frame(
                 "SELECT name, role, password_hash IS NOT NULL AS has_password, created_at, "
                 "updated_at FROM users ORDER BY name"
-            ).df()
-        finally:
-            cursor.close()
+            )
 
     def count(self) -> int:
         return int(self._rows("SELECT count(*) FROM users")[0][0])
@@ -150,13 +142,11 @@ class UserStore:
         return ThrottleRow(*rows[0]) if rows else None
 
     def save_throttle(self, row: ThrottleRow) -> None:
-        cursor = self.con.cursor()
-        try:
-            cursor.execute("BEGIN TRANSACTION")
-            cursor.execute(
+        with self.db.transaction() as session:
+            session.execute(
                 "DELETE FROM login_throttle WHERE kind = ? AND subject = ?", [row.kind, row.subject]
             )
-            cursor.execute(
+            session.execute(
                 "INSERT INTO login_throttle (kind, subject, failures, lockouts, locked_until, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                 [
@@ -168,12 +158,6 @@ class UserStore:
                     row.updated_at,
                 ],
             )
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        finally:
-            cursor.close()
 
     def clear_throttle(self, kind: str, subject: str) -> None:
         self._run("DELETE FROM login_throttle WHERE kind = ? AND subject = ?", [kind, subject])

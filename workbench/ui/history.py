@@ -22,8 +22,8 @@ class HistoryView(param.Parameterized):
     series = param.Selector(default=None, objects=[], doc="exchange · symbol · timeframe")
     timeframe = param.Selector(default="1h", objects=TIMEFRAMES)
 
-    def __init__(self, db: Path, **params: Any) -> None:
-        self._db = Path(db)
+    def __init__(self, db: str | Path, **params: Any) -> None:
+        self._db = str(db)  # a DuckDB path or a PostgreSQL URL
         with Store.open(self._db, read_only=True) as store:
             self._coverage = store.candles.coverage()
         labels = [" · ".join(key) for key in self._series()]

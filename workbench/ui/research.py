@@ -128,7 +128,7 @@ class BacktestView(param.Parameterized):
 class ResearchApp(param.Parameterized):
     """Setup in the sidebar, one tab per analysis."""
 
-    def __init__(self, db: Path, strategies: Path = REPO_STRATEGIES, **kwargs: Any) -> None:
+    def __init__(self, db: str | Path, strategies: Path = REPO_STRATEGIES, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.setup = ResearchSetup(db, strategies)
         self.jobs = Jobs()

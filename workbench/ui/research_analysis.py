@@ -10,7 +10,6 @@ import param
 
 from workbench.backtest.montecarlo import METHODS, MonteCarloResult, monte_carlo
 from workbench.store import Store
-from workbench.store.runs import RunStore
 from workbench.ui.backtest_charts import (
     closed_trades,
     distribution_figure,
@@ -132,7 +131,7 @@ class RunsView(param.Parameterized):
         """Give (and show) the stored runs, newest first."""
         try:
             with Store.open(self.setup.db, read_only=True) as store:
-                runs = RunStore(store.con).list_runs(limit=200)
+                runs = store.runs.list_runs(limit=200)
         except Exception as exc:  # an older database without runs, or a locked file
             self.jobs._show(f"Cannot list runs: {exc}", "warning")
             runs = pd.DataFrame()
@@ -150,7 +149,7 @@ class RunsView(param.Parameterized):
             self.jobs._show("Select runs in the table to compare them.", "warning")
             return None
         with Store.open(self.setup.db, read_only=True) as store:
-            rs = RunStore(store.con)
+            rs = store.runs
             table = rs.compare(run_ids)
             curves = {f"{rid} {rs.get(rid)['spec_name']}": rs.equity(rid) for rid in run_ids}
         curves = {k: v for k, v in curves.items() if len(v)}

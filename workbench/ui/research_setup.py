@@ -15,7 +15,7 @@ import panel as pn
 import param
 
 from workbench.backtest.sweep import SweepSettings
-from workbench.fills import FeeAsset
+from workbench.fills import DEFAULT_FEE_ASSET, FeeAsset
 from workbench.lots import LotRules
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
@@ -56,7 +56,7 @@ class ResearchSetup(param.Parameterized):
     cash = param.Number(default=10_000.0, bounds=(1.0, None), doc="initial cash (quote)")
     fee_rate = param.Number(default=0.001, bounds=(0.0, 0.05), step=0.0001)
     fee_asset = param.Selector(
-        default=FeeAsset.QUOTE.value,
+        default=DEFAULT_FEE_ASSET.value,
         objects=[a.value for a in FeeAsset],
         doc="asset the fee is paid in (received: the asset bought, Binance's default)",
     )
@@ -66,8 +66,8 @@ class ResearchSetup(param.Parameterized):
     )
     params = param.Parameter(default=None, doc="the spec's param.Parameterized values")
 
-    def __init__(self, db: Path, strategies: Path = REPO_STRATEGIES, **kwargs: Any) -> None:
-        self.db = Path(db)
+    def __init__(self, db: str | Path, strategies: Path = REPO_STRATEGIES, **kwargs: Any) -> None:
+        self.db = str(db)  # a DuckDB path or a PostgreSQL URL
         self.files = strategy_files(strategies)
         with Store.open(self.db, read_only=True) as store:
             coverage = store.candles.coverage()

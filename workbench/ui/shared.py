@@ -186,15 +186,11 @@ class LiveService:
         """Give where the replay picks up: after the last bar stored strategies saw."""
         if known.empty:
             return None
-        cursor = store().con.cursor()
-        try:
-            row = cursor.execute(
-                "SELECT max(ts) FROM equity WHERE strategy_id IN "
-                f"({', '.join('?' for _ in known['strategy_id'])})",
-                list(known["strategy_id"]),
-            ).fetchone()
-        finally:
-            cursor.close()
+        row = store().db.fetchone(
+            "SELECT max(ts) FROM equity WHERE strategy_id IN "
+            f"({', '.join('?' for _ in known['strategy_id'])})",
+            list(known["strategy_id"]),
+        )
         if row is None or row[0] is None:
             return None
         step = timeframe_ms(str(known["timeframe"].iloc[0]))

@@ -4,10 +4,10 @@ CREATE TABLE candles (
     symbol    VARCHAR   NOT NULL,
     timeframe VARCHAR   NOT NULL,
     ts        TIMESTAMP NOT NULL,
-    open      DOUBLE    NOT NULL,
-    high      DOUBLE    NOT NULL,
-    low       DOUBLE    NOT NULL,
-    close     DOUBLE    NOT NULL,
-    volume    DOUBLE    NOT NULL,
+    open      DOUBLE PRECISION NOT NULL,
+    high      DOUBLE PRECISION NOT NULL,
+    low       DOUBLE PRECISION NOT NULL,
+    close     DOUBLE PRECISION NOT NULL,
+    volume    DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (exchange, symbol, timeframe, ts)
 );

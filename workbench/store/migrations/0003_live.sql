@@ -9,7 +9,7 @@ CREATE TABLE strategies (
     symbol          VARCHAR   NOT NULL,
     timeframe       VARCHAR   NOT NULL,
     broker          VARCHAR   NOT NULL,  -- paper | ccxt
-    allocation      DOUBLE    NOT NULL,  -- starting cash, quote currency
+    allocation      DOUBLE PRECISION NOT NULL,  -- starting cash, quote currency
     state           VARCHAR   NOT NULL,  -- running | paused | stopped | error
     error           VARCHAR,             -- traceback of the failure that set state=error
     created_at      TIMESTAMP NOT NULL DEFAULT now(),
@@ -30,13 +30,13 @@ CREATE TABLE orders (
     symbol            VARCHAR   NOT NULL,
     side              VARCHAR   NOT NULL,
     type              VARCHAR   NOT NULL,
-    amount            DOUBLE    NOT NULL,
-    price             DOUBLE,
-    stop_price        DOUBLE,
+    amount            DOUBLE PRECISION NOT NULL,
+    price             DOUBLE PRECISION,
+    stop_price        DOUBLE PRECISION,
     purpose           VARCHAR   NOT NULL,
     state             VARCHAR   NOT NULL,
-    filled            DOUBLE    NOT NULL,
-    average_price     DOUBLE,
+    filled            DOUBLE PRECISION NOT NULL,
+    average_price     DOUBLE PRECISION,
     exchange_order_id VARCHAR,
     reason            VARCHAR,
     created_at        TIMESTAMP NOT NULL,
@@ -49,9 +49,9 @@ CREATE TABLE fills (
     strategy_id     VARCHAR   NOT NULL,
     symbol          VARCHAR   NOT NULL,
     side            VARCHAR   NOT NULL,
-    amount          DOUBLE    NOT NULL,
-    price           DOUBLE    NOT NULL,
-    fee             DOUBLE    NOT NULL,
+    amount          DOUBLE PRECISION NOT NULL,
+    price           DOUBLE PRECISION NOT NULL,
+    fee             DOUBLE PRECISION NOT NULL,
     purpose         VARCHAR   NOT NULL,
     ts              TIMESTAMP NOT NULL
 );
@@ -63,21 +63,21 @@ CREATE TABLE round_trips (
     direction   VARCHAR   NOT NULL,
     entry_time  TIMESTAMP NOT NULL,
     exit_time   TIMESTAMP NOT NULL,
-    amount      DOUBLE    NOT NULL,
-    entry_price DOUBLE    NOT NULL,
-    exit_price  DOUBLE    NOT NULL,
-    pnl         DOUBLE    NOT NULL,
-    fees        DOUBLE    NOT NULL,
+    amount      DOUBLE PRECISION NOT NULL,
+    entry_price DOUBLE PRECISION NOT NULL,
+    exit_price  DOUBLE PRECISION NOT NULL,
+    pnl         DOUBLE PRECISION NOT NULL,
+    fees        DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (strategy_id, trade_no)
 );
 
 CREATE TABLE equity (
     strategy_id VARCHAR   NOT NULL,
     ts          TIMESTAMP NOT NULL,  -- open time of the closed bar it was marked on
-    equity      DOUBLE    NOT NULL,
-    cash        DOUBLE    NOT NULL,
-    position    DOUBLE    NOT NULL,
-    price       DOUBLE    NOT NULL,
+    equity      DOUBLE PRECISION NOT NULL,
+    cash        DOUBLE PRECISION NOT NULL,
+    position    DOUBLE PRECISION NOT NULL,
+    price       DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (strategy_id, ts)
 );
 
@@ -86,7 +86,7 @@ CREATE TABLE refused_orders (
     ts          TIMESTAMP NOT NULL,
     symbol      VARCHAR   NOT NULL,
     side        VARCHAR   NOT NULL,
-    amount      DOUBLE    NOT NULL,
+    amount      DOUBLE PRECISION NOT NULL,
     purpose     VARCHAR   NOT NULL,
     rule        VARCHAR   NOT NULL,
     detail      VARCHAR   NOT NULL   -- JSON: the numbers that refused it

@@ -4,9 +4,9 @@
 CREATE TABLE risk_state (
     strategy_id      VARCHAR   PRIMARY KEY,
     marked_at        TIMESTAMP NOT NULL,  -- open time of the closed bar the state was taken at
-    peak_equity      DOUBLE    NOT NULL,
+    peak_equity      DOUBLE PRECISION NOT NULL,
     day_start        TIMESTAMP NOT NULL,
-    day_start_equity DOUBLE    NOT NULL,
+    day_start_equity DOUBLE PRECISION NOT NULL,
     halted_until     TIMESTAMP,           -- NULL: never halted
     halts            BIGINT[]  NOT NULL,  -- bars (epoch ms) the guard tripped at
     updated_at       TIMESTAMP NOT NULL DEFAULT now()

@@ -4,7 +4,7 @@
 -- there, so its indicators equal a never-stopped run's) and the problem it is degraded by.
 ALTER TABLE fills ADD COLUMN seq BIGINT;
 ALTER TABLE fills ADD COLUMN fee_currency VARCHAR;
-ALTER TABLE fills ADD COLUMN fee_quote DOUBLE;
+ALTER TABLE fills ADD COLUMN fee_quote DOUBLE PRECISION;
 UPDATE fills SET seq = ordered.n
 FROM (SELECT fill_id, row_number() OVER (PARTITION BY strategy_id ORDER BY ts, fill_id) AS n
       FROM fills) AS ordered

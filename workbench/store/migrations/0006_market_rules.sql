@@ -3,9 +3,9 @@
 CREATE TABLE market_rules (
     exchange     VARCHAR   NOT NULL,
     symbol       VARCHAR   NOT NULL,
-    amount_step  DOUBLE    NOT NULL,
-    min_amount   DOUBLE    NOT NULL,
-    min_notional DOUBLE    NOT NULL,
+    amount_step  DOUBLE PRECISION NOT NULL,
+    min_amount   DOUBLE PRECISION NOT NULL,
+    min_notional DOUBLE PRECISION NOT NULL,
     updated_at   TIMESTAMP NOT NULL,
     PRIMARY KEY (exchange, symbol)
 );

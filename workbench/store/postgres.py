@@ -1,0 +1,354 @@
+"""PostgreSQL behind the store: a psycopg connection pool, sessions, COPY in, frames out.
+
+One pool per database URL and process, shared by every `Store.open` of that URL (like DuckDB
+stores of one file share a connection) and closed with the last of them. Sessions take a
+pooled connection in autocommit for a few statements, or hold one for a transaction. Every
+connection works in UTC. Bulk rows go in through `COPY ... FROM STDIN (FORMAT BINARY)`,
+built with numpy for fixed-width columns without NULLs (candles, equity) and row by row
+otherwise. Errors that stop a connection are told once, with the URL (password masked) and
+what to do (`connect_error`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+
+from workbench.store.database import Args, Database, Session
+from workbench.store.dialect import POSTGRES, upsert
+from workbench.store.errors import StoreError, StorePermission, StoreUnavailable
+from workbench.store.target import PostgresTarget
+
+# Type OIDs of the columns the store uses.
+BOOL, INT8, INT2, INT4, TEXT, FLOAT4, FLOAT8, VARCHAR = 16, 20, 21, 23, 25, 700, 701, 1043
+TIMESTAMP, TIMESTAMPTZ, NUMERIC = 1114, 1184, 1700
+_INTS, _FLOATS = {INT8, INT2, INT4}, {FLOAT4, FLOAT8, NUMERIC}
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's zero time, in µs since 1970
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+_BINARY_WIDTH = {FLOAT8: ">f8", INT8: ">i8", INT4: ">i4", TIMESTAMP: ">i8", BOOL: "u1"}
+_TYPE_OF_DTYPE = {"f": "DOUBLE PRECISION", "i": "BIGINT", "b": "BOOLEAN", "M": "TIMESTAMP"}
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Sizes and timeouts of a PostgreSQL pool (from the settings: `db_pool_*`)."""
+
+    min_size: int = 1
+    max_size: int = 10
+    timeout_s: float = 30.0  # waiting for a free connection
+    connect_timeout_s: float = 10.0  # reaching the server
+
+    @classmethod
+    def from_settings(cls) -> PoolConfig:
+        from workbench.settings import load_settings
+
+        s = load_settings()
+        return cls(s.db_pool_min, s.db_pool_max, s.db_pool_timeout_s, s.db_connect_timeout_s)
+
+
+@lru_cache(maxsize=512)
+def _translate(sql: str) -> str:
+    """Give psycopg's placeholders for the store's `?` ones."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _column(oid: int, values: tuple[Any, ...]) -> Any:
+    if oid in _FLOATS:
+        return np.array(values, dtype="float64")
+    if oid in _INTS:
+        if None in values:
+            return pd.array(values, dtype="Int64")
+        return np.array(values, dtype="int64")
+    if oid == TIMESTAMP:
+        return pd.DatetimeIndex(values).as_unit("us")  # numpy's own conversion is ten times slower
+    if oid == TIMESTAMPTZ:
+        return pd.to_datetime(list(values), utc=True).as_unit("us")
+    if oid == BOOL and None not in values:
+        return np.array(values, dtype=bool)
+    if oid in (TEXT, VARCHAR) and any(v is not None for v in values):
+        return pd.array(values, dtype="str")
+    return pd.array(values, dtype=object)
+
+
+def to_frame(description: Any, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Give a result as a frame with the dtypes DuckDB's `.df()` gives for the same types."""
+    names = [d.name for d in description or []]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    data = {
+        name: _column(d.type_code, values)
+        for name, d, values in zip(names, description or [], columns, strict=True)
+    }
+    return pd.DataFrame(data, columns=names)
+
+
+def _binary_copy(frame: pd.DataFrame, oids: list[int]) -> bytes | None:
+    """Give the rows in COPY BINARY format, or None when a column needs the row-by-row path."""
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    arrays: list[tuple[int, Any]] = []
+    for i, (name, oid) in enumerate(zip(frame.columns, oids, strict=True)):
+        width = _BINARY_WIDTH.get(oid)
+        series = frame[name]
+        if width is None or series.isna().any():
+            return None
+        if oid == TIMESTAMP:
+            if series.dtype.kind != "M":
+                return None
+            stamps = series.dt.tz_localize(None) if series.dt.tz is not None else series
+            values = stamps.to_numpy(dtype="datetime64[us]").astype(np.int64) - _PG_EPOCH_US
+        elif oid == BOOL:
+            values = series.to_numpy(dtype=bool).astype(np.uint8)
+        else:
+            values = series.to_numpy(dtype=np.dtype(width).newbyteorder("="))
+        fields += [(f"len{i}", ">i4"), (f"val{i}", width)]
+        arrays.append((np.dtype(width).itemsize, values))
+    out = np.empty(len(frame), dtype=fields)
+    out["count"] = len(oids)
+    for i, (size, values) in enumerate(arrays):
+        out[f"len{i}"] = size
+        out[f"val{i}"] = values
+    return _COPY_HEADER + out.tobytes() + b"\xff\xff"
+
+
+def _python_rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    columns = []
+    for name in frame.columns:
+        series = frame[name]
+        if series.dtype.kind == "M":
+            values = [None if pd.isna(v) else v.to_pydatetime() for v in series]
+        else:
+            values = [_plain(v) for v in series.astype(object).tolist()]
+        columns.append(values)
+    return zip(*columns, strict=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return None if _missing(value) else value
+
+
+def _missing(value: Any) -> bool:
+    if isinstance(value, list | tuple | np.ndarray):
+        return False
+    return value is None or bool(pd.isna(value))
+
+
+class PgSession(Session):
+    """Statements on one PostgreSQL connection."""
+
+    dialect = POSTGRES
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def _cursor(self, sql: str, args: Args) -> psycopg.Cursor[Any]:
+        if args:
+            # Binary results are the quick ones to load (floats, timestamps).
+            cursor = self.conn.cursor(binary=True)
+            cursor.execute(_translate(sql), list(args))
+        else:
+            # Without parameters: the simple protocol, which also runs scripts (migrations).
+            cursor = self.conn.cursor()
+            cursor.execute(sql)
+        return cursor
+
+    def execute(self, sql: str, args: Args = ()) -> None:
+        self._cursor(sql, args).close()
+
+    def fetchone(self, sql: str, args: Args = ()) -> tuple[Any, ...] | None:
+        with self._cursor(sql, args) as cursor:
+            return cursor.fetchone()
+
+    def fetchall(self, sql: str, args: Args = ()) -> list[tuple[Any, ...]]:
+        with self._cursor(sql, args) as cursor:
+            return cursor.fetchall()
+
+    def frame(self, sql: str, args: Args = ()) -> pd.DataFrame:
+        with self._cursor(sql, args) as cursor:
+            return to_frame(cursor.description, cursor.fetchall())
+
+    def iter_frames(self, sql: str, args: Args = (), rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        with self.conn.cursor(name="workbench_rows", binary=True, withhold=True) as cursor:
+            cursor.execute(_translate(sql) if args else sql, list(args) or None)
+            while batch := cursor.fetchmany(rows):
+                yield to_frame(cursor.description, batch)
+
+    def column_oids(self, table: str, columns: list[str]) -> list[int]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(columns)} FROM {table} LIMIT 0")
+            return [d.type_code for d in cursor.description or []]
+
+    def insert_frame(self, table: str, frame: pd.DataFrame) -> None:
+        columns = [str(c) for c in frame.columns]
+        oids = self.column_oids(table, columns)
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        data = _binary_copy(frame, oids)
+        with self.conn.cursor() as cursor:
+            if data is not None:
+                with cursor.copy(statement + " (FORMAT BINARY)") as copy:
+                    copy.write(data)
+                return
+            with cursor.copy(statement + " (FORMAT BINARY)") as copy:
+                copy.set_types(oids)
+                for row in _python_rows(frame):
+                    copy.write_row(row)
+
+    def upsert_frame(self, table: str, frame: pd.DataFrame, key: list[str]) -> None:
+        # A few rows (the engine's equity marks): one pipelined statement per row beats a
+        # temporary table's create, copy and drop.
+        columns = [str(c) for c in frame.columns]
+        with self.conn.cursor() as cursor:
+            cursor.executemany(_translate(upsert(table, columns, key)), list(_python_rows(frame)))
+
+    @contextmanager
+    def staged(self, name: str, frame: pd.DataFrame) -> Iterator[None]:
+        columns = ", ".join(
+            f"{c} {_TYPE_OF_DTYPE.get(frame[c].dtype.kind, 'TEXT')}" for c in frame.columns
+        )
+        self.execute(f"CREATE TEMP TABLE {name} ({columns})")
+        try:
+            self.insert_frame(name, frame)
+            yield
+        finally:
+            if self.conn.info.transaction_status != TransactionStatus.INERROR:
+                self.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET TIME ZONE 'UTC'")
+
+
+def connect_error(target: PostgresTarget, exc: Exception) -> StoreError:
+    """Give the one clear error for a failed connection or a refused first statement."""
+    where = target.describe()
+    text = str(exc).strip()
+    lower = text.lower()
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        return StorePermission(
+            f"{where}: user {target.user()} lacks a permission the workbench needs ({text}). "
+            f"Grant it (as the database owner: GRANT CREATE, USAGE ON SCHEMA public TO "
+            f"{target.user()}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
+            "public TO ...), or point WORKBENCH_DB at a database this user owns."
+        )
+    if "password authentication failed" in lower or "no password supplied" in lower:
+        return StoreUnavailable(
+            f"{where}: the server refused the login of {target.user()} (wrong or missing "
+            "password). Put the right password in the URL (postgresql://user:PASSWORD@host/db), "
+            "in PGPASSWORD or in ~/.pgpass."
+        )
+    if "does not exist" in lower and "database" in lower:
+        return StoreUnavailable(
+            f"{where}: the database {target.database()} does not exist on that server. "
+            f"Create it (createdb {target.database()}, as a user allowed to) or fix the name."
+        )
+    if "role" in lower and "does not exist" in lower:
+        return StoreUnavailable(
+            f"{where}: the server knows no user {target.user()}. Create it (createuser) or fix "
+            "the user in the URL."
+        )
+    return StoreUnavailable(
+        f"cannot reach the PostgreSQL server at {where}: {text.splitlines()[0] if text else exc}. "
+        "Is it running and listening on that host and port (and reachable from here)? "
+        "Check WORKBENCH_DB."
+    )
+
+
+def probe(target: PostgresTarget, config: PoolConfig) -> psycopg.Connection[Any]:
+    """Give one connection made directly (not pooled), or the clear error why there is none."""
+    try:
+        conn = psycopg.connect(
+            target.url, autocommit=True, connect_timeout=max(1, round(config.connect_timeout_s))
+        )
+    except psycopg.Error as exc:
+        raise connect_error(target, exc) from exc
+    _configure(conn)
+    return conn
+
+
+class PgDatabase(Database):
+    """A PostgreSQL database through a pool shared by this process's stores of one URL."""
+
+    dialect = POSTGRES
+
+    def __init__(self, target: PostgresTarget, config: PoolConfig) -> None:
+        self.target = target
+        self.config = config
+        self.pool = psycopg_pool.ConnectionPool(
+            target.url,
+            min_size=config.min_size,
+            max_size=max(config.max_size, config.min_size),
+            timeout=config.timeout_s,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(config.connect_timeout_s))},
+            configure=_configure,
+            name=f"workbench {target.describe()}",
+            open=False,
+        )
+        self.pool.open(wait=False)
+        self.users = 0
+        self.migrated = False
+
+    def describe(self) -> str:
+        return self.target.describe()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except psycopg_pool.PoolTimeout as exc:
+            raise StoreUnavailable(
+                f"no connection to {self.describe()} within {self.config.timeout_s:g} s: the "
+                f"pool's {self.config.max_size} connections are busy or the server stopped "
+                "answering (raise db_pool_max or db_pool_timeout_s, or check the server)"
+            ) from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._connection() as conn:
+            yield PgSession(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self._connection() as conn, conn.transaction():
+            yield PgSession(conn)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+# One pool per URL in this process, counted by the stores that use it.
+_open: dict[str, PgDatabase] = {}
+_open_lock = threading.Lock()
+
+
+def acquire(target: PostgresTarget, config: PoolConfig | None = None) -> PgDatabase:
+    """Give this process's database of a URL (opening its pool on first use)."""
+    with _open_lock:
+        db = _open.get(target.url)
+        if db is None:
+            probe(target, config or PoolConfig.from_settings()).close()
+            db = _open[target.url] = PgDatabase(target, config or PoolConfig.from_settings())
+        db.users += 1
+        return db
+
+
+def release(db: PgDatabase) -> None:
+    """Give back a database from `acquire`; the last user closes the pool."""
+    with _open_lock:
+        db.users -= 1
+        if db.users > 0:
+            return
+        if _open.get(db.target.url) is db:
+            del _open[db.target.url]
+    db.close()

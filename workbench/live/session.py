@@ -17,6 +17,8 @@ import logging
 from types import TracebackType
 from typing import Any, Self
 
+from workbench.auth import redact
+from workbench.auth.keys import KeyFileError, with_unlocked_keys
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.paper import PaperBroker
 from workbench.data.shipped import ensure_shipped
@@ -53,9 +55,11 @@ class Live:
         limits: RiskLimits | None = None,
         exchange_stops: bool = True,
         replay_missed: bool = False,
+        passphrase: str | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.exchange_name = exchange or self.settings.exchange
+        self.passphrase = passphrase  # unlocks the key file (else WORKBENCH_KEYS_PASSPHRASE)
         self.paper = paper
         self.serve_local = serve_local and self.exchange_name == "local"
         self.speed = speed if speed is not None else self.settings.local_speed
@@ -78,20 +82,30 @@ class Live:
         return self._engine
 
     async def __aenter__(self) -> Self:
+        try:
+            self.settings = with_unlocked_keys(
+                self.settings.model_copy(update={"exchange": self.exchange_name}),
+                self.passphrase,
+            )
+        except KeyFileError as exc:
+            raise LiveError(str(exc)) from exc
+        redact.install(redact.settings_secrets(self.settings))
         if (
             not self.paper
             and self.exchange_name != "local"
             and not (self.settings.api_key and self.settings.api_secret)
         ):
             raise LiveError(
-                f"orders on {self.exchange_name} need WORKBENCH_API_KEY and "
-                "WORKBENCH_API_SECRET; or run with --paper"
+                f"orders on {self.exchange_name} need keys: WORKBENCH_API_KEY and "
+                "WORKBENCH_API_SECRET, or `workbench keys set`; or run with --paper"
             )
         self.store = Store.open(self.settings.db)
         try:
             if self.store.path is not None:
                 # This process owns the DuckDB file while it runs: it serves reads to the others.
-                self.reads = await ReadServer(self.store).start()
+                self.reads = await ReadServer(
+                    self.store, timeout_s=self.settings.read_timeout_s
+                ).start()
             port = None
             if self.serve_local:
                 # A fresh database gets the shipped candles, as `make demo` does.

@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 import psycopg
 
+from workbench.store.audit import AuditLog
 from workbench.store.candles import CandleStore
 from workbench.store.database import Args, Database, DuckDatabase
 from workbench.store.dialect import Backend
@@ -35,6 +36,7 @@ from workbench.store.postgres import PgDatabase, PoolConfig, acquire, connect_er
 from workbench.store.runs import RunStore
 from workbench.store.target import PostgresTarget, parse_target
 from workbench.store.trading import TradingStore
+from workbench.store.users import UserStore
 
 _LOCK_MESSAGE = "Could not set lock"
 # Files this process holds read-write: another open of one borrows a cursor of it, since
@@ -71,7 +73,8 @@ def _leases_of(key: str) -> LocalLeases:
 
 class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records),
-    `store.runs`, `store.markets` (market rules)."""
+    `store.runs`, `store.markets` (market rules), `store.users` (users, sessions, failed
+    logins), `store.audit` (the audit log)."""
 
     def __init__(
         self,
@@ -87,6 +90,8 @@ class Store:
         self.trading = TradingStore(db)
         self.runs = RunStore(db)
         self.markets = MarketRulesStore(db)
+        self.users = UserStore(db)
+        self.audit = AuditLog(db)
         self._leases: dict[str, Lease] = {}
         self._local = _leases_of(lease_key or f"memory:{id(db)}")
         self._server = (

@@ -35,7 +35,7 @@ CALLS: dict[Action, Callable[[ActingEngine, Accounts], Any]] = {
     Action.CANCEL_ORDER: lambda a, _: a.cancel_order("order-1"),
     Action.HALT: lambda a, _: a.halt("test"),
     Action.RESUME: lambda a, _: a.resume(),
-    Action.SET_RISK_LIMITS: lambda a, _: a.set_risk_limits({"max_drawdown": 0.1}),
+    Action.SET_RISK_LIMITS: lambda a, _: a.set_risk_limits({"max_drawdown_fraction": 0.1}),
     Action.MANAGE_USERS: lambda a, accounts: accounts.add_user(a.user, "eve", "admin", "x" * 12),
     Action.MANAGE_KEYS: lambda a, _: a.manage_keys("binance", "set"),
     Action.VIEW_AUDIT: lambda a, _: a.verify_audit(),

@@ -11,7 +11,7 @@ import pytest
 from local_market import open_market
 from shipped import CANDLE_DIR, ROOT
 
-from workbench.auth.acting import ActingEngine, BadInput, Unsupported
+from workbench.auth.acting import ActingEngine, BadInput
 from workbench.auth.roles import NotAuthorized, Role, User
 from workbench.broker.paper import PaperBroker
 from workbench.live.engine import LiveEngine
@@ -51,8 +51,12 @@ async def test_trader_viewer_and_bad_input_through_the_facade(tmp_path: Path) ->
             assert resting is not None and resting.state == "open"
             canceled = await trader.cancel_order(resting.client_order_id)
             assert canceled.state == "canceled"
-            with pytest.raises(Unsupported, match="halt: this engine does not offer it yet"):
-                await trader.halt("drill")
+            with pytest.raises(BadInput, match="reason: say why trading halts"):
+                await trader.halt("  ")
+            await trader.halt("drill")
+            assert engine.halted is not None and engine.halted.by == "tess"
+            await trader.resume()
+            assert engine.halted is None
 
             before = stored(store)
             with pytest.raises(NotAuthorized, match="vic \\(viewer\\) may not place_order"):
@@ -98,12 +102,14 @@ async def test_trader_viewer_and_bad_input_through_the_facade(tmp_path: Path) ->
             await engine.stop()
             audit = store.audit.frame(limit=None).iloc[::-1]
     rows = audit[["actor", "action", "result"]].values.tolist()
-    assert rows[:6] == [
+    assert rows[:8] == [
         ["tess", "add_strategy", "allowed"],
         ["tess", "set_state", "allowed"],
         ["tess", "place_order", "allowed"],
         ["tess", "cancel_order", "allowed"],
         ["tess", "halt", "failed"],
+        ["tess", "halt", "allowed"],
+        ["tess", "resume", "allowed"],
         ["vic", "place_order", "refused"],
     ]
     state_change = audit[audit["action"] == "set_state"].iloc[0]

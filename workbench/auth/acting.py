@@ -19,6 +19,7 @@ from workbench.auth.roles import Action, NotAuthorized, User, refusal
 from workbench.broker.models import OrderType
 from workbench.fills import Side
 from workbench.live.runner import StrategyState
+from workbench.risk.account import AccountLimits
 from workbench.store.audit import AuditLog
 from workbench.strategy import SpecError, load_spec
 from workbench.strategy.model import Spec
@@ -276,47 +277,54 @@ class ActingEngine:
         self._authorize(Action.MANAGE_KEYS, exchange, {"op": op})
         self._record(Action.MANAGE_KEYS, "allowed", exchange, after={"op": op})
 
-    # -- the account as a whole (wired when the engine offers them) -----------------------
-    async def halt(self, reason: str = "") -> Any:
-        """Stop all trading at once (the engine's kill switch)."""
-        return await self._optional(Action.HALT, "halt", None, {"reason": reason}, reason)
-
-    async def resume(self) -> Any:
-        """Resume trading after a halt."""
-        return await self._optional(Action.RESUME, "resume", None, {})
-
-    async def set_risk_limits(self, limits: Any) -> Any:
-        """Replace the account's risk limits."""
-        return await self._optional(
-            Action.SET_RISK_LIMITS,
-            "set_risk_limits",
-            None,
-            {"limits": limits},
-            limits,
-            before=lambda: getattr(self._engine, "limits", None),
-        )
-
-    async def _optional(
-        self,
-        action: Action,
-        method: str,
-        target: str | None,
-        request: dict[str, Any],
-        *args: Any,
-        before: Any = None,
-    ) -> Any:
-        self._authorize(action, target, request)
-        before = before() if callable(before) else before
-        call = getattr(self._engine, method, None)
-        if call is None:
-            exc = Unsupported(f"{method}: this engine does not offer it yet")
-            self._record(action, "failed", target, after={"request": request}, reason=str(exc))
+    # -- the account as a whole ------------------------------------------------------------
+    async def halt(self, reason: str, *, flatten: bool = False) -> None:
+        """Turn the kill switch on (no new entry anywhere; with `flatten`, close every
+        position at market); it stays on until `resume`."""
+        action = Action.HALT
+        request = {"reason": reason, "flatten": bool(flatten)}
+        self._authorize(action, None, request)
+        if not isinstance(reason, str) or not reason.strip():
+            exc = BadInput(f"reason: say why trading halts, got {reason!r}")
+            self._bad(action, None, request, exc)
             raise exc
         try:
-            result = call(*args)
-            if hasattr(result, "__await__"):
-                result = await result
+            await self._engine.halt(reason.strip(), by=self.actor, flatten=bool(flatten))
         except Exception as exc:
-            self._failed(action, target, request, exc)
-        self._record(action, "allowed", target, before=before, after={"request": request})
-        return result
+            self._failed(action, None, request, exc)
+        self._record(action, "allowed", None, after=request)
+
+    async def resume(self, reason: str = "resumed") -> None:
+        """Turn the kill switch off: entries may go out again."""
+        action = Action.RESUME
+        request = {"reason": reason}
+        self._authorize(action, None, request)
+        halt = getattr(self._engine, "halted", None)
+        before = None if halt is None else {"reason": halt.reason, "by": halt.by}
+        try:
+            await self._engine.end_halt(by=self.actor, reason=str(reason or "resumed"))
+        except Exception as exc:
+            self._failed(action, None, request, exc)
+        self._record(action, "allowed", None, before=before, after=request)
+
+    async def set_risk_limits(self, limits: dict[str, Any]) -> AccountLimits:
+        """Put new account limits in force (stored; they apply to the next order); give
+        them. A limit left out is no limit."""
+        action = Action.SET_RISK_LIMITS
+        request = {"limits": limits}
+        self._authorize(action, None, request)
+        try:
+            if not isinstance(limits, dict):
+                raise BadInput(f"limits: a mapping of limit to value is needed, got {limits!r}")
+            new = AccountLimits.from_dict({k: v for k, v in limits.items() if v is not None})
+        except (TypeError, ValueError) as exc:
+            bad = exc if isinstance(exc, BadInput) else BadInput(f"limits: {exc}")
+            self._bad(action, None, request, bad)
+            raise bad from None
+        before = self._engine.account.limits.as_dict()
+        try:
+            self._engine.set_account_limits(new, by=self.actor)
+        except Exception as exc:
+            self._failed(action, None, request, exc)
+        self._record(action, "allowed", None, before=before, after=new.as_dict())
+        return new

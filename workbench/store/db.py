@@ -33,6 +33,7 @@ from workbench.store.lease import Lease, LocalLeases, ServerLeases, this_process
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
 from workbench.store.postgres import PgDatabase, PoolConfig, acquire, connect_error, release
+from workbench.store.risk import RiskStore
 from workbench.store.runs import RunStore
 from workbench.store.target import PostgresTarget, parse_target
 from workbench.store.trading import TradingStore
@@ -90,6 +91,7 @@ class Store:
         self.trading = TradingStore(db)
         self.runs = RunStore(db)
         self.markets = MarketRulesStore(db)
+        self.risk = RiskStore(db)
         self.users = UserStore(db)
         self.audit = AuditLog(db)
         self._leases: dict[str, Lease] = {}

@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from workbench.risk.settings import RiskSettings
 from workbench.store.target import mask_url
 
 DEFAULT_CONFIG_FILE = "workbench.toml"
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     oauth_encryption_key: SecretStr | None = Field(None, description="encrypts OAuth cookies")
     key_file: Path = Field(DEFAULT_KEY_FILE, description="encrypted exchange key file")
     keys_passphrase: SecretStr | None = Field(None, description="unlocks the key file")
+    risk: RiskSettings = Field(
+        default_factory=RiskSettings, description="risk limits (the [risk] table)"
+    )
     read_timeout_s: float = Field(
         30.0, gt=0, description="longest query the read service runs before cancelling it (s)"
     )
@@ -103,6 +107,8 @@ class Settings(BaseSettings):
                 shown[name] = mask_url(value)
             elif isinstance(value, Path):
                 shown[name] = str(value)
+            elif name == "risk":  # one row per limit, named as its variable is
+                shown.update({f"risk_{limit}": v for limit, v in value.items()})
             else:
                 shown[name] = value
         return shown

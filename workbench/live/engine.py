@@ -233,7 +233,7 @@ class LiveEngine:
             market_now=self.market_clock.now_ms,
         )
         orders.on_problems = lambda _: self._show(sid)
-        live = LiveStrategy(runner, self._risk_manager(sid), orders, key)
+        live = LiveStrategy(runner, self._risk_manager(runner), orders, key)
         self.strategies[sid] = live
         async with live.lock:
             await orders.reconcile(now_ms)
@@ -286,14 +286,21 @@ class LiveEngine:
             feed.fresh_close_ms = feed.last_closed_ms
         live.feed_problem = feed.problem
 
-    def _risk_manager(self, strategy_id: str) -> RiskManager:
+    def _risk_manager(self, runner: StrategyRunner) -> RiskManager:
         """Give the strategy's risk manager on its stored guard state (a running cool-down,
         today's start), the peak's rises since then rebuilt from the stored equity marks."""
+        strategy_id, risk = runner.strategy_id, runner.spec.risk
+        # The spec's own limits tighten the engine's (settings, flags).
+        limits = (self.limits or RiskLimits()).tightened(
+            max_position_fraction=risk.max_position,
+            daily_loss_fraction=risk.daily_loss,
+            max_drawdown_fraction=risk.max_drawdown,
+        )
         stored = self.store.trading.risk_state(strategy_id)
         if stored is None:
-            return RiskManager(self.limits)
+            return RiskManager(limits)
         marks = self.store.trading.equity_marks(strategy_id, stored.marked_ms)
-        return RiskManager(self.limits, stored.with_peak(marks))
+        return RiskManager(limits, stored.with_peak(marks))
 
     def set_state(self, strategy_id: str, state: StrategyState | str) -> None:
         """Run, pause or stop a strategy; the change is stored. A strategy in `error` is

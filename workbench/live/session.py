@@ -25,6 +25,7 @@ from workbench.data.shipped import ensure_shipped
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
 from workbench.localexchange import LocalExchange, load_history
+from workbench.risk.account import AccountLimits
 from workbench.risk.limits import RiskLimits
 from workbench.settings import Settings, load_settings
 from workbench.store import Store
@@ -53,6 +54,7 @@ class Live:
         symbols: list[str] | None = None,
         fill_model: FillModel | None = None,
         limits: RiskLimits | None = None,
+        account_limits: AccountLimits | None = None,
         exchange_stops: bool = True,
         replay_missed: bool = False,
         passphrase: str | None = None,
@@ -66,7 +68,11 @@ class Live:
         self.start_at = start
         self.symbols = symbols
         self.fill_model = fill_model or FillModel()
-        self.limits = limits
+        # Limits: given here, else the settings' [risk] (WORKBENCH_RISK_*).
+        self.limits = limits if limits is not None else self.settings.risk.strategy_limits()
+        self.account_limits = (
+            account_limits if account_limits is not None else self.settings.risk.account_limits()
+        )
         self.exchange_stops = exchange_stops  # real orders: stops rest on the exchange
         self.replay_missed = replay_missed  # paper: trade missed bars as if never down
         self.store: Store | None = None
@@ -134,6 +140,7 @@ class Live:
                 broker,
                 fill_model=self.fill_model,
                 limits=self.limits,
+                account_limits=self.account_limits,
                 replay_missed=self.replay_missed,
             )
         except BaseException:

@@ -23,10 +23,19 @@ caller can catch one type (the command line reports any of them the same way, in
     ├── LiveError                   workbench.live.session
     ├── HistoryError                workbench.localexchange.history
     ├── ExchangeRejection           workbench.localexchange.errors (Binance's code and msg)
-    └── BrokerError                 workbench.broker.base
-        ├── OrderRejected                                          (``order``, ``reason``)
-        └── BrokerUnavailable                                      (transient: ask again)
-            └── OutcomeUnknown
+    ├── BrokerError                 workbench.broker.base
+    │   ├── OrderRejected                                          (``order``, ``reason``)
+    │   └── BrokerUnavailable                                      (transient: ask again)
+    │       └── OutcomeUnknown
+    ├── AccountError                workbench.auth.accounts        (user management)
+    ├── LoginRefused                workbench.auth.accounts        (never says which part)
+    ├── PasswordRejected            workbench.auth.passwords
+    ├── NotAuthorized               workbench.auth.roles           (who, what, why)
+    ├── BadInput                    workbench.auth.acting          (nothing was done)
+    ├── ActionFailed                workbench.auth.acting
+    │   └── Unsupported
+    ├── KeyFileError                workbench.auth.keys
+    └── UploadRejected              workbench.ui.live_strategies
 
 Errors about bad input also derive from `ValueError` where they always did (a spec, a grid,
 a file), so existing ``except ValueError`` code keeps working. An error that means a bug in the

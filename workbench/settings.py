@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from workbench.risk.settings import RiskSettings
 from workbench.store.target import mask_url
 
 DEFAULT_CONFIG_FILE = "workbench.toml"
@@ -26,6 +27,7 @@ DEFAULT_CONFIG_FILE = "workbench.toml"
 # working directory (the CLI, the apps and the notebooks then share one file).
 _REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_DB = (_REPO_DATA if _REPO_DATA.is_dir() else Path("data")) / "workbench.duckdb"
+DEFAULT_KEY_FILE = DEFAULT_DB.with_name("exchange-keys.json")
 
 
 def config_file() -> Path:
@@ -57,6 +59,31 @@ class Settings(BaseSettings):
     local_host: str = Field("127.0.0.1", description="address of the local exchange")
     local_port: int = Field(8765, description="port of the local exchange")
     local_speed: float = Field(60.0, description="local exchange replay speed (x real time)")
+    # -- security (docs/security.md) --
+    auth: bool | None = Field(
+        None, description="require login (unset: on for `serve`, off for the local `demo`)"
+    )
+    cookie_secret: SecretStr | None = Field(
+        None, description="signs the login cookies; required when auth is on"
+    )
+    session_ttl_s: float = Field(12 * 3600, gt=0, description="a login lasts this long (s)")
+    login_max_failures: int = Field(5, ge=1, description="failed logins that lock a name/address")
+    login_lockout_s: float = Field(30.0, gt=0, description="first lockout (s); doubles each time")
+    login_max_lockout_s: float = Field(3600.0, gt=0, description="longest lockout (s)")
+    oauth_provider: str | None = Field(
+        None, description="Panel OAuth provider (github, google, generic, ...) instead of passwords"
+    )
+    oauth_key: str | None = Field(None, description="OAuth client id")
+    oauth_secret: SecretStr | None = Field(None, description="OAuth client secret")
+    oauth_encryption_key: SecretStr | None = Field(None, description="encrypts OAuth cookies")
+    key_file: Path = Field(DEFAULT_KEY_FILE, description="encrypted exchange key file")
+    keys_passphrase: SecretStr | None = Field(None, description="unlocks the key file")
+    risk: RiskSettings = Field(
+        default_factory=RiskSettings, description="risk limits (the [risk] table)"
+    )
+    read_timeout_s: float = Field(
+        30.0, gt=0, description="longest query the read service runs before cancelling it (s)"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -80,6 +107,8 @@ class Settings(BaseSettings):
                 shown[name] = mask_url(value)
             elif isinstance(value, Path):
                 shown[name] = str(value)
+            elif name == "risk":  # one row per limit, named as its variable is
+                shown.update({f"risk_{limit}": v for limit, v in value.items()})
             else:
                 shown[name] = value
         return shown

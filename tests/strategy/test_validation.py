@@ -165,3 +165,14 @@ def test_duplicate_keys_are_reported(tmp_path: Path) -> None:
     path.write_text(text.replace('"name": "t"', '"name": "t", "name": "u"'))
     with pytest.raises(SpecError, match="'name' appears twice"):
         load_spec(path)
+
+
+def test_the_risk_blocks_live_limits_are_fractions_of_equity() -> None:
+    spec = load_spec(changed(risk={"max_position": 0.5, "daily_loss": 0.03, "max_drawdown": 1}))
+    risk = spec.risk
+    assert (risk.max_position, risk.daily_loss, risk.max_drawdown) == (0.5, 0.03, 1.0)
+    found = problems(changed(risk={"max_position": 1.5, "daily_loss": "3%", "max_drawdown": 0}))
+    assert found["risk.max_position"].startswith("a fraction of the strategy's equity")
+    assert "got 1.5" in found["risk.max_position"]
+    assert "got '3%'" in found["risk.daily_loss"]
+    assert "got 0" in found["risk.max_drawdown"]

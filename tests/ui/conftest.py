@@ -69,6 +69,7 @@ def serve(
     env: dict[str, str] | None = None,
     *,
     setup: bool = False,
+    args: list[str] | None = None,
 ) -> Iterator[str]:
     """Serve one app with `panel serve` on 127.0.0.1 against ``db``; give its URL (with
     ``setup``, the live engine starts with the server, as `workbench demo` does)."""
@@ -90,6 +91,7 @@ def serve(
             f"127.0.0.1:{port}",
             "--liveness",  # answers without opening a session
             *(["--setup", str(SETUP)] if setup else []),
+            *(args or []),
         ],
         env={**os.environ, "WORKBENCH_DB": str(db), **(env or {})},
         stdout=log,

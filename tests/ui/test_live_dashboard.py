@@ -60,6 +60,8 @@ def test_the_page_loads_cleanly_and_its_chart_streams_candles(
 ) -> None:
     page, problems = open_streaming(browser, live_dashboard.url)
     page.wait_for_selector("canvas", timeout=30_000)
+    # Served without login (as `make demo` on 127.0.0.1): the page says so.
+    assert page.locator("text=/Auth is off/").count() == 1
     first = bars_streamed(page)
     deadline = time.monotonic() + 20
     while bars_streamed(page) <= first and time.monotonic() < deadline:

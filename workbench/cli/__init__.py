@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 
+from workbench.cli import (
+    audit,
+    config,
+    data,
+    db,
+    demo,
+    exchange,
+    keys,
+    live,
+    serve,
+    strategy,
+    users,
+)
 from workbench.cli import backtest as backtest_cli
-from workbench.cli import config, data, db, demo, exchange, live, strategy
 from workbench.cli.common import WorkbenchGroup
 
 app = typer.Typer(
@@ -21,9 +35,19 @@ app.command("demo")(demo.demo)
 app.add_typer(exchange.app, name="exchange")
 app.add_typer(strategy.app, name="strategy")
 app.add_typer(live.app, name="live")
+app.command("serve")(serve.serve)
+app.add_typer(users.app, name="users")
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 backtest_cli.register(app)
 
 
 def main() -> None:
-    """Run the command line."""
+    """Run the command line (secrets in the settings never reach a log line or traceback)."""
+    from workbench.auth import redact
+    from workbench.settings import load_settings
+
+    # Settings that do not load are reported by the command that needs them.
+    with contextlib.suppress(ValueError):
+        redact.install(redact.settings_secrets(load_settings()))
     app()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,6 +49,27 @@ def _line(event: EngineEvent) -> str | None:
             again = f"; again in {retry_s:g}s" if retry_s is not None else ""
             return f"task    {name} died: {error.strip().splitlines()[-1]}{again}"
     return None
+
+
+def _ask_passphrase(settings: Any) -> str | None:
+    """Ask for the key file's passphrase at the terminal when the exchange's keys are only
+    in the key file and WORKBENCH_KEYS_PASSPHRASE is not set."""
+    from workbench.auth.keys import KeyFile, KeyFileError
+
+    if (
+        settings.exchange == "local"
+        or (settings.api_key and settings.api_secret)
+        or settings.keys_passphrase is not None
+        or not sys.stdin.isatty()
+    ):
+        return None
+    try:
+        stored = settings.exchange in KeyFile(settings.key_file).exchanges()
+    except KeyFileError as exc:
+        fail(str(exc))
+    if not stored:
+        return None
+    return str(typer.prompt(f"passphrase of {settings.key_file}", hide_input=True))
 
 
 @app.command("run")
@@ -106,6 +128,7 @@ def run(
 
     settings = settings_with(db, exchange)
     loaded = [load_spec(path) for path in specs]
+    passphrase = _ask_passphrase(settings)
 
     async def main() -> None:
         done = asyncio.Event()
@@ -132,6 +155,7 @@ def run(
             start=start,
             exchange_stops=exchange_stops,
             replay_missed=replay_missed,
+            passphrase=passphrase,
         ) as live:
             live.engine.subscribe(log)
             ids = [f"{spec.name}-{spec.market.symbol.replace('/', '')}" for spec in loaded]

@@ -46,11 +46,14 @@ from workbench.broker.base import Broker, Execution
 from workbench.broker.models import Order, OrderIntent, OrderPurpose, OrderType
 from workbench.candles import COLUMNS, Candle
 from workbench.fills import FillModel, Side
+from workbench.live.account import AccountGuard
 from workbench.live.events import (
     CandleClosed,
     CandleForming,
     EngineEvent,
     FeedKey,
+    HaltChanged,
+    LimitsChanged,
     Listener,
     Notice,
     NoticeKind,
@@ -66,6 +69,7 @@ from workbench.live.reports import metrics_frame, status_frame
 from workbench.live.runner import StrategyRunner
 from workbench.live.running import LiveStrategy
 from workbench.lots import LotRules
+from workbench.risk.account import AccountLimits, Halt, Usage
 from workbench.risk.limits import Refusal, RiskLimits, RiskManager
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
@@ -87,6 +91,7 @@ class LiveEngine:
         *,
         fill_model: FillModel | None = None,
         limits: RiskLimits | None = None,
+        account_limits: AccountLimits | None = None,
         history_bars: int | None = None,
         flush_s: float = 0.5,
         housekeeping_s: float = 0.5,
@@ -118,6 +123,7 @@ class LiveEngine:
         self._running = False
         self._listeners: list[Listener] = []
         self._shown: dict[str, tuple[StrategyState, str | None]] = {}
+        self.account = AccountGuard(store.risk, self.exchange, self.strategies, account_limits)
 
     # -- strategies ---------------------------------------------------------------------
     async def add_strategy(
@@ -227,7 +233,7 @@ class LiveEngine:
             market_now=self.market_clock.now_ms,
         )
         orders.on_problems = lambda _: self._show(sid)
-        live = LiveStrategy(runner, self._risk_manager(sid), orders, key)
+        live = LiveStrategy(runner, self._risk_manager(runner), orders, key)
         self.strategies[sid] = live
         async with live.lock:
             await orders.reconcile(now_ms)
@@ -280,14 +286,21 @@ class LiveEngine:
             feed.fresh_close_ms = feed.last_closed_ms
         live.feed_problem = feed.problem
 
-    def _risk_manager(self, strategy_id: str) -> RiskManager:
+    def _risk_manager(self, runner: StrategyRunner) -> RiskManager:
         """Give the strategy's risk manager on its stored guard state (a running cool-down,
         today's start), the peak's rises since then rebuilt from the stored equity marks."""
+        strategy_id, risk = runner.strategy_id, runner.spec.risk
+        # The spec's own limits tighten the engine's (settings, flags).
+        limits = (self.limits or RiskLimits()).tightened(
+            max_position_fraction=risk.max_position,
+            daily_loss_fraction=risk.daily_loss,
+            max_drawdown_fraction=risk.max_drawdown,
+        )
         stored = self.store.trading.risk_state(strategy_id)
         if stored is None:
-            return RiskManager(self.limits)
+            return RiskManager(limits)
         marks = self.store.trading.equity_marks(strategy_id, stored.marked_ms)
-        return RiskManager(self.limits, stored.with_peak(marks))
+        return RiskManager(limits, stored.with_peak(marks))
 
     def set_state(self, strategy_id: str, state: StrategyState | str) -> None:
         """Run, pause or stop a strategy; the change is stored. A strategy in `error` is
@@ -334,6 +347,11 @@ class LiveEngine:
     async def start(self) -> None:
         """Start every feed, the broker's follow-up of resting orders, and housekeeping."""
         self._running = True
+        halt = self.account.halt
+        if halt is not None:
+            # A halt stored before a crash (or by `live halt` while this engine was down) is
+            # acted on again: entries cancelled, positions flattened if it said so.
+            self._spawn_once(self._act_on_halt(halt.flatten))
         for key, feed in self.feeds.items():
             self._spawn(f"feed {key[1]} {key[2]}", feed.run, restart=True)
         self._spawn("flush", self._flush_loop, restart=True)
@@ -357,6 +375,7 @@ class LiveEngine:
         """
         self.store.trading.save_equity_rows(self._equity)
         self._equity = []
+        self.account.save()
         for key in list(self._candles):
             self.store.candles.write(*key, _frame(self._candles[key]))
             del self._candles[key]
@@ -381,6 +400,7 @@ class LiveEngine:
                     await self.market_clock.sync()
                 except Exception as exc:  # the clock extrapolates on; tried again next time
                     log.warning("market clock not synced: %s", exc)
+            await self._poll_halt()
             for live in list(self.strategies.values()):
                 orders = live.orders
                 if not (orders.unknown or orders.protect_due or orders.exit_wanted):
@@ -598,6 +618,19 @@ class LiveEngine:
         if fresh and live.orders.late_exit is not None:
             async with live.lock:
                 await live.orders.take_late_exit(candle.ts_ms + runner.step_ms)
+        if fresh and self._running:
+            await self._mark_account(candle.ts_ms)
+
+    async def _mark_account(self, ts_ms: int) -> None:
+        """Take the account's books at a fresh bar; act on its drawdown guard."""
+        for quote in self.account.mark(ts_ms):
+            detail = f"account drawdown guard tripped ({quote}): no new entries for a while"
+            log.warning(detail)
+            for live in list(self.strategies.values()):
+                if live.runner.symbol.endswith(f"/{quote}"):
+                    live.orders.notice(NoticeKind.RISK, detail)
+                    if self.account.limits.flatten_on_drawdown:
+                        await self._flatten(live)
 
     async def _step(
         self,
@@ -653,9 +686,12 @@ class LiveEngine:
                 exposure=runner.portfolio.exposure(marks),
                 open_orders=len(live.orders.open_orders()),
             )
+            if refusal is None:
+                refusal = self.account.check(shaped, price)
             if refusal is not None:
                 self._refuse(live, intent, refusal)
                 return None
+        self.account.sent()
         if manual:
             return await live.orders.send(Order.from_intent(shaped, now_ms))
         return await live.orders.place(shaped, now_ms)
@@ -682,6 +718,71 @@ class LiveEngine:
             for live in self.strategies.values():
                 if live.feed_key == key:
                     self._emit(Notice(live.strategy_id, NoticeKind.DEGRADED, problem))
+
+    # -- the account ------------------------------------------------------------------------
+    async def halt(self, reason: str, *, by: str, flatten: bool = False) -> None:
+        """Turn the kill switch on: no new entry anywhere until `end_halt`; resting entry
+        orders cancelled; protection left in place; with `flatten` every position closed at
+        market. Stored before it acts, so a restart keeps it (and finishes a flatten)."""
+        if not reason.strip():
+            raise ValueError("a halt needs a reason")
+        self.account.record_halt(halted=True, reason=reason, by=by, flatten=flatten)
+        log.warning("halted by %s: %s%s", by, reason, " (flattening)" if flatten else "")
+        self._emit(HaltChanged(self.exchange, self.account.halt, by, reason))
+        await self._act_on_halt(flatten)
+
+    async def end_halt(self, *, by: str, reason: str = "resumed") -> None:
+        """Turn the kill switch off (stored): entries may go out again."""
+        if self.account.halt is None:
+            return
+        self.account.record_halt(halted=False, reason=reason, by=by)
+        log.warning("halt ended by %s: %s", by, reason)
+        self._emit(HaltChanged(self.exchange, None, by, reason))
+
+    async def _poll_halt(self) -> None:
+        """Take up a halt or a resume stored by another process (a `live halt` on a shared
+        PostgreSQL database)."""
+        if not self.account.poll():
+            return
+        halt = self.account.halt
+        by, reason = (halt.by, halt.reason) if halt else ("another process", "resumed")
+        self._emit(HaltChanged(self.exchange, halt, by, reason))
+        if halt is not None:
+            await self._act_on_halt(halt.flatten)
+
+    async def _act_on_halt(self, flatten: bool) -> None:
+        for live in list(self.strategies.values()):
+            async with live.lock:
+                for order in live.orders.open_orders():
+                    if order.purpose.opens:
+                        try:
+                            await live.orders.cancel(order)
+                        except Exception as exc:  # told; a halt given again tries again
+                            detail = f"halt: {order.client_order_id} not cancelled: {exc}"
+                            live.orders.notice(NoticeKind.ERROR, detail)
+            if flatten:
+                await self._flatten(live)
+
+    async def _flatten(self, live: LiveStrategy) -> None:
+        runner = live.runner
+        if runner.portfolio.is_flat(runner.symbol):
+            return
+        now_ms = self._now_ms(live)
+        await self._step(live, lambda: runner.flatten(now_ms), now_ms, True)
+
+    def set_account_limits(self, limits: AccountLimits, *, by: str) -> None:
+        """Put new account limits in force (stored); they apply to the next order."""
+        self.account.set_limits(limits, by)
+        self._emit(LimitsChanged(self.exchange, limits, by))
+
+    @property
+    def halted(self) -> Halt | None:
+        """Give the halt in force (None: trading)."""
+        return self.account.halt
+
+    def risk_usage(self) -> list[Usage]:
+        """Give each account limit's use now (for the Risk panel)."""
+        return self.account.usage()
 
     # -- reading ----------------------------------------------------------------------------
     def metrics(self) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from workbench.broker.models import Fill, Order, OrderIntent
 from workbench.candles import Candle
+from workbench.risk.account import AccountLimits, Halt
 from workbench.risk.limits import Refusal
 
 #: A market the engine follows: (exchange, symbol, timeframe).
@@ -129,6 +130,25 @@ class TaskFailed:
     retry_s: float | None
 
 
+@dataclass(frozen=True)
+class HaltChanged:
+    """The account's kill switch turned on (``halt`` set) or off (``halt`` None, by ``by``)."""
+
+    exchange: str
+    halt: Halt | None
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LimitsChanged:
+    """The account's limits in force changed (stored first; they apply to the next order)."""
+
+    exchange: str
+    limits: AccountLimits
+    by: str
+
+
 EngineEvent = (
     CandleClosed
     | CandleForming
@@ -138,5 +158,7 @@ EngineEvent = (
     | StateChanged
     | Notice
     | TaskFailed
+    | HaltChanged
+    | LimitsChanged
 )
 Listener = Callable[[EngineEvent], None]

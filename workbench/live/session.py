@@ -17,6 +17,8 @@ import logging
 from types import TracebackType
 from typing import Any, Self
 
+from workbench.auth import redact
+from workbench.auth.keys import KeyFileError, with_unlocked_keys
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.paper import PaperBroker
 from workbench.data.shipped import ensure_shipped
@@ -24,6 +26,7 @@ from workbench.errors import WorkbenchError
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
 from workbench.localexchange import LocalExchange, load_history
+from workbench.risk.account import AccountLimits
 from workbench.risk.limits import RiskLimits
 from workbench.settings import Settings, load_settings
 from workbench.store import Store
@@ -52,18 +55,25 @@ class Live:
         symbols: list[str] | None = None,
         fill_model: FillModel | None = None,
         limits: RiskLimits | None = None,
+        account_limits: AccountLimits | None = None,
         exchange_stops: bool = True,
         replay_missed: bool = False,
+        passphrase: str | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.exchange_name = exchange or self.settings.exchange
+        self.passphrase = passphrase  # unlocks the key file (else WORKBENCH_KEYS_PASSPHRASE)
         self.paper = paper
         self.serve_local = serve_local and self.exchange_name == "local"
         self.speed = speed if speed is not None else self.settings.local_speed
         self.start_at = start
         self.symbols = symbols
         self.fill_model = fill_model or FillModel()
-        self.limits = limits
+        # Limits: given here, else the settings' [risk] (WORKBENCH_RISK_*).
+        self.limits = limits if limits is not None else self.settings.risk.strategy_limits()
+        self.account_limits = (
+            account_limits if account_limits is not None else self.settings.risk.account_limits()
+        )
         self.exchange_stops = exchange_stops  # real orders: stops rest on the exchange
         self.replay_missed = replay_missed  # paper: trade missed bars as if never down
         self.store: Store | None = None
@@ -79,20 +89,30 @@ class Live:
         return self._engine
 
     async def __aenter__(self) -> Self:
+        try:
+            self.settings = with_unlocked_keys(
+                self.settings.model_copy(update={"exchange": self.exchange_name}),
+                self.passphrase,
+            )
+        except KeyFileError as exc:
+            raise LiveError(str(exc)) from exc
+        redact.install(redact.settings_secrets(self.settings))
         if (
             not self.paper
             and self.exchange_name != "local"
             and not (self.settings.api_key and self.settings.api_secret)
         ):
             raise LiveError(
-                f"orders on {self.exchange_name} need WORKBENCH_API_KEY and "
-                "WORKBENCH_API_SECRET; or run with --paper"
+                f"orders on {self.exchange_name} need keys: WORKBENCH_API_KEY and "
+                "WORKBENCH_API_SECRET, or `workbench keys set`; or run with --paper"
             )
         self.store = Store.open(self.settings.db)
         try:
             if self.store.path is not None:
                 # This process owns the DuckDB file while it runs: it serves reads to the others.
-                self.reads = await ReadServer(self.store).start()
+                self.reads = await ReadServer(
+                    self.store, timeout_s=self.settings.read_timeout_s
+                ).start()
             port = None
             if self.serve_local:
                 # A fresh database gets the shipped candles, as `make demo` does.
@@ -121,6 +141,7 @@ class Live:
                 broker,
                 fill_model=self.fill_model,
                 limits=self.limits,
+                account_limits=self.account_limits,
                 replay_missed=self.replay_missed,
             )
         except BaseException:

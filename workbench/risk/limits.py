@@ -33,6 +33,15 @@ class RiskLimits:
     drawdown_cooldown_ms: int = DAY_MS
     flatten_on_drawdown: bool = False
 
+    def tightened(self, **limits: float | None) -> RiskLimits:
+        """Give these limits with each one given (not None) taken where it is tighter."""
+        changes = {}
+        for name, value in limits.items():
+            if value is not None:
+                current = getattr(self, name)
+                changes[name] = value if current is None else min(current, value)
+        return replace(self, **changes)
+
 
 @dataclass(frozen=True)
 class Refusal:

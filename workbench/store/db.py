@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 import psycopg
 
+from workbench.store.audit import AuditLog
 from workbench.store.candles import CandleStore
 from workbench.store.database import Args, Database, DuckDatabase
 from workbench.store.dialect import Backend
@@ -32,10 +33,12 @@ from workbench.store.lease import Lease, LocalLeases, ServerLeases, this_process
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
 from workbench.store.postgres import PgDatabase, PoolConfig, acquire, connect_error, release
+from workbench.store.risk import RiskStore
 from workbench.store.runs import RunStore
 from workbench.store.studies import StudyStore
 from workbench.store.target import PostgresTarget, parse_target
 from workbench.store.trading import TradingStore
+from workbench.store.users import UserStore
 
 _LOCK_MESSAGE = "Could not set lock"
 # Files this process holds read-write: another open of one borrows a cursor of it, since
@@ -73,7 +76,8 @@ def _leases_of(key: str) -> LocalLeases:
 class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records),
     `store.markets` (market rules), `store.runs` (backtests, sweeps, walk-forward and their
-    rows), `store.studies` (Optuna)."""
+    rows), `store.studies` (Optuna), `store.risk`, `store.users` (users, sessions, failed
+    logins), `store.audit` (the audit log)."""
 
     def __init__(
         self,
@@ -89,6 +93,9 @@ class Store:
         self.trading = TradingStore(db)
         self.runs = RunStore(db)
         self.markets = MarketRulesStore(db)
+        self.risk = RiskStore(db)
+        self.users = UserStore(db)
+        self.audit = AuditLog(db)
         self.studies = StudyStore(db)
         self._leases: dict[str, Lease] = {}
         self._local = _leases_of(lease_key or f"memory:{id(db)}")

@@ -10,14 +10,24 @@ on 127.0.0.1 and leaves its address beside the database (`<db>.owner.json`). `qu
 directly when the file is free and through the owner when it is not, so a notebook can read
 candles, runs, trades and equity while the dashboard trades.
 
-Only single SELECT statements are served (`duckdb` parses them first); the server listens on
-127.0.0.1 only.
+The service is locked down: it listens on 127.0.0.1 only; each request carries the token
+written to the owner file, which only the file's owner can read (mode 0600); only single
+SELECT statements are served (`duckdb` parses them first), on a database instance with
+external access off and its configuration locked (no `read_text`, `read_csv`, `glob`,
+`COPY`, `ATTACH`, extension loading; nothing can turn it back on); and each query runs on a
+worker thread, off the owner's event loop, for at most `read_timeout_s`, after which DuckDB
+interrupts it and the caller gets an error that says so.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import hmac
 import json
 import os
+import secrets
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -33,6 +43,7 @@ from workbench.store.errors import StoreError, StoreLocked
 from workbench.store.target import PostgresTarget, parse_target
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+DEFAULT_TIMEOUT_S = 30.0
 
 
 def owner_file(db: str | Path) -> Path:
@@ -52,19 +63,92 @@ def check_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise StoreError(f"only one SELECT statement may be served, got {kinds}")
 
 
+# What the read service serves: the trading, candle and run tables, never credentials, and no
+# table function but those that make rows out of nothing (`read_blob` of the database file
+# itself stays possible with external access off, as would `duckdb_*` catalogue functions).
+PRIVATE_TABLES = frozenset({"users", "auth_sessions", "login_throttle"})
+SAFE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+
+
+def _sources(node: Any, found: set[tuple[str, str]]) -> None:
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind == "BASE_TABLE":
+            found.add(("table", str(node.get("table_name", "")).lower()))
+        elif kind == "TABLE_FUNCTION":
+            function = node.get("function") or {}
+            found.add(("function", str(function.get("function_name", "")).lower()))
+        for value in node.values():
+            _sources(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _sources(value, found)
+
+
+def check_served(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Raise StoreError unless `sql` is one SELECT the read service may answer."""
+    check_select(con, sql)
+    rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
+    row = rows[0] if rows else None
+    tree = json.loads(row[0]) if row else {"error": True}
+    if tree.get("error"):
+        raise StoreError(f"the read service cannot check this query: {tree.get('error_message')}")
+    found: set[tuple[str, str]] = set()
+    _sources(tree, found)
+    private = sorted(name for kind, name in found if kind == "table" and name in PRIVATE_TABLES)
+    if private:
+        raise StoreError(f"the read service does not serve {', '.join(private)}")
+    functions = sorted(
+        name for kind, name in found if kind == "function" and name not in SAFE_TABLE_FUNCTIONS
+    )
+    if functions:
+        raise StoreError(
+            f"the read service does not run table functions ({', '.join(functions)}); "
+            f"only {', '.join(sorted(SAFE_TABLE_FUNCTIONS))}"
+        )
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn external access off for the whole database instance and lock its configuration.
+
+    DuckDB keeps these settings per instance, and every cursor of this process's file shares
+    one: the owner's own reads and writes go on (registered frames included), but no SQL can
+    reach a file, a URL or an extension any more, nor change a setting.
+    """
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by this user only (0600 from the start)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(partial, path)
+
+
 class ReadServer:
     """Serves read-only SQL on an open store, from the process that owns it."""
 
-    def __init__(self, store: Store, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, store: Store, host: str = "127.0.0.1", timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         if store.path is None:
             raise StoreError("an in-memory store has no file to share")
         self.store = store
         self.host = host
         self.port = 0
+        self.timeout_s = timeout_s
+        self._token = secrets.token_urlsafe(32)
         self._runner: web.AppRunner | None = None
+        # Queries run here, never on the event loop; two at once at most.
+        self._pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="read-service")
 
     async def start(self) -> ReadServer:
-        app = web.Application()
+        lock_down(self.store.con)
+        app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/query", self._query)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -74,8 +158,15 @@ class ReadServer:
         sockets = getattr(server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1])
         assert self.store.path is not None
-        owner_file(self.store.path).write_text(
-            json.dumps({"pid": os.getpid(), "url": f"http://{self.host}:{self.port}/query"})
+        _write_private(
+            owner_file(self.store.path),
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "url": f"http://{self.host}:{self.port}/query",
+                    "token": self._token,
+                }
+            ),
         )
         return self
 
@@ -85,21 +176,52 @@ class ReadServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _authorized(self, request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode())
 
     async def _query(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        cursor = self.store.con.cursor()
+        if not self._authorized(request):
+            return web.json_response(
+                {"error": "the read service needs the token from the owner file"}, status=401
+            )
         try:
-            check_select(cursor, str(body.get("sql", "")))
-            table = cursor.execute(body["sql"], body.get("params") or []).to_arrow_table()
+            body = await request.json()
+            sql, params = str(body.get("sql", "")), list(body.get("params") or [])
+        except (ValueError, AttributeError, TypeError):
+            return web.json_response({"error": "the body must be JSON: {sql, params}"}, status=400)
+        cursor = self.store.con.cursor()
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._pool, _run_select, cursor, sql, params)
+        try:
+            table = await asyncio.wait_for(asyncio.shield(work), self.timeout_s)
+        except TimeoutError:
+            cursor.interrupt()
+            with contextlib.suppress(duckdb.Error, StoreError):
+                await work
+            return web.json_response(
+                {
+                    "error": f"the query ran longer than {self.timeout_s:g} s and was "
+                    "cancelled (read_timeout_s)"
+                },
+                status=408,
+            )
         except (StoreError, duckdb.Error) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         finally:
-            cursor.close()
+            # Closed once the worker is done with it (at once unless it is still running).
+            work.add_done_callback(lambda _f: cursor.close())
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         return web.Response(body=sink.getvalue().to_pybytes(), content_type=ARROW_STREAM)
+
+
+def _run_select(cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pa.Table:
+    check_served(cursor, sql)
+    return cursor.sql(sql, params=params or None).to_arrow_table()
 
 
 def query(sql: str, params: list[Any] | None = None, db: str | Path | None = None) -> pd.DataFrame:
@@ -116,18 +238,46 @@ def query(sql: str, params: list[Any] | None = None, db: str | Path | None = Non
             return store.con.execute(sql, params or []).df()
     except StoreLocked as locked:
         owner = owner_file(db)
-        served = json.loads(owner.read_text()) if owner.exists() else None
+        served = _read_owner(owner)
         if served is None or not _alive(int(served["pid"])):
             # No owner file, or one left by a process that died without removing it.
             raise StoreLocked(f"{locked} (the holder serves no reads)") from locked
-        url = served["url"]
+    return query_owner(sql, params, db)
+
+
+def _read_owner(owner: Path) -> dict[str, Any] | None:
+    if not owner.exists():
+        return None
+    try:
+        return dict(json.loads(owner.read_text()))
+    except PermissionError as exc:
+        raise StoreError(
+            f"{owner} is readable only by the user running the engine: read as that user"
+        ) from exc
+
+
+def query_owner(
+    sql: str, params: list[Any] | None = None, db: str | Path | None = None, timeout_s: float = 600
+) -> pd.DataFrame:
+    """Give the result of a SELECT through the read service of the process owning `db`."""
+    if db is None:
+        from workbench.settings import load_settings
+
+        db = load_settings().db
+    served = _read_owner(owner_file(db))
+    if served is None:
+        raise StoreError(f"no process serves reads of {db} (no {owner_file(db).name})")
+    url = served["url"]
     request = urllib.request.Request(
         url,
         data=json.dumps({"sql": sql, "params": params or []}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {served.get('token', '')}",
+        },
     )
     try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
             return pa.ipc.open_stream(answer.read()).read_all().to_pandas()
     except urllib.error.HTTPError as exc:
         raise StoreError(json.loads(exc.read() or b"{}").get("error", str(exc))) from exc

@@ -1,6 +1,6 @@
 """Optuna studies kept in the database, so a search can go on where an earlier one stopped.
 
-Tables come from migration 0007_studies, the same on DuckDB and PostgreSQL. A study is a
+Tables come from migration 0009_studies, the same on DuckDB and PostgreSQL. A study is a
 name, what it searches (its *setup*: the spec's hash, the grid, the constraints, the metric,
 the data and the costs: anything that changes what a trial's number means) and its trials,
 written batch by batch as the search tells them to the sampler.

@@ -4,6 +4,10 @@ Meanings (the same in backtest, paper and live; docs/architecture.md, decision 3
 
 * ``stop_loss`` / ``take_profit`` / ``trailing_stop``: fractions of the entry price (0.02 = 2 %);
   the trailing stop trails the best price since entry by that fraction. ``None`` = not used.
+* ``max_position`` / ``daily_loss`` / ``max_drawdown``: the strategy's own live limits, fractions
+  of its equity (its position's value; its loss since the UTC day's start; the drawdown that
+  halts its entries for a cool-down). They tighten the settings' per-strategy limits; the
+  backtest does not apply them.
 * sizing methods:
   - ``fixed_amount``: spend ``amount`` units of the quote currency per entry;
   - ``fixed_fraction``: spend ``fraction`` of current equity per entry;
@@ -80,3 +84,19 @@ class Risk:
     take_profit: float | None = None
     trailing_stop: float | None = None
     sizing: Sizing = FixedFraction(1.0)
+    #: live limits of the strategy, fractions of its equity (on top of the settings' ones):
+    #: its position's value, its loss since the UTC day's start, its drawdown (halts entries)
+    max_position: float | None = None
+    daily_loss: float | None = None
+    max_drawdown: float | None = None
+
+
+#: the keys of a spec's risk block besides `sizing`
+RISK_FRACTIONS = (
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "max_position",
+    "daily_loss",
+    "max_drawdown",
+)

@@ -9,7 +9,7 @@ from typing import Any
 from workbench.strategy.errors import Problem, SpecError
 from workbench.strategy.indicators.registry import KINDS, PRICE_FIELDS, SOURCE
 from workbench.strategy.model import IndicatorDef, Market, ParamDef, Spec
-from workbench.strategy.risk import SIZING_METHODS, FixedFraction, Risk
+from workbench.strategy.risk import RISK_FRACTIONS, SIZING_METHODS, FixedFraction, Risk
 from workbench.strategy.rules import RuleEnv, parse_rule
 from workbench.strategy.timeframes import timeframe_seconds
 
@@ -289,7 +289,7 @@ def _ordered(c: _Collector, found: dict[str, IndicatorDef]) -> dict[str, Indicat
 
 def _risk(c: _Collector, raw: Any) -> Risk:
     doc = c.obj(raw, "risk")
-    c.unknown_keys(doc, ("stop_loss", "take_profit", "trailing_stop", "sizing"), "risk")
+    c.unknown_keys(doc, ("sizing", *RISK_FRACTIONS), "risk")
     fractions: dict[str, float | None] = {}
     for key, high in (("stop_loss", 1.0), ("take_profit", None), ("trailing_stop", 1.0)):
         value = doc.get(key)
@@ -297,6 +297,14 @@ def _risk(c: _Collector, raw: Any) -> Risk:
             bound = f"0 < {key} < {high}" if high else f"{key} > 0"
             c.fail(f"risk.{key}", f"a fraction of the entry price with {bound}, got {value!r}")
         fractions[key] = None if value is None else float(value)
+    # The strategy's own limits in live trading: fractions of its equity, 0 < x <= 1.
+    for key in ("max_position", "daily_loss", "max_drawdown"):
+        value = doc.get(key)
+        if value is not None and (not _is_num(value) or not 0 < value <= 1):
+            c.fail(
+                f"risk.{key}", f"a fraction of the strategy's equity, 0 < {key} <= 1, got {value!r}"
+            )
+        fractions[key] = None if value is None or not _is_num(value) else float(value)
     sizing = FixedFraction(1.0)
     if "sizing" in doc:
         body = c.obj(doc["sizing"], "risk.sizing")

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import panel as pn
 import param
 
+from workbench.auth.accounts import accounts_for
+from workbench.auth.acting import ActingEngine
+from workbench.auth.roles import Action, User
+from workbench.auth.web import LOGIN_URL, LOGOUT_URL, SessionUser, session_address
 from workbench.ui import shared
+from workbench.ui.admin import AuditView, UsersView
 from workbench.ui.layout import lazy_tabs
 from workbench.ui.live_market import MarketView
 from workbench.ui.live_orders import OrderTicket
@@ -28,6 +34,7 @@ from workbench.ui.shared import EventBuffer, LiveService
 
 STATUS_EVERY_S = 1.0  # cards
 TABLES_EVERY_S = 3.0  # positions, portfolio and metrics tables (each sent whole)
+SESSION_CHECK_S = 5.0  # the session checked again (logout, role change, removal)
 log = logging.getLogger(__name__)
 
 
@@ -36,9 +43,29 @@ class LiveDashboard(param.Parameterized):
 
     tick_ms = param.Integer(default=500, bounds=(50, None), doc="how often updates are drawn")
 
-    def __init__(self, service: LiveService | None = None, **params: Any) -> None:
+    def __init__(
+        self,
+        service: LiveService | None = None,
+        user: User | Callable[[], User] | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(**params)
         self.service = service or shared.service()
+        # Who acts in this browser session, checked again at every action through
+        # `self.acting` (and every few seconds here): a logout or role change ends the page.
+        if user is None:
+            self.who: Callable[[], User] = SessionUser()
+        elif callable(user):
+            self.who = user
+        else:
+            fixed = user
+            self.who = lambda: fixed
+        self.user = self.who()
+        self._signed_in = self.user.name
+        self._checked_at = time.monotonic()
+        self.address = session_address()
+        self.acting: ActingEngine | None = None
+        self.expired = False
         self.buffer: EventBuffer | None = None
         self.cards: dict[str, StrategyCard] = {}
         self.card_box = pn.FlexBox(sizing_mode="stretch_width", name="strategies")
@@ -74,6 +101,14 @@ class LiveDashboard(param.Parameterized):
 
     def tick(self) -> None:
         """Draw what happened since the last tick (build the page once the engine runs)."""
+        if time.monotonic() - self._checked_at >= SESSION_CHECK_S:
+            self._checked_at = time.monotonic()
+            now = self.who()
+            if now.role != self.user.role or now.name != self.user.name:
+                self.user = now
+        if self.user.expired() or self.user.name != self._signed_in:
+            self._end_expired()
+            return
         if self.buffer is None:
             if self.service.error:
                 self.main[:] = [
@@ -93,6 +128,20 @@ class LiveDashboard(param.Parameterized):
         took_ms = (time.perf_counter() - began) * 1000
         if took_ms > self.tick_ms:
             log.warning("live page update took %.0f ms (tick %d ms)", took_ms, self.tick_ms)
+
+    def _end_expired(self) -> None:
+        if self.expired:
+            return
+        self.expired = True
+        self.main[:] = [
+            pn.pane.Alert(
+                f"Your session has ended: [log in again]({LOGIN_URL}).",
+                alert_type="warning",
+                name="session-expired",
+            )
+        ]
+        self.sidebar[:] = []
+        self._session_ended(None)
 
     def _draw(self) -> None:
         assert self.buffer is not None
@@ -114,24 +163,32 @@ class LiveDashboard(param.Parameterized):
     def build(self) -> None:
         """Lay the page out on the running engine and start listening to it."""
         began = time.perf_counter()
+        store = self.service.store
+        self.acting = acting = ActingEngine(
+            self.service.engine, self.who, store.audit, self.address
+        )
         self.market = MarketView(self.service)
-        self.tables = LiveTables(self.service)
+        self.tables = LiveTables(self.service, acting)
         self.portfolio = PortfolioView(self.service)
         self.comparison = ComparisonView(self.service)
-        self.add_form = AddStrategy(self.service)
-        self.ticket = OrderTicket(self.service)
+        self.add_form = AddStrategy(self.service, acting)
+        self.ticket = OrderTicket(self.service, acting)
         self._add_new_strategies()
         self.refresh_status()
-        self.main[:] = [
-            self.card_box,
-            lazy_tabs(
-                ("Market", self.market),
-                ("Orders & trades", self.tables),
-                ("Portfolio", self.portfolio),
-                ("Comparison", self.comparison),
-                sizing_mode="stretch_width",
-            ),
+        tabs: list[tuple[str, Any]] = [
+            ("Market", self.market),
+            ("Orders & trades", self.tables),
+            ("Portfolio", self.portfolio),
+            ("Comparison", self.comparison),
         ]
+        if acting.may(Action.MANAGE_USERS):
+            accounts = accounts_for(self.service.settings, store)
+            tabs.append(("Users", UsersView(accounts, acting)))
+        if acting.may(Action.VIEW_AUDIT):
+            self.audit_view = AuditView(acting)
+            self.audit_view.refresh()
+            tabs.append(("Audit", self.audit_view))
+        self.main[:] = [self.card_box, lazy_tabs(*tabs, sizing_mode="stretch_width")]
         self.sidebar[:] = [self.add_form, self.ticket]
         self.buffer = self.service.subscribe()
         log.warning("live page built in %.2f s", time.perf_counter() - began)
@@ -139,7 +196,8 @@ class LiveDashboard(param.Parameterized):
     def _add_new_strategies(self) -> None:
         for sid in self.service.engine.strategies:
             if sid not in self.cards:
-                self.cards[sid] = StrategyCard(self.service, strategy_id=sid)
+                assert self.acting is not None
+                self.cards[sid] = StrategyCard(self.service, self.acting, strategy_id=sid)
                 self.card_box.append(self.cards[sid])
         self.market.refresh_strategies()
         self.comparison.add_missing()
@@ -168,12 +226,24 @@ class LiveDashboard(param.Parameterized):
         rows = self.service.store.trading.strategies()
         self._stored_states = rows.set_index("strategy_id")["state"]
 
+    def signed_in(self) -> pn.pane.Markdown:
+        """Give the header's line on who is signed in (or that nobody needs to be)."""
+        if not self.service.settings.auth:
+            text = (
+                "**Auth is off**: anyone who reaches this address can trade "
+                "(local use only; `workbench serve` requires login)"
+            )
+        else:
+            text = f"Signed in as **{self.user.name}** ({self.user.role}) · [Log out]({LOGOUT_URL})"
+        return pn.pane.Markdown(text, name="who", styles={"color": "white"}, margin=(0, 20))
+
     def template(self) -> pn.template.BootstrapTemplate:
         """Give the page (Bootstrap template: no external fonts, works offline)."""
         return pn.template.BootstrapTemplate(
             title="Workbench · Live (paper, local exchange)",
             sidebar=[self.sidebar],
             main=[self.main],
+            header=[self.signed_in()],
             header_background="#1f2937",
             sidebar_width=340,
         )

@@ -12,6 +12,8 @@ from typing import Any
 import panel as pn
 import param
 
+from workbench.auth.acting import ActingEngine
+from workbench.auth.roles import Action
 from workbench.ui.shared import LiveService
 
 
@@ -25,9 +27,10 @@ class OrderTicket(param.Parameterized):
     price = param.Number(default=None, allow_None=True, bounds=(0.0, None), doc="limit price")
     message = param.String(default="")
 
-    def __init__(self, service: LiveService, **params: Any) -> None:
+    def __init__(self, service: LiveService, acting: ActingEngine, **params: Any) -> None:
         super().__init__(**params)
         self.service = service
+        self.acting = acting
         self.button = pn.widgets.Button(name="Place order", button_type="primary")
         self.button.on_click(self._place)
         self.refresh_strategies()
@@ -43,7 +46,7 @@ class OrderTicket(param.Parameterized):
         """Place the ticket's order; give what became of it."""
         if self.strategy_id is None:
             return "No strategy to trade for."
-        order = await self.service.engine.place_order(
+        order = await self.acting.place_order(
             self.strategy_id,
             self.side,
             float(self.amount),
@@ -77,4 +80,5 @@ class OrderTicket(param.Parameterized):
             self.button,
             pn.pane.Markdown(self.param.message),
             width=330,
+            visible=self.acting.may(Action.PLACE_ORDER),
         )

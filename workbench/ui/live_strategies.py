@@ -11,10 +11,15 @@ from typing import Any
 import panel as pn
 import param
 
+from workbench.auth.acting import ActingEngine, ActionFailed, BadInput
+from workbench.auth.roles import Action, NotAuthorized
+from workbench.errors import WorkbenchError
 from workbench.strategy import SpecError, load_spec
 from workbench.strategy.model import Spec
 from workbench.ui.research_setup import REPO_STRATEGIES, strategy_files
 from workbench.ui.shared import LiveService
+
+MAX_SPEC_BYTES = 256 * 1024  # an uploaded spec larger than this is refused unread
 
 
 def metrics_text(row: Mapping[str, Any], stored_state: str) -> str:
@@ -31,17 +36,48 @@ def metrics_text(row: Mapping[str, Any], stored_state: str) -> str:
     )
 
 
+class UploadRejected(WorkbenchError, ValueError):
+    """An uploaded spec file that cannot be used: which file and why."""
+
+
+def check_upload(name: str, data: bytes) -> Spec:
+    """Give the spec in an uploaded file, or raise UploadRejected saying what is wrong (the
+    size is checked before anything is read)."""
+    if len(data) > MAX_SPEC_BYTES:
+        raise UploadRejected(
+            f"{name} is {len(data):,} bytes; a spec file may have at most {MAX_SPEC_BYTES:,}."
+        )
+    if not data:
+        raise UploadRejected(f"{name} is empty.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UploadRejected(
+            f"{name} is not UTF-8 text (byte {exc.start}: {exc.reason})."
+        ) from None
+    try:
+        return load_spec(text)
+    except SpecError as exc:
+        raise UploadRejected(f"{name} is not a valid spec.\n\n```\n{exc}\n```") from None
+
+
 class StrategyCard(param.Parameterized):
     """One strategy: its state, controls and key metrics."""
 
     strategy_id = param.String()
 
-    def __init__(self, service: LiveService, **params: Any) -> None:
+    def __init__(self, service: LiveService, acting: ActingEngine, **params: Any) -> None:
         super().__init__(**params)
         self.service = service
+        self.acting = acting
         self.metrics = pn.pane.Markdown("", margin=(0, 10), name=f"metrics-{self.strategy_id}")
+        self.note = pn.pane.Markdown("", margin=(0, 10), name=f"note-{self.strategy_id}")
+        # Shown to those who may use them; the engine's facade checks every click anyway.
+        controls = acting.may(Action.SET_STATE)
         self.buttons = {
-            state: pn.widgets.Button(name=label, button_type=kind, width=80, margin=(0, 5))
+            state: pn.widgets.Button(
+                name=label, button_type=kind, width=80, margin=(0, 5), visible=controls
+            )
             for state, label, kind in (
                 ("running", "Start", "success"),
                 ("paused", "Pause", "warning"),
@@ -53,6 +89,7 @@ class StrategyCard(param.Parameterized):
         self.card = pn.Card(
             self.metrics,
             pn.Row(*self.buttons.values()),
+            self.note,
             title=self.strategy_id,
             collapsible=False,
             width=420,
@@ -61,7 +98,11 @@ class StrategyCard(param.Parameterized):
 
     def set_state(self, state: str) -> None:
         """Run, pause or stop the strategy (the engine stores the change)."""
-        self.service.engine.set_state(self.strategy_id, state)
+        try:
+            self.acting.set_state(self.strategy_id, state)
+            self.note.object = ""
+        except (NotAuthorized, BadInput, ActionFailed) as exc:
+            self.note.object = f"Refused: {exc}" if isinstance(exc, NotAuthorized) else str(exc)
 
     def update(self, row: Mapping[str, Any], stored_state: str) -> None:
         text = metrics_text(row, stored_state)
@@ -88,9 +129,16 @@ class AddStrategy(param.Parameterized):
     params = param.Parameter(default=None, doc="the spec's param.Parameterized values")
     message = param.String(default="")
 
-    def __init__(self, service: LiveService, folder: Path = REPO_STRATEGIES, **kw: Any) -> None:
+    def __init__(
+        self,
+        service: LiveService,
+        acting: ActingEngine,
+        folder: Path = REPO_STRATEGIES,
+        **kw: Any,
+    ) -> None:
         super().__init__(**kw)
         self.service = service
+        self.acting = acting
         self.files: dict[str, Path | Spec] = dict(strategy_files(folder))
         self.param.spec_file.objects = list(self.files)
         self.upload = pn.widgets.FileInput(accept=".json", multiple=False, width=300)
@@ -114,13 +162,13 @@ class AddStrategy(param.Parameterized):
             self.symbol = spec.market.symbol
 
     def _uploaded(self, _event: Any = None) -> None:
-        if not self.upload.value:
+        if self.upload.value is None:
             return
         name = self.upload.filename or "uploaded.json"
         try:
-            spec = load_spec(self.upload.value.decode("utf-8", errors="replace"))
-        except SpecError as exc:
-            self.message = f"Not added: {name} is not a valid spec.\n\n```\n{exc}\n```"
+            spec = check_upload(name, self.upload.value)
+        except UploadRejected as exc:
+            self.message = f"Not added: {exc}"
             return
         key = f"{spec.name} (uploaded)"
         self.files[key] = spec
@@ -136,8 +184,8 @@ class AddStrategy(param.Parameterized):
         engine = self.service.engine
         spec = load_spec(self.files[self.spec_file])
         number = len(engine.strategies) + 1
-        sid = f"{spec.name}-{self.symbol.replace('/', '')}-{number}"
-        sid = await engine.add_strategy(
+        sid = f"{spec.name}-{str(self.symbol).replace('/', '')}-{number}"
+        sid = await self.acting.add_strategy(
             spec,
             allocation=float(self.allocation),
             params=self.values(),
@@ -174,4 +222,5 @@ class AddStrategy(param.Parameterized):
             self.add_button,
             pn.pane.Markdown(self.param.message),
             width=330,
+            visible=self.acting.may(Action.ADD_STRATEGY),
         )

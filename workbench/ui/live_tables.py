@@ -12,7 +12,8 @@ from bokeh.models import ColumnDataSource, NumeralTickFormatter
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-from workbench.broker.models import Order
+from workbench.auth.acting import ActingEngine, ActionFailed, BadInput
+from workbench.auth.roles import Action, NotAuthorized
 from workbench.ui.shared import Closed, LiveService
 
 CURVE_POINTS = 2000  # points kept per equity curve in the comparison
@@ -62,10 +63,12 @@ def portfolio_frames(status: pd.DataFrame, allocations: dict[str, float]) -> tup
 class LiveTables:
     """Positions, open orders, trade history and refused orders, refreshed on events."""
 
-    def __init__(self, service: LiveService) -> None:
+    def __init__(self, service: LiveService, acting: ActingEngine) -> None:
         self.service = service
+        self.acting = acting
         self.positions = _table(name="positions")
-        self.orders = _table(name="open orders", buttons={"cancel": "Cancel"})
+        cancel = {"cancel": "Cancel"} if acting.may(Action.CANCEL_ORDER) else {}
+        self.orders = _table(name="open orders", buttons=cancel)
         self.orders.on_click(self._on_order_click)
         self.trades = _table(name="trades")
         self.refusals = _table(name="refusals")
@@ -118,12 +121,18 @@ class LiveTables:
     async def _on_order_click(self, event: Any) -> None:
         if event.column != "cancel":
             return
-        client_order_id = self.orders.value.iloc[event.row]["client_order_id"]
-        order = self.service.store.trading.order(client_order_id)
-        if order is not None:
-            await cancel_order(self.service, order)
-            self.message.object = f"Cancel sent for {client_order_id}."
-            self.refresh_stored()
+        try:
+            client_order_id = self.orders.value.iloc[event.row]["client_order_id"]
+        except (IndexError, KeyError, TypeError):
+            self.message.object = f"No open order at row {event.row!r}."
+            return
+        try:
+            await self.acting.cancel_order(client_order_id)
+        except (NotAuthorized, BadInput, ActionFailed) as exc:
+            self.message.object = f"Not cancelled: {exc}"
+            return
+        self.message.object = f"Cancel sent for {client_order_id}."
+        self.refresh_stored()
 
     def __panel__(self) -> Any:
         return pn.Tabs(
@@ -133,11 +142,6 @@ class LiveTables:
             ("Refused orders", self.refusals),
             sizing_mode="stretch_width",
         )
-
-
-async def cancel_order(service: LiveService, order: Order) -> None:
-    """Cancel an open order through the engine (stored, booked and reported there)."""
-    await service.engine.cancel_order(order.client_order_id)
 
 
 class PortfolioView:

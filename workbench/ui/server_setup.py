@@ -9,6 +9,13 @@ import datetime as dt
 
 import panel as pn
 
+from workbench.auth import redact
+from workbench.auth.web import oauth_authorize
+from workbench.settings import load_settings
 from workbench.ui.shared import service
 
+settings = load_settings()
+redact.install(redact.settings_secrets(settings))
+if settings.auth and settings.oauth_provider:
+    pn.config.authorize_callback = oauth_authorize
 pn.state.schedule_task("workbench-live-engine", service, at=dt.datetime.now())

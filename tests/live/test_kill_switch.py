@@ -1,0 +1,226 @@
+"""The account's limits and its kill switch on the real broker (CcxtBroker) against the local
+exchange: three strategies on two symbols, through the unmodified ccxt / ccxt.pro clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from local_market import bar_ms, step
+from shipped import CANDLE_DIR, ROOT
+
+from workbench.broker.ccxt_broker import CcxtBroker
+from workbench.broker.models import OrderPurpose, OrderState
+from workbench.fills import FillModel
+from workbench.live.engine import LiveEngine
+from workbench.live.events import EngineEvent, HaltChanged
+from workbench.localexchange import LocalExchange, ManualClock, load_csv_history
+from workbench.risk.account import AccountLimits
+from workbench.settings import Settings
+from workbench.store import Store
+from workbench.venue import connect
+from workbench.venue.client import ExchangeClients
+from workbench.venue.rules import market_rules
+
+BARS = 260
+SYMBOLS = ("ETH/BTC", "LTC/BTC")
+# Two strategies on ETH/BTC (different speeds), one on LTC/BTC.
+STRATEGIES = {
+    "eth-fast": ("ETH/BTC", 5, 20),
+    "eth-slow": ("ETH/BTC", 10, 30),
+    "ltc": ("LTC/BTC", 5, 20),
+}
+Market = tuple[LocalExchange, ManualClock, ExchangeClients]
+
+
+def spec(symbol: str, fast: int, slow: int, **risk: Any) -> dict[str, Any]:
+    raw = json.loads((ROOT / "data" / "strategies" / "sma_cross.json").read_text())
+    raw["market"]["symbol"] = symbol
+    raw["params"]["fast"]["default"] = fast
+    raw["params"]["slow"]["default"] = slow
+    raw["risk"] = {"sizing": {"method": "fixed_fraction", "fraction": 0.9}, **risk}
+    return raw
+
+
+@pytest.fixture(scope="module")
+def candles() -> dict[str, pd.DataFrame]:
+    both = load_csv_history(CANDLE_DIR, list(SYMBOLS))
+    common = both["ETH/BTC"].index.intersection(both["LTC/BTC"].index)[:BARS]
+    return {symbol: both[symbol].loc[common] for symbol in SYMBOLS}
+
+
+@pytest.fixture
+async def market(candles: dict[str, pd.DataFrame]) -> AsyncIterator[Market]:
+    first = candles["ETH/BTC"].index[0]
+    clock = ManualClock(int(first.value // 1_000_000) + 1)
+    # An account that holds only BTC: every ETH and LTC on it is the strategies'.
+    async with LocalExchange(
+        dict(candles), clock=clock, tick_s=0.002, balances={"BTC": 1.0}
+    ) as server:
+        clients = connect("local", settings=Settings(), port=server.port)
+        await clients.load_markets()
+        yield server, clock, clients
+        await clients.close()
+
+
+def engine_on(store: Store, clients: ExchangeClients, **options: Any) -> LiveEngine:
+    broker = CcxtBroker(clients, sweep_s=0.5, poll_s=0.2)
+    return LiveEngine(store, clients, broker, fill_model=FillModel(), **options)
+
+
+async def add_all(engine: LiveEngine, **risk: Any) -> None:
+    for sid, (symbol, fast, slow) in STRATEGIES.items():
+        await engine.add_strategy(spec(symbol, fast, slow, **risk), allocation=0.3, strategy_id=sid)
+
+
+def holding(engine: LiveEngine) -> set[str]:
+    return {
+        sid
+        for sid, live in engine.strategies.items()
+        if not live.runner.portfolio.is_flat(live.runner.symbol)
+    }
+
+
+async def exchange_orders(clients: ExchangeClients) -> list[dict[str, Any]]:
+    found = []
+    for symbol in SYMBOLS:
+        found += await clients.rest.fetch_orders(symbol, limit=1000)
+    return found
+
+
+async def test_open_positions_over_the_account_are_capped_and_refusals_name_the_others(
+    market: Market, candles: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    _, clock, clients = market
+    with Store.open(tmp_path / "account.duckdb") as store:
+        engine = engine_on(store, clients, account_limits=AccountLimits(max_open_positions=2))
+        await add_all(engine)
+        await engine.start()
+        most = 0
+        end = bar_ms(candles["ETH/BTC"], BARS - 1)
+        while clock.now_ms() < end:
+            await step(clock, engine)
+            most = max(most, len(holding(engine)))
+        await engine.stop()
+        refused = pd.concat([store.trading.refusals(sid) for sid in STRATEGIES])
+        entered = {
+            o.client_order_id
+            for sid in STRATEGIES
+            for o in store.trading.orders(sid)
+            if o.purpose is OrderPurpose.ENTRY and o.filled > 0
+        }
+    assert most == 2, "two positions at most, and the cap was reached"
+    capped = refused[refused["rule"] == "max_open_positions"]
+    assert len(capped) > 0, "an entry past the cap was refused and stored"
+    for row in capped.itertuples():
+        detail = json.loads(row.detail) if isinstance(row.detail, str) else row.detail
+        assert detail["open_positions"] == 2 and detail["limit"] == 2
+        assert detail["scope"] == "account" and detail["quote"] == "BTC"
+        # The two strategies holding then are named with their share; not the one refused.
+        assert len(detail["others"]) == 2 and row.strategy_id not in detail["others"]
+        assert all(share > 0 for share in detail["others"].values())
+    # The exchange filled exactly the entries the store has filled: none slipped past.
+    placed = await exchange_orders(clients)
+    assert entered and {o["clientOrderId"] for o in placed if o["filled"] > 0} >= entered
+
+
+async def test_halt_cancels_entries_keeps_protection_flattens_and_survives_a_restart(
+    market: Market, candles: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    _, clock, clients = market
+    db = tmp_path / "halt.duckdb"
+    told: list[EngineEvent] = []
+    with Store.open(db) as store:
+        engine = engine_on(store, clients)
+        engine.subscribe(told.append)
+        await add_all(engine, stop_loss=0.2)
+        await engine.start()
+        for _ in range(3 * BARS):
+            await step(clock, engine)
+            if len(holding(engine)) >= 2:
+                break
+        held = holding(engine)
+        assert len(held) >= 2, "two strategies hold positions, their stops resting"
+        # A manual limit entry rests on the exchange, far under the market.
+        flat = next(sid for sid in STRATEGIES if sid not in held)
+        price = engine.strategies[flat].runner.last_price or 0.0
+        resting = await engine.place_order(
+            flat, "buy", 0.01 / price, order_type="limit", price=price / 2
+        )
+        assert resting is not None and resting.state is OrderState.OPEN
+
+        before = {o.client_order_id for sid in STRATEGIES for o in store.trading.orders(sid)}
+        # Halt without flatten: the resting entry is cancelled, protection stays.
+        await engine.halt("exchange incident", by="ops")
+        legs = {sid: engine.strategies[sid].orders.open_legs() for sid in held}
+        raw = {o["clientOrderId"]: o for o in await exchange_orders(clients)}
+        assert raw[resting.client_order_id]["status"] == "canceled"
+        for sid, open_legs in legs.items():
+            assert open_legs, f"{sid} keeps its stop"
+            for leg in open_legs:
+                assert raw[leg.client_order_id]["status"] == "open"
+        # Entries are refused while halted, by hand too.
+        assert await engine.place_order(flat, "buy", 0.01 / price) is None
+        for _ in range(3 * 5):
+            await step(clock, engine)
+        await engine.stop()
+        refused = pd.concat([store.trading.refusals(sid) for sid in STRATEGIES])
+        entries_after = [
+            o
+            for sid in STRATEGIES
+            for o in store.trading.orders(sid)
+            if o.purpose.opens and o.client_order_id not in before
+        ]
+    assert entries_after == [], "no entry went out while halted"
+    assert (refused["rule"] == "halted").any()
+    assert [type(e) for e in told if isinstance(e, HaltChanged)] == [HaltChanged]
+
+    # A restart keeps the halt; flatten then closes every position through the exchange.
+    with Store.open(db) as store:
+        again = engine_on(store, clients)
+        await add_all(again, stop_loss=0.2)
+        assert again.halted is not None and again.halted.reason == "exchange incident"
+        assert holding(again), "positions to flatten"
+        await again.start()
+        await again.halt("flatten it all", by="ops", flatten=True)
+        for _ in range(30):
+            await step(clock, again)
+            if not holding(again):
+                break
+        assert holding(again) == set(), "every position closed"
+        for sid in STRATEGIES:
+            assert again.strategies[sid].orders.open_legs() == []
+        balance = await clients.rest.fetch_balance()
+        for symbol in SYMBOLS:
+            base = symbol.split("/")[0]
+            left = (balance.get(base) or {}).get("total") or 0.0
+            assert left < market_rules(clients.rest, symbol).amount_step, f"{base} left: {left}"
+        flattens = [
+            o
+            for sid in STRATEGIES
+            for o in store.trading.orders(sid)
+            if o.purpose is OrderPurpose.FLATTEN
+        ]
+        assert flattens and all(o.state is OrderState.FILLED for o in flattens)
+        # Resume: entries may go out again (the next cross enters).
+        await again.end_halt(by="ops")
+        resumed_at = clock.now_ms()
+        for _ in range(3 * BARS):
+            await step(clock, again)
+            if holding(again):
+                break
+        await again.stop()
+        halts = store.risk.halts("local")
+        entries = [
+            o
+            for sid in STRATEGIES
+            for o in store.trading.orders(sid)
+            if o.purpose is OrderPurpose.ENTRY and o.created_ms >= resumed_at
+        ]
+    assert entries, "entries go out again after the resume"
+    assert halts["halted"].tolist() == [False, True, True]
+    assert halts["by_user"].tolist() == ["ops", "ops", "ops"]

@@ -1,0 +1,101 @@
+"""`workbench keys`: exchange API keys, encrypted in the key file (settings `key_file`).
+
+The key and secret come from prompts, or from WORKBENCH_NEW_API_KEY / WORKBENCH_NEW_API_SECRET
+for scripts; the passphrase from WORKBENCH_KEYS_PASSPHRASE or a prompt. Nothing prints a key.
+Each change is audited (which exchange, never the values) when the database can be opened.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from pydantic import SecretStr
+
+from workbench.auth import redact
+from workbench.auth.acting import ActingEngine
+from workbench.auth.keys import ExchangeKeys, KeyFile, KeyFileError
+from workbench.cli.common import DbOption, JsonOption, console, fail, print_json, settings_with
+from workbench.cli.users import operator
+from workbench.settings import Settings
+from workbench.store import Store, StoreError
+
+app = typer.Typer(help="Exchange API keys, stored encrypted.", no_args_is_help=True)
+ExchangeArg = Annotated[str, typer.Argument(help="ccxt exchange id (binance, kraken, ...)")]
+
+
+def _secret(variable: str, prompt: str) -> str:
+    value = os.environ.get(variable) or typer.prompt(prompt, hide_input=True)
+    if not value.strip():
+        fail(f"{prompt}: empty; nothing stored")
+    return value.strip()
+
+
+def _passphrase(settings: Settings, keyfile: KeyFile) -> str:
+    if settings.keys_passphrase is not None:
+        return settings.keys_passphrase.get_secret_value()
+    new = not keyfile.path.exists()
+    value = typer.prompt("key file passphrase", hide_input=True)
+    if new and typer.prompt("again", hide_input=True) != value:
+        fail("the two passphrases differ; nothing stored")
+    if new and len(value) < 10:
+        fail("passphrase: at least 10 characters for a new key file")
+    return value
+
+
+def _audit(settings: Settings, exchange: str, op: str) -> None:
+    try:
+        with Store.open(settings.db, wait_s=2) as store:
+            ActingEngine(None, operator(), store.audit).manage_keys(exchange, op)
+    except StoreError as exc:
+        console.print(f"[yellow]not audited[/] (the database is busy: {exc})")
+
+
+@app.command("set")
+def set_keys(exchange: ExchangeArg, db: DbOption = None) -> None:
+    """Store (or replace) an exchange's API key and secret, encrypted."""
+    settings = settings_with(db)
+    keyfile = KeyFile(settings.key_file)
+    keys = ExchangeKeys(
+        SecretStr(_secret("WORKBENCH_NEW_API_KEY", "API key")),
+        SecretStr(_secret("WORKBENCH_NEW_API_SECRET", "API secret")),
+    )
+    redact.install([keys.api_key, keys.api_secret])
+    try:
+        keyfile.set(exchange, keys, _passphrase(settings, keyfile))
+    except KeyFileError as exc:
+        fail(str(exc))
+    _audit(settings, exchange, "set")
+    console.print(f"stored keys of {exchange} in {keyfile.path}")
+
+
+@app.command("list")
+def list_keys(as_json: JsonOption = False, db: DbOption = None) -> None:
+    """List the exchanges with stored keys (names and dates only)."""
+    settings = settings_with(db)
+    try:
+        stored = KeyFile(settings.key_file).exchanges()
+    except KeyFileError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(stored)
+        return
+    if not stored:
+        console.print(f"no keys in {settings.key_file}")
+    for name, when in stored.items():
+        console.print(f"{name}  stored {when}")
+
+
+@app.command("remove")
+def remove_keys(exchange: ExchangeArg, db: DbOption = None) -> None:
+    """Remove an exchange's keys from the key file."""
+    settings = settings_with(db)
+    try:
+        removed = KeyFile(settings.key_file).remove(exchange)
+    except KeyFileError as exc:
+        fail(str(exc))
+    if not removed:
+        fail(f"no keys of {exchange} in {settings.key_file}")
+    _audit(settings, exchange, "remove")
+    console.print(f"removed keys of {exchange}")

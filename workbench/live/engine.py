@@ -745,7 +745,11 @@ class LiveEngine:
         if not self.account.poll():
             return
         halt = self.account.halt
-        by, reason = (halt.by, halt.reason) if halt else ("another process", "resumed")
+        if halt is not None:
+            by, reason = halt.by, halt.reason
+        else:  # the resume as stored: who and why
+            newest = self.store.risk.halts(self.exchange).iloc[0]
+            by, reason = str(newest["by_user"]), str(newest["reason"])
         self._emit(HaltChanged(self.exchange, halt, by, reason))
         if halt is not None:
             await self._act_on_halt(halt.flatten)

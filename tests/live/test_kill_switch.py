@@ -4,10 +4,12 @@ exchange: three strategies on two symbols, through the unmodified ccxt / ccxt.pr
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from local_market import bar_ms, step
@@ -224,3 +226,37 @@ async def test_halt_cancels_entries_keeps_protection_flattens_and_survives_a_res
     assert entries, "entries go out again after the resume"
     assert halts["halted"].tolist() == [False, True, True]
     assert halts["by_user"].tolist() == ["ops", "ops", "ops"]
+
+
+async def test_the_volatility_target_scales_entries_by_past_bars_only(
+    market: Market, candles: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    _, clock, clients = market
+    eth = candles["ETH/BTC"]
+    lookback = 16  # under the slow SMA: every entry comes after enough bars
+    returns = np.diff(np.log(eth["close"].to_numpy()))
+    annual = math.sqrt(365 * 86400 / 300)
+    typical = float(np.std(returns[:120], ddof=1)) * annual
+    limits = AccountLimits(volatility_target=0.4 * typical, volatility_lookback=lookback)
+    with Store.open(tmp_path / "vol.duckdb") as store:
+        engine = engine_on(store, clients, account_limits=limits)
+        symbol, fast, slow = STRATEGIES["eth-fast"]
+        await engine.add_strategy(spec(symbol, fast, slow), allocation=0.3, strategy_id="v")
+        await engine.start()
+        for _ in range(3 * BARS):
+            await step(clock, engine)
+            if any(o.purpose is OrderPurpose.ENTRY for o in store.trading.orders("v")):
+                break
+        await step(clock, engine)
+        await engine.stop()
+        [entry] = [o for o in store.trading.orders("v") if o.purpose is OrderPurpose.ENTRY]
+    # The oracle: the std of the `lookback` returns of the bars closed before the entry's bar.
+    closed = eth[eth.index < pd.Timestamp(entry.created_ms, unit="ms", tz="UTC")]["close"]
+    past = np.diff(np.log(closed.to_numpy()))[-lookback:]
+    realized = float(np.std(past, ddof=1)) * annual
+    scale = min(1.0, limits.volatility_target / realized)
+    assert scale < 1.0, "the market moved more than the target"
+    assert entry.reason is not None and "volatility target" in entry.reason
+    shown = float(entry.reason.split(": x")[1].split(" ")[0])
+    assert shown == pytest.approx(scale, rel=1e-5)
+    assert entry.state is OrderState.FILLED

@@ -71,6 +71,7 @@ from workbench.live.running import LiveStrategy
 from workbench.lots import LotRules
 from workbench.risk.account import AccountLimits, Halt, Usage
 from workbench.risk.limits import Refusal, RiskLimits, RiskManager
+from workbench.risk.volatility import RealizedVolatility, entry_scale
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
 from workbench.venue.clock import MarketClock
@@ -234,6 +235,7 @@ class LiveEngine:
         )
         orders.on_problems = lambda _: self._show(sid)
         live = LiveStrategy(runner, self._risk_manager(runner), orders, key)
+        live.volatility = self._volatility(runner, history)
         self.strategies[sid] = live
         async with live.lock:
             await orders.reconcile(now_ms)
@@ -285,6 +287,15 @@ class LiveEngine:
         if feed.last_closed_ms == current_open - step and not self._running:
             feed.fresh_close_ms = feed.last_closed_ms
         live.feed_problem = feed.problem
+
+    def _volatility(self, runner: StrategyRunner, history: pd.DataFrame) -> RealizedVolatility:
+        """Give a strategy's market volatility, measured on the bars before now."""
+        tracked = RealizedVolatility(
+            self.account.limits.volatility_lookback, runner.step_ms // 1000
+        )
+        if not history.empty:
+            tracked.seed(history["close"].to_numpy()[-(tracked.lookback + 1) :])
+        return tracked
 
     def _risk_manager(self, runner: StrategyRunner) -> RiskManager:
         """Give the strategy's risk manager on its stored guard state (a running cool-down,
@@ -599,6 +610,8 @@ class LiveEngine:
         runner = live.runner
         sid = runner.strategy_id
         await self._step(live, lambda: runner.on_close(candle), candle.ts_ms, fresh)
+        if live.volatility is not None:
+            live.volatility.update(candle.close)
         equity = runner.equity()
         position = runner.portfolio.position(runner.symbol).amount
         self._equity.append(
@@ -667,6 +680,17 @@ class LiveEngine:
         """Check an intent against the market's rules and the risk limits; place it."""
         runner = live.runner
         price = runner.last_price or 0.0
+        target = self.account.limits.volatility_target
+        if (
+            target is not None
+            and intent.purpose is OrderPurpose.ENTRY
+            and live.volatility is not None
+        ):
+            realized = live.volatility.value
+            scale = entry_scale(target, realized)
+            if scale < 1.0:
+                why = f"volatility target {target:g}: x{scale:.6g} (realized {realized:.6g})"
+                intent = replace(intent, amount=intent.amount * scale, reason=why)
         shaped = live.orders.shape(intent, price)
         if isinstance(shaped, Refusal):
             self._refuse(live, intent, shaped)
@@ -776,7 +800,20 @@ class LiveEngine:
 
     def set_account_limits(self, limits: AccountLimits, *, by: str) -> None:
         """Put new account limits in force (stored); they apply to the next order."""
+        lookback = self.account.limits.volatility_lookback
         self.account.set_limits(limits, by)
+        if limits.volatility_lookback != lookback:  # measured again on the stored bars
+            self.flush()
+            for live in self.strategies.values():
+                runner = live.runner
+                end = (runner.last_close_ms or 0) + runner.step_ms
+                start = end - (limits.volatility_lookback + 1) * runner.step_ms
+                bars = self.store.candles.read(
+                    *live.feed_key,
+                    start=pd.Timestamp(start, unit="ms", tz="UTC"),
+                    end=pd.Timestamp(end, unit="ms", tz="UTC"),
+                )
+                live.volatility = self._volatility(runner, bars)
         self._emit(LimitsChanged(self.exchange, limits, by))
 
     @property

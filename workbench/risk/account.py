@@ -16,6 +16,9 @@ Exits are never refused (a limit must not trap a position). An opening order is 
 * its notional is over `max_order_notional` (a fat finger);
 * it is a limit order priced further than `price_band_fraction` from the last price.
 
+With a `volatility_target`, every strategy's new entries are first scaled down by its
+market's realized volatility against the target (workbench.risk.volatility).
+
 The account's equity is its capital (the strategies' allocations) plus their profit and loss:
 adding a strategy adds capital, not profit, so it moves neither the peak nor the day's start.
 """
@@ -48,6 +51,9 @@ class AccountLimits:
     max_orders_per_minute: int | None = None
     max_order_notional: float | None = None
     price_band_fraction: float | None = None
+    #: annualized volatility new entries are scaled to (workbench.risk.volatility)
+    volatility_target: float | None = None
+    volatility_lookback: int = 288
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -59,7 +65,7 @@ class AccountLimits:
             if value is None:
                 continue
             counts = f.name in ("max_open_positions", "max_orders_per_minute")
-            if counts or f.name == "drawdown_cooldown_ms":
+            if counts or f.name in ("drawdown_cooldown_ms", "volatility_lookback"):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValueError(f"account limit {f.name} is a whole number, got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, int | float):
@@ -75,7 +81,7 @@ class AccountLimits:
         return any(
             getattr(self, f.name) is not None
             for f in fields(self)
-            if f.name not in ("drawdown_cooldown_ms", "flatten_on_drawdown")
+            if f.name not in ("drawdown_cooldown_ms", "flatten_on_drawdown", "volatility_lookback")
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -69,6 +69,7 @@ from workbench.live.reports import metrics_frame, status_frame
 from workbench.live.runner import StrategyRunner
 from workbench.live.running import LiveStrategy
 from workbench.lots import LotRules
+from workbench.portfolio.allocation import allocate
 from workbench.risk.account import AccountLimits, Halt, Usage
 from workbench.risk.limits import Refusal, RiskLimits, RiskManager
 from workbench.risk.volatility import RealizedVolatility, entry_scale
@@ -635,8 +636,13 @@ class LiveEngine:
             await self._mark_account(candle.ts_ms)
 
     async def _mark_account(self, ts_ms: int) -> None:
-        """Take the account's books at a fresh bar; act on its drawdown guard."""
-        for quote in self.account.mark(ts_ms):
+        """Take the account's books at a fresh bar; act on its drawdown guard; rebalance."""
+        tripped = self.account.mark(ts_ms)
+        for quote in sorted(self.account.risk.states):
+            if self.account.risk.rebalance_due(quote, ts_ms):
+                self._rebalance(quote, ts_ms)
+                self.account.save()
+        for quote in tripped:
             detail = f"account drawdown guard tripped ({quote}): no new entries for a while"
             log.warning(detail)
             for live in list(self.strategies.values()):
@@ -797,6 +803,39 @@ class LiveEngine:
             return
         now_ms = self._now_ms(live)
         await self._step(live, lambda: runner.flatten(now_ms), now_ms, True)
+
+    def _rebalance(self, quote: str, ts_ms: int) -> None:
+        """Share the capital of the flat strategies trading in `quote` again, each in
+        proportion to 1 / its market's volatility on past bars (stored in one transaction)."""
+        flat = {
+            sid: live
+            for sid, live in self.strategies.items()
+            if live.runner.symbol.endswith(f"/{quote}")
+            and live.runner.portfolio.is_flat(live.runner.symbol)
+            and not live.orders.open_orders()
+            and live.volatility is not None
+            and live.volatility.value is not None
+        }
+        if len(flat) < 2:
+            return
+        cash = {sid: live.runner.portfolio.cash for sid, live in flat.items()}
+        vols = {sid: float(live.volatility.value or 0.0) for sid, live in flat.items()}
+        targets = allocate(sum(cash.values()), list(flat), "volatility", volatility=vols)
+        moves = {sid: targets[sid] - cash[sid] for sid in flat}
+        states = {}
+        for sid, delta in moves.items():
+            runner, state = flat[sid].runner, flat[sid].risk.state
+            state.peak_equity += delta  # capital moved is no profit nor loss
+            state.day_start_equity += delta
+            state.marked_ms = max(state.marked_ms, ts_ms)
+            states[sid] = state
+        reason = f"inverse-volatility rebalance at {ts_ms}"
+        self.store.trading.move_capital(moves, reason, states)  # stored before it is in force
+        for sid, delta in moves.items():
+            runner = flat[sid].runner
+            runner.portfolio.cash += delta
+            runner.initial_cash += delta
+            flat[sid].orders.notice(NoticeKind.RISK, f"capital {delta:+.8g} {quote} ({reason})")
 
     def set_account_limits(self, limits: AccountLimits, *, by: str) -> None:
         """Put new account limits in force (stored); they apply to the next order."""

@@ -51,6 +51,9 @@ class RiskSettings(BaseSettings):
         None, gt=0, description="annualized volatility new entries are scaled down to"
     )
     volatility_lookback: int = Field(288, ge=2, description="bars the volatility is measured on")
+    rebalance_every_h: float | None = Field(
+        None, gt=0, description="share flat strategies' capital by 1/volatility this often"
+    )
     # -- each strategy --------------------------------------------------------------------
     strategy_max_position: float | None = Field(
         None, **_FRACTION, description="a strategy's position as a fraction of its equity"
@@ -90,6 +93,9 @@ class RiskSettings(BaseSettings):
             price_band_fraction=self.price_band,
             volatility_target=self.volatility_target,
             volatility_lookback=self.volatility_lookback,
+            rebalance_every_ms=(
+                None if self.rebalance_every_h is None else int(self.rebalance_every_h * 3_600_000)
+            ),
         )
 
     def strategy_limits(self) -> RiskLimits:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from local_market import bar_ms, step
+from local_market import STEP_MS, bar_ms, step
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.broker.ccxt_broker import CcxtBroker
@@ -260,3 +260,51 @@ async def test_the_volatility_target_scales_entries_by_past_bars_only(
     shown = float(entry.reason.split(": x")[1].split(" ")[0])
     assert shown == pytest.approx(scale, rel=1e-5)
     assert entry.state is OrderState.FILLED
+
+
+async def test_flat_strategies_capital_is_shared_again_by_inverse_volatility(
+    market: Market, candles: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    _, clock, clients = market
+    lookback, every_ms = 24, 12 * STEP_MS  # an hour of 5-minute bars
+    limits = AccountLimits(volatility_lookback=lookback, rebalance_every_ms=every_ms)
+    db = tmp_path / "rebalance.duckdb"
+    never = {"entry": {"gt": ["close", 1_000_000]}, "exit": {"lt": ["close", 0]}}
+    with Store.open(db) as store:
+        engine = engine_on(store, clients, account_limits=limits)
+        for sid, symbol in (("eth", "ETH/BTC"), ("ltc", "LTC/BTC")):
+            await engine.add_strategy(
+                {**spec(symbol, 5, 20), **never}, allocation=0.3, strategy_id=sid
+            )
+        await engine.start()
+        end = bar_ms(candles["ETH/BTC"], 80)
+        while clock.now_ms() < end:
+            await step(clock, engine)
+        await engine.stop()
+        cash = {sid: live.runner.portfolio.cash for sid, live in engine.strategies.items()}
+        rows = store.trading.strategies().set_index("strategy_id")["allocation"]
+        moved = store.trading.events("eth")
+    moves = moved[moved["kind"] == "capital"]["detail"].tolist()
+    assert len(moves) >= 3, "a rebalance each hour once the volatility is measured"
+    last_ms = int(moves[-1].rsplit(" ", 1)[1].rstrip(")"))
+
+    # The oracle: 1 / each market's std of the `lookback` returns up to its last close then
+    # (that bar's, or the bar before where the other market's feed delivered first).
+    def inverse(symbol: str, upto_ms: int) -> float:
+        frame = candles[symbol]
+        closes = frame[frame.index <= pd.Timestamp(upto_ms, unit="ms", tz="UTC")]["close"]
+        return 1.0 / float(np.std(np.diff(np.log(closes.to_numpy()))[-lookback:], ddof=1))
+
+    assert sum(cash.values()) == pytest.approx(0.6, rel=1e-12), "no capital made or lost"
+    shares = [
+        0.6 * e / (e + ltc)
+        for e in (inverse("ETH/BTC", last_ms), inverse("ETH/BTC", last_ms - STEP_MS))
+        for ltc in (inverse("LTC/BTC", last_ms), inverse("LTC/BTC", last_ms - STEP_MS))
+    ]
+    assert any(cash["eth"] == pytest.approx(share, rel=1e-9) for share in shares), shares
+    for sid in cash:
+        assert rows[sid] == pytest.approx(cash[sid], rel=1e-12), "stored: a restart keeps it"
+    # Each rebalance came on the first bar of an hour.
+    for detail in moves:
+        at = int(detail.rsplit(" ", 1)[1].rstrip(")"))
+        assert at // every_ms > (at - STEP_MS) // every_ms, at

@@ -80,15 +80,6 @@ class AccountLimits:
             if f.name.endswith("_fraction") and f.name != "max_exposure_fraction" and value > 1:
                 raise ValueError(f"account limit {f.name} is a fraction (0..1], got {value}")
 
-    @property
-    def any(self) -> bool:
-        """Give whether any limit is set."""
-        return any(
-            getattr(self, f.name) is not None
-            for f in fields(self)
-            if f.name not in ("drawdown_cooldown_ms", "flatten_on_drawdown", "volatility_lookback")
-        )
-
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

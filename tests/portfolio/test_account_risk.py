@@ -3,13 +3,16 @@ it is refused with the numbers, the other strategies' share named."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from workbench.broker.models import OrderIntent, OrderPurpose, OrderType
 from workbench.fills import Side
 from workbench.risk.account import DAY_MS, AccountLimits, AccountRisk, Halt, Holding
+from workbench.risk.volatility import RealizedVolatility, entry_scale
 
 NOW = 1_700_000_000_000
 ETH, BTC = 2_000.0, 40_000.0
@@ -198,3 +201,25 @@ def test_adding_a_strategy_adds_capital_not_profit() -> None:
 def test_a_wrong_limit_names_the_field_and_the_reason(values: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         AccountLimits.from_dict(values)
+
+
+def test_realized_volatility_is_the_annualized_std_of_the_past_returns() -> None:
+    rng = np.random.default_rng(7)
+    closes = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, 400)))
+    tracked = RealizedVolatility(lookback=50, timeframe_seconds=300)
+    for close in closes[:50]:
+        tracked.update(close)
+    assert tracked.value is None  # 49 returns: not enough yet
+    for close in closes[50:]:
+        tracked.update(close)
+    # The oracle: a plain std of the last 50 log returns, annualized for 5-minute bars.
+    returns = [math.log(b / a) for a, b in zip(closes[-51:-1], closes[-50:], strict=True)]
+    mean = sum(returns) / len(returns)
+    std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+    assert tracked.value == pytest.approx(std * math.sqrt(365 * 24 * 12), rel=1e-9)
+
+
+def test_an_entry_is_scaled_down_to_the_target_never_up() -> None:
+    assert entry_scale(0.5, 1.0) == 0.5
+    assert entry_scale(0.5, 0.25) == 1.0
+    assert entry_scale(0.5, None) == 1.0  # not measured yet: unchanged

@@ -16,6 +16,8 @@ from workbench.live.events import (
     CandleClosed,
     EngineEvent,
     FillBooked,
+    HaltChanged,
+    LimitsChanged,
     Notice,
     OrderChanged,
     OrderRefused,
@@ -45,6 +47,13 @@ def _line(event: EngineEvent) -> str | None:
             return f"state   {sid} {state}" + (f": {reason.splitlines()[-1]}" if reason else "")
         case Notice(strategy_id=sid, kind=kind, detail=detail):
             return f"{kind:<7} {sid} {detail}"
+        case HaltChanged(halt=halt, by=by, reason=reason):
+            if halt is None:
+                return f"resumed by {by}: {reason}"
+            return f"halted  by {by}: {reason}" + (" (flattening)" if halt.flatten else "")
+        case LimitsChanged(limits=limits, by=by):
+            shown = {k: v for k, v in limits.as_dict().items() if v not in (None, False)}
+            return f"limits  set by {by}: {shown}"
         case TaskFailed(name=name, error=error, retry_s=retry_s):
             again = f"; again in {retry_s:g}s" if retry_s is not None else ""
             return f"task    {name} died: {error.strip().splitlines()[-1]}{again}"
@@ -103,6 +112,21 @@ def run(
         ),
     ] = True,
     bars: Annotated[int | None, typer.Option(help="stop after this many closed bars")] = None,
+    max_open_positions: Annotated[
+        int | None, typer.Option(help="account: open positions at once")
+    ] = None,
+    max_exposure: Annotated[
+        float | None, typer.Option(help="account: total position value, quote")
+    ] = None,
+    daily_loss: Annotated[
+        float | None, typer.Option(help="account: loss since the UTC day's start, fraction")
+    ] = None,
+    max_drawdown: Annotated[
+        float | None, typer.Option(help="account: drawdown that halts entries, fraction")
+    ] = None,
+    max_order_notional: Annotated[
+        float | None, typer.Option(help="account: largest single order, quote")
+    ] = None,
     replay_missed: Annotated[
         bool,
         typer.Option(
@@ -127,6 +151,21 @@ def run(
     from workbench.venue import market_now_ms
 
     settings = settings_with(db, exchange)
+    # The flags win over the settings' [risk] (WORKBENCH_RISK_*) for the limits they set.
+    flags = {
+        "max_open_positions": max_open_positions,
+        "max_exposure": max_exposure,
+        "daily_loss": daily_loss,
+        "max_drawdown": max_drawdown,
+        "max_order_notional": max_order_notional,
+    }
+    try:
+        risk = settings.risk.model_validate(
+            {**settings.risk.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
+        )
+    except ValueError as exc:
+        fail(f"risk limits: {exc}")
+    settings = settings.model_copy(update={"risk": risk})
     loaded = [load_spec(path) for path in specs]
     passphrase = _ask_passphrase(settings)
 
@@ -183,6 +222,12 @@ def run(
                     f"cash {runner.portfolio.cash:.8g} equity {runner.equity():.8g}",
                     highlight=False,
                 )
+            limits = live.engine.account.limits
+            shown = {k: v for k, v in limits.as_dict().items() if v not in (None, False)}
+            console.print(f"limits  account {shown}", highlight=False)
+            if live.engine.halted is not None:
+                halt = live.engine.halted
+                console.print(f"halted  by {halt.by}: {halt.reason} (live resume ends it)")
             await live.engine.start()
             console.print("running (Ctrl-C stops)", highlight=False)
             await done.wait()
@@ -193,3 +238,66 @@ def run(
     except KeyboardInterrupt:
         with contextlib.suppress(Exception):
             console.print("stopped")
+
+
+def _switch(db: str | None, exchange: str | None, body: dict[str, Any]) -> None:
+    """Carry a halt or a resume to the engine running on the database, or store it."""
+    from workbench.auth.acting import BadInput
+    from workbench.live.control import operator, store_halt
+    from workbench.store import Store, StoreError
+    from workbench.store.sharing import owned_by_running_process, owner_control
+
+    settings = settings_with(db, exchange)
+    body = {**body, "by": operator()}
+    try:
+        if owned_by_running_process(settings.db):
+            answer = owner_control(settings.db, body)
+            where = "the running engine"
+        else:
+            with Store.open(settings.db) as store:
+                answer = store_halt(
+                    store,
+                    settings.exchange,
+                    halted=body["action"] == "halt",
+                    reason=str(body.get("reason") or ""),
+                    by=body["by"],
+                    flatten=bool(body.get("flatten")),
+                )
+            where = "the database: an engine acts on it when it starts or next looks"
+    except (StoreError, BadInput) as exc:
+        fail(str(exc))
+    if answer.get("halted"):
+        flat = ", flattening every position" if answer.get("flatten") else ""
+        console.print(
+            f"halted by {answer['by']}: {answer['reason']}{flat} (in {where})", highlight=False
+        )
+    else:
+        console.print(f"trading, not halted (in {where})", highlight=False)
+
+
+@app.command("halt")
+def halt(
+    reason: Annotated[str, typer.Option("--reason", help="why (stored and audited)")],
+    flatten: Annotated[
+        bool, typer.Option("--flatten", help="also close every position at market")
+    ] = False,
+    exchange: Annotated[str | None, typer.Option(help="the engine's exchange id")] = None,
+    db: DbOption = None,
+) -> None:
+    """Stop every new entry at once, until `live resume`: resting entry orders are cancelled,
+    protection stays; with --flatten every position is closed at market.
+
+    Reaches the engine running on the database (the dashboard's or a `live run`); with none
+    running it is stored, and an engine acts on it when it starts.
+    """
+    _switch(db, exchange, {"action": "halt", "reason": reason, "flatten": flatten})
+
+
+@app.command("resume")
+def resume(
+    reason: Annotated[str, typer.Option("--reason", help="why (stored and audited)")] = "resumed",
+    exchange: Annotated[str | None, typer.Option(help="the engine's exchange id")] = None,
+    db: DbOption = None,
+) -> None:
+    """End a halt: entries may go out again."""
+    _switch(db, exchange, {"action": "resume", "reason": reason})

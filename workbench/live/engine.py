@@ -69,8 +69,10 @@ from workbench.live.reports import metrics_frame, status_frame
 from workbench.live.runner import StrategyRunner
 from workbench.live.running import LiveStrategy
 from workbench.lots import LotRules
+from workbench.portfolio.allocation import allocate
 from workbench.risk.account import AccountLimits, Halt, Usage
 from workbench.risk.limits import Refusal, RiskLimits, RiskManager
+from workbench.risk.volatility import RealizedVolatility, entry_scale
 from workbench.store import Store
 from workbench.strategy import Spec, load_spec
 from workbench.venue.clock import MarketClock
@@ -234,6 +236,7 @@ class LiveEngine:
         )
         orders.on_problems = lambda _: self._show(sid)
         live = LiveStrategy(runner, self._risk_manager(runner), orders, key)
+        live.volatility = self._volatility(runner, history)
         self.strategies[sid] = live
         async with live.lock:
             await orders.reconcile(now_ms)
@@ -285,6 +288,15 @@ class LiveEngine:
         if feed.last_closed_ms == current_open - step and not self._running:
             feed.fresh_close_ms = feed.last_closed_ms
         live.feed_problem = feed.problem
+
+    def _volatility(self, runner: StrategyRunner, history: pd.DataFrame) -> RealizedVolatility:
+        """Give a strategy's market volatility, measured on the bars before now."""
+        tracked = RealizedVolatility(
+            self.account.limits.volatility_lookback, runner.step_ms // 1000
+        )
+        if not history.empty:
+            tracked.seed(history["close"].to_numpy()[-(tracked.lookback + 1) :])
+        return tracked
 
     def _risk_manager(self, runner: StrategyRunner) -> RiskManager:
         """Give the strategy's risk manager on its stored guard state (a running cool-down,
@@ -599,6 +611,8 @@ class LiveEngine:
         runner = live.runner
         sid = runner.strategy_id
         await self._step(live, lambda: runner.on_close(candle), candle.ts_ms, fresh)
+        if live.volatility is not None:
+            live.volatility.update(candle.close)
         equity = runner.equity()
         position = runner.portfolio.position(runner.symbol).amount
         self._equity.append(
@@ -622,8 +636,13 @@ class LiveEngine:
             await self._mark_account(candle.ts_ms)
 
     async def _mark_account(self, ts_ms: int) -> None:
-        """Take the account's books at a fresh bar; act on its drawdown guard."""
-        for quote in self.account.mark(ts_ms):
+        """Take the account's books at a fresh bar; act on its drawdown guard; rebalance."""
+        tripped = self.account.mark(ts_ms)
+        for quote in sorted(self.account.risk.states):
+            if self.account.risk.rebalance_due(quote, ts_ms):
+                self._rebalance(quote, ts_ms)
+                self.account.save()
+        for quote in tripped:
             detail = f"account drawdown guard tripped ({quote}): no new entries for a while"
             log.warning(detail)
             for live in list(self.strategies.values()):
@@ -667,6 +686,17 @@ class LiveEngine:
         """Check an intent against the market's rules and the risk limits; place it."""
         runner = live.runner
         price = runner.last_price or 0.0
+        target = self.account.limits.volatility_target
+        if (
+            target is not None
+            and intent.purpose is OrderPurpose.ENTRY
+            and live.volatility is not None
+        ):
+            realized = live.volatility.value
+            scale = entry_scale(target, realized)
+            if scale < 1.0:
+                why = f"volatility target {target:g}: x{scale:.6g} (realized {realized:.6g})"
+                intent = replace(intent, amount=intent.amount * scale, reason=why)
         shaped = live.orders.shape(intent, price)
         if isinstance(shaped, Refusal):
             self._refuse(live, intent, shaped)
@@ -745,7 +775,11 @@ class LiveEngine:
         if not self.account.poll():
             return
         halt = self.account.halt
-        by, reason = (halt.by, halt.reason) if halt else ("another process", "resumed")
+        if halt is not None:
+            by, reason = halt.by, halt.reason
+        else:  # the resume as stored: who and why
+            newest = self.store.risk.halts(self.exchange).iloc[0]
+            by, reason = str(newest["by_user"]), str(newest["reason"])
         self._emit(HaltChanged(self.exchange, halt, by, reason))
         if halt is not None:
             await self._act_on_halt(halt.flatten)
@@ -770,9 +804,55 @@ class LiveEngine:
         now_ms = self._now_ms(live)
         await self._step(live, lambda: runner.flatten(now_ms), now_ms, True)
 
+    def _rebalance(self, quote: str, ts_ms: int) -> None:
+        """Share the capital of the flat strategies trading in `quote` again, each in
+        proportion to 1 / its market's volatility on past bars (stored in one transaction)."""
+        flat = {
+            sid: live
+            for sid, live in self.strategies.items()
+            if live.runner.symbol.endswith(f"/{quote}")
+            and live.runner.portfolio.is_flat(live.runner.symbol)
+            and not live.orders.open_orders()
+            and live.volatility is not None
+            and live.volatility.value is not None
+        }
+        if len(flat) < 2:
+            return
+        cash = {sid: live.runner.portfolio.cash for sid, live in flat.items()}
+        vols = {sid: float(live.volatility.value or 0.0) for sid, live in flat.items()}
+        targets = allocate(sum(cash.values()), list(flat), "volatility", volatility=vols)
+        moves = {sid: targets[sid] - cash[sid] for sid in flat}
+        states = {}
+        for sid, delta in moves.items():
+            runner, state = flat[sid].runner, flat[sid].risk.state
+            state.peak_equity += delta  # capital moved is no profit nor loss
+            state.day_start_equity += delta
+            state.marked_ms = max(state.marked_ms, ts_ms)
+            states[sid] = state
+        reason = f"inverse-volatility rebalance at {ts_ms}"
+        self.store.trading.move_capital(moves, reason, states)  # stored before it is in force
+        for sid, delta in moves.items():
+            runner = flat[sid].runner
+            runner.portfolio.cash += delta
+            runner.initial_cash += delta
+            flat[sid].orders.notice(NoticeKind.RISK, f"capital {delta:+.8g} {quote} ({reason})")
+
     def set_account_limits(self, limits: AccountLimits, *, by: str) -> None:
         """Put new account limits in force (stored); they apply to the next order."""
+        lookback = self.account.limits.volatility_lookback
         self.account.set_limits(limits, by)
+        if limits.volatility_lookback != lookback:  # measured again on the stored bars
+            self.flush()
+            for live in self.strategies.values():
+                runner = live.runner
+                end = (runner.last_close_ms or 0) + runner.step_ms
+                start = end - (limits.volatility_lookback + 1) * runner.step_ms
+                bars = self.store.candles.read(
+                    *live.feed_key,
+                    start=pd.Timestamp(start, unit="ms", tz="UTC"),
+                    end=pd.Timestamp(end, unit="ms", tz="UTC"),
+                )
+                live.volatility = self._volatility(runner, bars)
         self._emit(LimitsChanged(self.exchange, limits, by))
 
     @property

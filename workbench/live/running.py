@@ -9,6 +9,7 @@ from workbench.live.events import FeedKey, StrategyState
 from workbench.live.order_manager import OrderManager
 from workbench.live.runner import StrategyRunner
 from workbench.risk.limits import RiskManager
+from workbench.risk.volatility import RealizedVolatility
 
 
 @dataclass
@@ -19,6 +20,8 @@ class LiveStrategy:
     risk: RiskManager
     orders: OrderManager
     feed_key: FeedKey
+    #: its market's realized volatility on past bars (the account's volatility target)
+    volatility: RealizedVolatility | None = None
     #: what is wrong with its feed, if anything (the order path keeps its own problems)
     feed_problem: str | None = None
     # Decisions and bookings of one strategy never interleave.

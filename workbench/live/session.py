@@ -24,6 +24,7 @@ from workbench.broker.paper import PaperBroker
 from workbench.data.shipped import ensure_shipped
 from workbench.errors import WorkbenchError
 from workbench.fills import FillModel
+from workbench.live.control import control_handler
 from workbench.live.engine import LiveEngine
 from workbench.localexchange import LocalExchange, load_history
 from workbench.risk.account import AccountLimits
@@ -144,6 +145,8 @@ class Live:
                 account_limits=self.account_limits,
                 replay_missed=self.replay_missed,
             )
+            if self.reads is not None:  # `live halt` / `live resume` from another shell
+                self.reads.control = control_handler(self._engine, self.store.audit)
         except BaseException:
             await self._close()
             raise

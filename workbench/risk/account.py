@@ -16,6 +16,11 @@ Exits are never refused (a limit must not trap a position). An opening order is 
 * its notional is over `max_order_notional` (a fat finger);
 * it is a limit order priced further than `price_band_fraction` from the last price.
 
+With a `volatility_target`, every strategy's new entries are first scaled down by its
+market's realized volatility against the target (workbench.risk.volatility). With
+`rebalance_every_ms`, the capital of the strategies that are flat is shared again among them
+at each period's start, in proportion to 1 / their market's volatility on past bars.
+
 The account's equity is its capital (the strategies' allocations) plus their profit and loss:
 adding a strategy adds capital, not profit, so it moves neither the peak nor the day's start.
 """
@@ -48,6 +53,11 @@ class AccountLimits:
     max_orders_per_minute: int | None = None
     max_order_notional: float | None = None
     price_band_fraction: float | None = None
+    #: annualized volatility new entries are scaled to (workbench.risk.volatility)
+    volatility_target: float | None = None
+    volatility_lookback: int = 288
+    #: how often flat strategies' capital is shared again by inverse volatility (None: never)
+    rebalance_every_ms: int | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -59,7 +69,8 @@ class AccountLimits:
             if value is None:
                 continue
             counts = f.name in ("max_open_positions", "max_orders_per_minute")
-            if counts or f.name == "drawdown_cooldown_ms":
+            whole = ("drawdown_cooldown_ms", "volatility_lookback", "rebalance_every_ms")
+            if counts or f.name in whole:
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValueError(f"account limit {f.name} is a whole number, got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, int | float):
@@ -68,15 +79,6 @@ class AccountLimits:
                 raise ValueError(f"account limit {f.name} must be > 0, got {value}")
             if f.name.endswith("_fraction") and f.name != "max_exposure_fraction" and value > 1:
                 raise ValueError(f"account limit {f.name} is a fraction (0..1], got {value}")
-
-    @property
-    def any(self) -> bool:
-        """Give whether any limit is set."""
-        return any(
-            getattr(self, f.name) is not None
-            for f in fields(self)
-            if f.name not in ("drawdown_cooldown_ms", "flatten_on_drawdown")
-        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +126,7 @@ class QuoteState:
     day_start_pnl: float = 0.0
     halted_until_ms: int = -1
     halts: list[int] = field(default_factory=list)
+    rebalanced_ms: int = -1  # the last rebalance (or the first mark, before any)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,6 +204,20 @@ class AccountRisk:
                 state.peak_pnl = pnl  # after the cool-down it measures from where it resumes
                 tripped.append(quote)
         return tripped
+
+    def rebalance_due(self, quote: str, now_ms: int) -> bool:
+        """Tell whether a rebalance period began since the last one (marked as done)."""
+        every = self.limits.rebalance_every_ms
+        state = self.states.get(quote)
+        if every is None or state is None:
+            return False
+        if state.rebalanced_ms < 0:
+            state.rebalanced_ms = now_ms  # the first period starts now
+            return False
+        if now_ms // every > state.rebalanced_ms // every:
+            state.rebalanced_ms = now_ms
+            return True
+        return False
 
     @property
     def milestones(self) -> tuple[tuple[str, int, int], ...]:

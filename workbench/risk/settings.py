@@ -47,6 +47,13 @@ class RiskSettings(BaseSettings):
     price_band: float | None = Field(
         None, **_FRACTION, description="furthest a manual limit price may be from the last"
     )
+    volatility_target: float | None = Field(
+        None, gt=0, description="annualized volatility new entries are scaled down to"
+    )
+    volatility_lookback: int = Field(288, ge=2, description="bars the volatility is measured on")
+    rebalance_every_h: float | None = Field(
+        None, gt=0, description="share flat strategies' capital by 1/volatility this often"
+    )
     # -- each strategy --------------------------------------------------------------------
     strategy_max_position: float | None = Field(
         None, **_FRACTION, description="a strategy's position as a fraction of its equity"
@@ -84,6 +91,11 @@ class RiskSettings(BaseSettings):
             max_orders_per_minute=self.max_orders_per_minute,
             max_order_notional=self.max_order_notional,
             price_band_fraction=self.price_band,
+            volatility_target=self.volatility_target,
+            volatility_lookback=self.volatility_lookback,
+            rebalance_every_ms=(
+                None if self.rebalance_every_h is None else int(self.rebalance_every_h * 3_600_000)
+            ),
         )
 
     def strategy_limits(self) -> RiskLimits:

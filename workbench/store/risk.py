@@ -49,12 +49,6 @@ class RiskStore:
         values = self.limits_of(account_scope(exchange))
         return None if values is None else AccountLimits.from_dict(values)
 
-    def limits_changes(self) -> pd.DataFrame:
-        """Give every scope's limits with who set them and when."""
-        return self.db.frame(
-            "SELECT scope, limits, updated_by, updated_at FROM risk_limits ORDER BY scope"
-        )
-
     # -- the account guard ----------------------------------------------------------------
     def save_states(self, exchange: str, states: dict[str, QuoteState]) -> None:
         with self.db.transaction() as tx:

@@ -30,6 +30,7 @@ import os
 import secrets
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,9 @@ class ReadServer:
         self.timeout_s = timeout_s
         self._token = secrets.token_urlsafe(32)
         self._runner: web.AppRunner | None = None
+        #: the owner's answer to a control request (`live halt`, `live resume`), when it
+        #: runs an engine: given the request's JSON, it gives the JSON answer
+        self.control: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         # Queries run here, never on the event loop; two at once at most.
         self._pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="read-service")
 
@@ -150,6 +154,7 @@ class ReadServer:
         lock_down(self.store.con)
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/query", self._query)
+        app.router.add_post("/control", self._control)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -164,6 +169,7 @@ class ReadServer:
                 {
                     "pid": os.getpid(),
                     "url": f"http://{self.host}:{self.port}/query",
+                    "control": f"http://{self.host}:{self.port}/control",
                     "token": self._token,
                 }
             ),
@@ -181,6 +187,24 @@ class ReadServer:
     def _authorized(self, request: web.Request) -> bool:
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode())
+
+    async def _control(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response(
+                {"error": "control needs the token from the owner file"}, status=401
+            )
+        if self.control is None:
+            return web.json_response({"error": "this process runs no engine"}, status=404)
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise TypeError
+        except (ValueError, TypeError):
+            return web.json_response({"error": "the body must be a JSON object"}, status=400)
+        try:
+            return web.json_response(await self.control(body))
+        except Exception as exc:  # the refusal or the failure, said to the caller
+            return web.json_response({"error": str(exc)}, status=400)
 
     async def _query(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -283,6 +307,41 @@ def query_owner(
         raise StoreError(json.loads(exc.read() or b"{}").get("error", str(exc))) from exc
     except urllib.error.URLError as exc:
         raise StoreError(f"the process holding {db} does not answer at {url}: {exc}") from exc
+
+
+def owner_control(db: str | Path, body: dict[str, Any], timeout_s: float = 120) -> dict[str, Any]:
+    """Send a control request to the running process that owns `db`; give its answer.
+
+    Raises StoreError when no live process owns the file, or with the owner's refusal."""
+    served = _read_owner(owner_file(db))
+    if served is None or not _alive(int(served["pid"])):
+        raise StoreError(f"no running process owns {db}")
+    url = served.get("control")
+    if not url:
+        raise StoreError(f"the process owning {db} takes no control requests (an older one)")
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {served.get('token', '')}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as exc:
+        raise StoreError(json.loads(exc.read() or b"{}").get("error", str(exc))) from exc
+    except urllib.error.URLError as exc:
+        raise StoreError(f"the process holding {db} does not answer at {url}: {exc}") from exc
+
+
+def owned_by_running_process(db: str | Path) -> bool:
+    """Tell whether a live process owns the DuckDB file `db` (and serves it)."""
+    if isinstance(parse_target(db), PostgresTarget):
+        return False
+    served = _read_owner(owner_file(db))
+    return served is not None and _alive(int(served["pid"]))
 
 
 def _query_postgres(sql: str, params: list[Any] | None, url: str) -> pd.DataFrame:

@@ -137,6 +137,37 @@ class TradingStore:
         )
         self.add_event(strategy_id, "error" if error else "state", error or state)
 
+    def move_capital(
+        self, moves: dict[str, float], reason: str, risk: dict[str, RiskState]
+    ) -> None:
+        """Add `moves[sid]` (quote, + or -) to each strategy's allocation, with an event, and
+        store each one's guard state as moved: one transaction (a crash moves all or none)."""
+        with self.db.transaction() as tx:
+            for sid, delta in moves.items():
+                tx.execute(
+                    "UPDATE strategies SET allocation = allocation + ?, updated_at = now() "
+                    "WHERE strategy_id = ?",
+                    [delta, sid],
+                )
+                tx.execute(
+                    "INSERT INTO strategy_events (strategy_id, kind, detail) VALUES (?, ?, ?)",
+                    [sid, "capital", f"{delta:+.10g} ({reason})"],
+                )
+                state = risk[sid]
+                halted = None if state.halted_until_ms < 0 else state.halted_until_ms
+                tx.execute(
+                    _SAVE_RISK_STATE,
+                    [
+                        sid,
+                        ts_param(state.marked_ms),
+                        state.peak_equity,
+                        ts_param(state.day_start_ms),
+                        state.day_start_equity,
+                        ts_param(halted),
+                        [int(h) for h in state.halts],
+                    ],
+                )
+
     def set_health(self, strategy_id: str, problem: str | None) -> None:
         """Record the problem a strategy is degraded by (None: settled)."""
         self._run(

@@ -4,13 +4,15 @@ exchange: three strategies on two symbols, through the unmodified ccxt / ccxt.pr
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
-from local_market import bar_ms, step
+from local_market import STEP_MS, bar_ms, step
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.broker.ccxt_broker import CcxtBroker
@@ -224,3 +226,85 @@ async def test_halt_cancels_entries_keeps_protection_flattens_and_survives_a_res
     assert entries, "entries go out again after the resume"
     assert halts["halted"].tolist() == [False, True, True]
     assert halts["by_user"].tolist() == ["ops", "ops", "ops"]
+
+
+async def test_the_volatility_target_scales_entries_by_past_bars_only(
+    market: Market, candles: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    _, clock, clients = market
+    eth = candles["ETH/BTC"]
+    lookback = 16  # under the slow SMA: every entry comes after enough bars
+    returns = np.diff(np.log(eth["close"].to_numpy()))
+    annual = math.sqrt(365 * 86400 / 300)
+    typical = float(np.std(returns[:120], ddof=1)) * annual
+    limits = AccountLimits(volatility_target=0.4 * typical, volatility_lookback=lookback)
+    with Store.open(tmp_path / "vol.duckdb") as store:
+        engine = engine_on(store, clients, account_limits=limits)
+        symbol, fast, slow = STRATEGIES["eth-fast"]
+        await engine.add_strategy(spec(symbol, fast, slow), allocation=0.3, strategy_id="v")
+        await engine.start()
+        for _ in range(3 * BARS):
+            await step(clock, engine)
+            if any(o.purpose is OrderPurpose.ENTRY for o in store.trading.orders("v")):
+                break
+        await step(clock, engine)
+        await engine.stop()
+        [entry] = [o for o in store.trading.orders("v") if o.purpose is OrderPurpose.ENTRY]
+    # The oracle: the std of the `lookback` returns of the bars closed before the entry's bar.
+    closed = eth[eth.index < pd.Timestamp(entry.created_ms, unit="ms", tz="UTC")]["close"]
+    past = np.diff(np.log(closed.to_numpy()))[-lookback:]
+    realized = float(np.std(past, ddof=1)) * annual
+    scale = min(1.0, limits.volatility_target / realized)
+    assert scale < 1.0, "the market moved more than the target"
+    assert entry.reason is not None and "volatility target" in entry.reason
+    shown = float(entry.reason.split(": x")[1].split(" ")[0])
+    assert shown == pytest.approx(scale, rel=1e-5)
+    assert entry.state is OrderState.FILLED
+
+
+async def test_flat_strategies_capital_is_shared_again_by_inverse_volatility(
+    market: Market, candles: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    _, clock, clients = market
+    lookback, every_ms = 24, 12 * STEP_MS  # an hour of 5-minute bars
+    limits = AccountLimits(volatility_lookback=lookback, rebalance_every_ms=every_ms)
+    db = tmp_path / "rebalance.duckdb"
+    never = {"entry": {"gt": ["close", 1_000_000]}, "exit": {"lt": ["close", 0]}}
+    with Store.open(db) as store:
+        engine = engine_on(store, clients, account_limits=limits)
+        for sid, symbol in (("eth", "ETH/BTC"), ("ltc", "LTC/BTC")):
+            await engine.add_strategy(
+                {**spec(symbol, 5, 20), **never}, allocation=0.3, strategy_id=sid
+            )
+        await engine.start()
+        end = bar_ms(candles["ETH/BTC"], 80)
+        while clock.now_ms() < end:
+            await step(clock, engine)
+        await engine.stop()
+        cash = {sid: live.runner.portfolio.cash for sid, live in engine.strategies.items()}
+        rows = store.trading.strategies().set_index("strategy_id")["allocation"]
+        moved = store.trading.events("eth")
+    moves = moved[moved["kind"] == "capital"]["detail"].tolist()
+    assert len(moves) >= 3, "a rebalance each hour once the volatility is measured"
+    last_ms = int(moves[-1].rsplit(" ", 1)[1].rstrip(")"))
+
+    # The oracle: 1 / each market's std of the `lookback` returns up to its last close then
+    # (that bar's, or the bar before where the other market's feed delivered first).
+    def inverse(symbol: str, upto_ms: int) -> float:
+        frame = candles[symbol]
+        closes = frame[frame.index <= pd.Timestamp(upto_ms, unit="ms", tz="UTC")]["close"]
+        return 1.0 / float(np.std(np.diff(np.log(closes.to_numpy()))[-lookback:], ddof=1))
+
+    assert sum(cash.values()) == pytest.approx(0.6, rel=1e-12), "no capital made or lost"
+    shares = [
+        0.6 * e / (e + ltc)
+        for e in (inverse("ETH/BTC", last_ms), inverse("ETH/BTC", last_ms - STEP_MS))
+        for ltc in (inverse("LTC/BTC", last_ms), inverse("LTC/BTC", last_ms - STEP_MS))
+    ]
+    assert any(cash["eth"] == pytest.approx(share, rel=1e-9) for share in shares), shares
+    for sid in cash:
+        assert rows[sid] == pytest.approx(cash[sid], rel=1e-12), "stored: a restart keeps it"
+    # Each rebalance came on the first bar of an hour.
+    for detail in moves:
+        at = int(detail.rsplit(" ", 1)[1].rstrip(")"))
+        assert at // every_ms > (at - STEP_MS) // every_ms, at

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-16)
 DEB_PACKAGES := chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lint format setup debian clean
+.PHONY: demo lab test bench lint format setup debian clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ debian:
 ## demo: open the dashboard on the embedded defaults (DuckDB file, local exchange, shipped data)
 demo: $(STAMP)
 	$(PY) -m workbench demo
+
+## lab: JupyterLab on notebooks/ at http://127.0.0.1:$(LAB_PORT)/lab (the URL with its token is printed)
+LAB_PORT ?= 8888
+# Jupyter refuses to run as root unless told (containers and CI run as root).
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1 \
+	  --ServerApp.port=$(LAB_PORT) --no-browser $(LAB_ROOT)
 
 ## test: every test (unit, end-to-end through the local exchange, notebooks, browser)
 test: $(STAMP) debian

@@ -1,8 +1,8 @@
 """The one fill model: what price an order gets, what it pays, and when a stop fires.
 
 The backtest, the paper broker and the local exchange all call these functions, so a fill means
-the same thing everywhere (DESIGN.md, decision 3). Everything here is pure: numbers in, numbers
-out, no IO and no clock.
+the same thing everywhere (docs/architecture.md, decision 3). Everything here is pure: numbers
+in, numbers out, no IO and no clock.
 
 Decisions, stated once:
 

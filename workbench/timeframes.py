@@ -6,6 +6,8 @@ import re
 
 import pandas as pd
 
+from workbench.errors import WorkbenchError
+
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATTERN = re.compile(r"^(\d+)([smhdw])$")
 
@@ -13,7 +15,7 @@ _PATTERN = re.compile(r"^(\d+)([smhdw])$")
 COMMON = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
 
 
-class TimeframeError(ValueError):
+class TimeframeError(WorkbenchError, ValueError):
     """A timeframe string that the workbench does not understand."""
 
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from shipped import CANDLE_DIR
 from typer.testing import CliRunner
 
-from workbench.cli.backtest import register
+from workbench.cli import app
 from workbench.data import import_file
 from workbench.store import Store
 
@@ -30,8 +29,6 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def run(db: Path):
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
 
     def invoke(*args: str) -> str:

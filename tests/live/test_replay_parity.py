@@ -48,3 +48,43 @@ def test_live_path_trades_like_the_backtest(spec_path: Path) -> None:
         # Equity bar by bar, marked at each close.
         assert live.equity.index.equals(tested.equity.index), where
         np.testing.assert_allclose(live.equity, tested.equity, rtol=1e-9, err_msg=where)
+
+
+# Rules that collide often: an entry and its exit on one close (they cancel), a long and a
+# short entry on one close (they cancel), an opposite entry while in a position (ignored),
+# and every protective exit at once, tight enough to fire at opens and inside bars.
+COLLIDING = {
+    "name": "colliding_rules",
+    "market": {"symbol": "ETH/BTC", "timeframe": "5m"},
+    "indicators": {"sma": {"kind": "sma", "period": 10}},
+    "entry": {"gt": ["close", "open"]},
+    "exit": {"gt": ["close", {"ago": ["close", 1]}]},
+    "short_entry": {"lt": ["close", "sma"]},
+    "short_exit": {"lt": ["close", {"ago": ["close", 1]}]},
+    "risk": {
+        "stop_loss": 0.003,
+        "take_profit": 0.008,
+        "trailing_stop": 0.005,
+        "sizing": {"method": "fixed_fraction", "fraction": 0.5},
+    },
+}
+
+
+def test_colliding_signals_and_every_stop_trade_alike_live_and_in_the_backtest() -> None:
+    spec = load_spec(COLLIDING)
+    _, candles = shipped(CANDLE_FILES[0])
+    candles = candles.iloc[:3000]
+    live = replay(spec, candles, cash=10_000.0, fill_model=FillModel(FEES, SLIPPAGE))
+    tested = backtest(spec, candles, cash=10_000.0, fees=FEES, slippage=SLIPPAGE)
+    closed = tested.trades[tested.trades["exit_reason"] != "open"].reset_index(drop=True)
+    ours = live.trades()
+    # The rules collided and every way out was taken: the comparison covers them all.
+    assert set(closed["side"]) == {"long", "short"}
+    assert {"signal", "stop_loss", "take_profit", "trailing_stop"} <= set(closed["exit_reason"])
+    assert len(ours) == len(closed)
+    assert list(ours["entry_time"]) == list(closed["entry_time"])
+    assert list(ours["exit_time"]) == list(closed["exit_time"])
+    assert list(ours["direction"]) == list(closed["side"])
+    np.testing.assert_allclose(ours["exit_price"], closed["exit_price"], rtol=1e-9)
+    np.testing.assert_allclose(ours["pnl"], closed["pnl"], rtol=1e-9)
+    np.testing.assert_allclose(live.equity, tested.equity, rtol=1e-9)

@@ -36,3 +36,15 @@ def test_latest_trades_and_refusals_and_win_rates_match_the_whole_tables(store: 
     pd.testing.assert_series_equal(
         wins.sort_index(), by_hand.astype(float).rename("win_rate"), check_names=False
     )
+
+
+def test_the_last_equity_mark_among_strategies_is_the_newest_of_theirs(store: Store) -> None:
+    t0 = 1_600_000_000_000
+    trading = store.trading
+    assert trading.last_mark_ms(["a"]) is None and trading.last_mark_ms([]) is None
+    rows = [("a", t0 + k * STEP_MS, 1.0, 1.0, 0.0, 1.0) for k in range(5)]
+    rows += [("b", t0 + 9 * STEP_MS, 1.0, 1.0, 0.0, 1.0), ("c", t0 + 20 * STEP_MS, 1, 1, 0, 1)]
+    trading.save_equity_rows(rows)
+    assert trading.last_mark_ms(["a"]) == t0 + 4 * STEP_MS
+    assert trading.last_mark_ms(["a", "b"]) == t0 + 9 * STEP_MS
+    assert trading.last_mark_ms(["zzz"]) is None

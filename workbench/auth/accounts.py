@@ -19,6 +19,7 @@ from typing import Any
 from workbench.auth.passwords import hash_password, one_time_password, verify_password
 from workbench.auth.roles import Action, NotAuthorized, Role, User, refusal, utcnow
 from workbench.auth.throttle import LockoutPolicy, after_failure, locked_for_s
+from workbench.errors import WorkbenchError
 from workbench.settings import Settings
 from workbench.store.db import Store
 from workbench.store.users import SessionRow, UserRow
@@ -29,11 +30,11 @@ FIRST_ADMIN = "admin"
 LOGIN, LOGIN_FAILED, LOGOUT = "login", "login_failed", "logout"
 
 
-class AccountError(ValueError):
+class AccountError(WorkbenchError, ValueError):
     """A user-management request that cannot be done: which field and why."""
 
 
-class LoginRefused(Exception):
+class LoginRefused(WorkbenchError):
     """A login that did not succeed; the message is fit to show (it never says which of the
     name or the password was wrong)."""
 

@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 from workbench.auth.redact import redact
 from workbench.auth.roles import Action, NotAuthorized, User, refusal
 from workbench.broker.models import OrderType
+from workbench.errors import WorkbenchError
 from workbench.fills import Side
 from workbench.live.runner import StrategyState
 from workbench.risk.account import AccountLimits
@@ -28,11 +29,11 @@ T = TypeVar("T")
 SETTABLE_STATES = (StrategyState.RUNNING, StrategyState.PAUSED, StrategyState.STOPPED)
 
 
-class BadInput(ValueError):
+class BadInput(WorkbenchError, ValueError):
     """An action's argument that is wrong: which one and why (nothing was done)."""
 
 
-class ActionFailed(Exception):
+class ActionFailed(WorkbenchError):
     """The engine could not do an allowed action (its message has no secret in it)."""
 
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from pydantic import SecretStr
 
 from workbench.auth import redact
+from workbench.errors import WorkbenchError
 from workbench.settings import Settings
 
 FORMAT = "workbench-exchange-keys"
@@ -35,7 +36,7 @@ _CHECK = "__check__"
 _CHECK_TEXT = b"workbench exchange keys"
 
 
-class KeyFileError(Exception):
+class KeyFileError(WorkbenchError):
     """A key file that cannot be read, unlocked or written: which file and why."""
 
 

@@ -7,6 +7,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from workbench.errors import WorkbenchError
+
 MIN_LENGTH = 10
 MAX_LENGTH = 1024  # argon2 takes any length; a bound keeps a hostile request cheap to refuse
 _hasher = PasswordHasher()
@@ -15,7 +17,7 @@ _hasher = PasswordHasher()
 _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
 
 
-class PasswordRejected(ValueError):
+class PasswordRejected(WorkbenchError, ValueError):
     """A new password that does not meet the rules (the message says which)."""
 
 

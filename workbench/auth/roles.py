@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from workbench.errors import WorkbenchError
+
 
 class Role(StrEnum):
     """What a user is trusted with."""
@@ -72,7 +74,7 @@ class User:
         return self.expires_at is not None and now >= self.expires_at
 
 
-class NotAuthorized(Exception):
+class NotAuthorized(WorkbenchError):
     """An action refused to a user: who, what, and why."""
 
     def __init__(self, user: User, action: Action, reason: str) -> None:

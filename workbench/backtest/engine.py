@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.backtest.errors import BacktestError
 from workbench.backtest.fused import KeptRun, run_kept, stats_table
 from workbench.backtest.plan import REASON_NAMES
 from workbench.backtest.stats_nb import EXPOSURE
@@ -50,10 +51,10 @@ from workbench.backtest.trades_nb import (
 )
 from workbench.fills import DEFAULT_FEE_ASSET, FeeAsset, FillModel
 from workbench.lots import LotRules
+from workbench.strategy.fields import check_candles
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
-from workbench.strategy.rules_jit import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
-from workbench.strategy.vectorized import evaluate
+from workbench.strategy.vectorized import rule_flags
 
 CandlesLike = pd.DataFrame | Mapping[str, pd.DataFrame]
 
@@ -62,13 +63,13 @@ def align_candles(candles: CandlesLike, default_symbol: str) -> dict[str, pd.Dat
     """Give candles per symbol, restricted to the timestamps every symbol has."""
     frames = {default_symbol: candles} if isinstance(candles, pd.DataFrame) else dict(candles)
     if not frames:
-        raise ValueError("no candles given")
+        raise BacktestError("no candles given")
     common = None
     for frame in frames.values():
         common = frame.index if common is None else common.intersection(frame.index)
     assert common is not None
     if len(common) < 2:
-        raise ValueError("the symbols share fewer than two bars")
+        raise BacktestError("the symbols share fewer than two bars")
     return {s: f.loc[common] if len(f) != len(common) else f for s, f in frames.items()}
 
 
@@ -167,16 +168,10 @@ def simulate(
     symbols = list(candles)
     index = pd.DatetimeIndex(candles[symbols[0]].index)
     flags = np.zeros((len(symbols), len(grid), len(index)), dtype=np.uint8)
+    every_param = normalize_params(spec, grid)
     for j, symbol in enumerate(symbols):
-        sig = evaluate(spec, candles[symbol], grid)
-        for bit, frame in (
-            (LONG_ENTRY, sig.entries),
-            (LONG_EXIT, sig.exits),
-            (SHORT_ENTRY, sig.short_entries),
-            (SHORT_EXIT, sig.short_exits),
-        ):
-            if frame is not None:
-                flags[j] |= frame.to_numpy(dtype=bool).T * np.uint8(bit)
+        check_candles(candles[symbol])
+        flags[j] = rule_flags(spec, candles[symbol], every_param)
     run = run_kept(spec, candles, flags, fill_model, float(cash), shared_cash, start_bar, lot_rules)
     inputs = dict(
         spec=spec,

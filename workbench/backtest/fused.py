@@ -34,20 +34,13 @@ from workbench.backtest.trades_nb import N_FIELDS
 from workbench.fills import FeeIn, FillModel, Side
 from workbench.lots import LotRules
 from workbench.portfolio.stats import SECONDS_PER_YEAR, periods_per_year
-from workbench.strategy.fields import OHLCV, check_candles, derived_fields
+from workbench.strategy.fields import check_candles
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params
 from workbench.strategy.rules_jit import compile_rules, rule_inputs
-from workbench.strategy.vectorized import compute_indicators
+from workbench.strategy.vectorized import compute_indicators, price_fields
 
 BLOCK_BYTES = 1 << 20  # signal flags of one block of combinations: ~1 MB, within the L2 cache
-
-
-def price_fields(candles: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Give the price fields a rule may read, each a (1, bars) float64 array."""
-    out = {c: np.ascontiguousarray(candles[c].to_numpy(dtype=np.float64))[None, :] for c in OHLCV}
-    out.update(derived_fields(out["open"], out["high"], out["low"], out["close"]))
-    return out
 
 
 @dataclass

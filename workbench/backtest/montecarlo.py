@@ -4,18 +4,34 @@ Each closed trade becomes a return on the equity it started from,
 ``r_k = pnl_k / equity_before_k`` (equity_before = initial cash + earlier P&L). Paths re-order
 (``shuffle``: a permutation), resample (``bootstrap``: with replacement) or resample blocks of
 ``block`` consecutive trades (``block``) and compound from the initial cash. A fixed seed makes
-every run reproducible. Time to recover = trades from the deepest drawdown's trough until the
-equity regains the peak before it (NaN when it never does).
+every run reproducible: with ``rng = numpy.random.default_rng(seed)``, a shuffle orders each
+path's trades by ``rng.random((paths, n))``, a bootstrap draws ``rng.integers(0, n, (paths,
+n))``, and blocks start at ``rng.integers(0, n - block + 1, (paths, ceil(n / block)))``.
+Time to recover = trades from the deepest drawdown's trough until the equity regains the peak
+before it (NaN when it never does). Percentiles interpolate linearly between ranks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from workbench.backtest.errors import BacktestError
 
 METHODS = ("shuffle", "bootstrap", "block")
 PERCENTILES = (5, 25, 50, 75, 95)
+
+
+@runtime_checkable
+class HasTrades(Protocol):
+    """A backtest result: its trades (``pnl`` and ``exit_reason`` columns) and initial cash."""
+
+    trades: pd.DataFrame
+    cash: float
 
 
 @dataclass(frozen=True)
@@ -45,7 +61,7 @@ def _indices(rng: np.random.Generator, n: int, paths: int, method: str, block: i
         starts = rng.integers(0, n - size + 1, size=(paths, -(-n // size)))
         idx = (starts[:, :, None] + np.arange(size)[None, None, :]).reshape(paths, -1)
         return idx[:, :n]
-    raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    raise BacktestError(f"unknown method {method!r}; choose from {METHODS}")
 
 
 def _recovery(equity: np.ndarray, peaks: np.ndarray, drawdown: np.ndarray) -> np.ndarray:
@@ -63,8 +79,8 @@ def _recovery(equity: np.ndarray, peaks: np.ndarray, drawdown: np.ndarray) -> np
 
 
 def monte_carlo(
-    pnl: np.ndarray,
-    cash: float,
+    pnl: ArrayLike | HasTrades,
+    cash: float | None = None,
     paths: int = 10_000,
     method: str = "shuffle",
     block: int = 5,
@@ -73,11 +89,19 @@ def monte_carlo(
 ) -> MonteCarloResult:
     """Give distributions of final equity, max drawdown and recovery over ``paths`` paths.
 
-    ``loss`` is the loss fraction whose probability is reported (0.1 = "lose 10 % or more").
+    ``pnl`` is the closed trades' P&L in order, with ``cash`` the initial cash, or a backtest
+    result (its closed trades and cash). ``loss`` is the loss fraction whose probability is
+    reported (0.1 = "lose 10 % or more").
     """
+    if isinstance(pnl, HasTrades):
+        trades = pnl.trades
+        cash = pnl.cash if cash is None else cash
+        pnl = trades.loc[trades["exit_reason"] != "open", "pnl"].to_numpy(dtype=float)
+    if cash is None:
+        raise BacktestError("cash: give the initial cash the trades' P&L was made from")
     returns = trade_returns(pnl, cash)
     if len(returns) == 0:
-        raise ValueError("the run has no closed trades to resample")
+        raise BacktestError("the run has no closed trades to resample")
     rng = np.random.default_rng(seed)
     sampled = returns[_indices(rng, len(returns), paths, method, block)]
     equity = cash * np.cumprod(1.0 + sampled, axis=1)

@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 
 from workbench.backtest.engine import BacktestResult
+from workbench.backtest.errors import BacktestError
+from workbench.candles import to_utc
 from workbench.store import Store, StoreError
 from workbench.store.runs import RunRecord
 from workbench.strategy.model import Spec
@@ -22,6 +24,12 @@ def load_candles(
     end: Any = None,
 ) -> dict[str, pd.DataFrame]:
     """Give stored candles per symbol in [start, end); StoreError when a series is empty."""
+    for name, value in (("start", start), ("end", end)):
+        try:
+            if value is not None:
+                to_utc(value)
+        except ValueError as exc:
+            raise BacktestError(f"{name} {value!r} is not a time: {exc}") from exc
     out = {}
     for symbol in symbols:
         frame = store.candles.read(exchange, symbol, timeframe, start=start, end=end)

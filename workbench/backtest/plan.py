@@ -7,7 +7,8 @@ sweep (`workbench.backtest.fused`), so both follow one set of rules:
 
 * A signal computed on bar t's close acts at bar t+1's OPEN (no look-ahead). Entries are taken
   only when flat; an entry and an exit (or a long and a short entry) on the same bar cancel
-  each other; an opposite entry while in a position is ignored (no reversal in one bar).
+  each other; an opposite entry while in a position is ignored (no reversal in one bar): one
+  compiled rule, `workbench.signals_nb.open_action_nb`, which the live trader calls too.
 * Protective exits (stop-loss, take-profit, trailing stop) are levels relative to the entry
   FILL price (slippage included); the trailing peak starts at that fill price. They are checked
   along the fill model's intrabar path (`fills.bar_path`): first at the opening tick (a gap
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from workbench import fills, fills_nb
+from workbench import fills, fills_nb, signals_nb
 from workbench.fills_nb import (
     REASON_NONE,
     REASON_SIGNAL,
@@ -37,6 +38,7 @@ from workbench.fills_nb import (
     walk_nb,
 )
 from workbench.kernel_cache import drop_stale
+from workbench.signals_nb import OPEN_EXIT, OPEN_LONG, OPEN_SHORT, open_action_nb
 
 REASON_NAMES = {
     REASON_SIGNAL: "signal",
@@ -86,9 +88,10 @@ def open_step_nb(
         why = REASON_NONE
         if not (np.isnan(sl) and np.isnan(tp) and np.isnan(trailing_stop)):
             why, _, _ = walk_nb(int(side), (o,), False, sl, tp, trailing_stop, state[row, 3])
-        wants_out = (side > 0 and long_exit) or (side < 0 and short_exit)
-        if why == REASON_NONE and not first_bar and wants_out:
-            why = REASON_SIGNAL
+        if why == REASON_NONE and not first_bar:
+            action = open_action_nb(int(side), long_entry, long_exit, short_entry, short_exit)
+            if action == OPEN_EXIT:
+                why = REASON_SIGNAL
         if why != REASON_NONE:
             state[row, 0] = 0.0
             return (ORDER_LONG_EXIT if side > 0 else ORDER_SHORT_EXIT), why, np.nan
@@ -96,21 +99,17 @@ def open_step_nb(
         return ORDER_NONE, REASON_NONE, np.nan
     if first_bar:
         return ORDER_NONE, REASON_NONE, np.nan
-    go_long = long_entry and not long_exit
-    go_short = short_entry and not short_exit
-    if go_long and go_short:
-        go_long = False
-        go_short = False
+    action = open_action_nb(0, long_entry, long_exit, short_entry, short_exit)
     new_side = 0
     order = ORDER_NONE
     size = np.nan
     fill = np.nan
-    if go_long and not np.isnan(size_long) and size_long > 0:
+    if action == OPEN_LONG and not np.isnan(size_long) and size_long > 0:
         new_side = 1
         fill = o * (1.0 + slippage)
         order = ORDER_LONG_ENTRY
         size = size_long
-    elif go_short and not np.isnan(size_short) and size_short > 0:
+    elif action == OPEN_SHORT and not np.isnan(size_short) and size_short > 0:
         new_side = -1
         fill = o * (1.0 - slippage)
         order = ORDER_SHORT_ENTRY
@@ -250,4 +249,4 @@ def _mark(
 
 
 # Cached kernels older than the exit rules they inline are compiled anew (see kernel_cache).
-drop_stale((open_step_nb, rest_step_nb, plan_orders_nb, _mark), (fills_nb, fills))
+drop_stale((open_step_nb, rest_step_nb, plan_orders_nb, _mark), (fills_nb, fills, signals_nb))

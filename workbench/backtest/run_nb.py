@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from workbench import fills, fills_nb
+from workbench import fills, fills_nb, signals_nb
 from workbench.backtest import ledger, plan, stats_nb, trades_nb
 from workbench.backtest.ledger import BOTH, LONG_ONLY, SHORT_ONLY, add_nb, buy_nb, sell_nb
 from workbench.backtest.plan import (
@@ -491,5 +491,6 @@ def _fast_forward(
 
 # Cached kernels older than a module they inline are compiled anew (see kernel_cache).
 drop_stale(
-    (run_nb, execute_nb, _fast_forward), (ledger, plan, stats_nb, trades_nb, fills_nb, fills)
+    (run_nb, execute_nb, _fast_forward),
+    (ledger, plan, stats_nb, trades_nb, fills_nb, fills, signals_nb),
 )

@@ -12,27 +12,27 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.backtest.engine import CandlesLike, align_candles
+from workbench.backtest.errors import SweepError
 from workbench.backtest.fused import stats_table, sweep_stats
 from workbench.backtest.stats_nb import RUN_COLUMNS
 from workbench.fills import DEFAULT_FEE_ASSET, FeeAsset, FillModel
 from workbench.lots import LotRules
 from workbench.strategy.model import Spec
+from workbench.strategy.params import normalize_params
 
 BYTES_PER_CELL = 400  # vectorbt's worst case (~285) plus signals, plan arrays and stats
 FLAG_BYTES = 1  # the fused sweep's working set per combination x symbol x bar
 INDICATOR_BYTES = 16  # per distinct indicator output x bar: the output and a gathered copy
 DEFAULT_MEMORY_MB = 1024
-
-
-class SweepError(ValueError):
-    """A grid or constraint that cannot be swept, with the reason."""
+CHUNKS_PER_WORKER = 4  # on Dask, at least this many chunks per worker
 
 
 def parse_grid_arg(spec: Spec, text: str) -> tuple[str, list[int | float]]:
@@ -135,6 +135,9 @@ def build_grid(
     Rows come in ``itertools.product`` order (the last parameter varies fastest), built by
     index arithmetic on numpy arrays: 8 bytes per parameter and combination, no Python tuples.
     """
+    unknown = [name for name in axes if name not in spec.params]
+    if unknown:
+        raise SweepError(f"grid: no parameter(s) {unknown} in the spec ({list(spec.params)})")
     names = list(spec.params)
     values = [list(axes.get(n, [spec.params[n].default])) for n in names]
     total = int(np.prod([len(v) for v in values]))
@@ -151,6 +154,33 @@ def build_grid(
     for expression in constraints or []:
         grid = grid[constraint_mask(grid, expression)].reset_index(drop=True)
     return grid
+
+
+GridLike = pd.DataFrame | Mapping[str, Any]
+
+
+def as_grid(spec: Spec, grid: GridLike, constraints: list[str] | None = None) -> pd.DataFrame:
+    """Give the combinations to run, typed, meeting every constraint.
+
+    ``grid`` is a DataFrame of combinations (missing parameters at their default) or a
+    mapping of parameter -> values (a scalar or a sequence; `build_grid`'s product).
+    """
+    if isinstance(grid, pd.DataFrame):
+        try:
+            frame = normalize_params(spec, grid)
+        except KeyError as exc:
+            raise SweepError(f"grid: {exc.args[0]}; the spec has {list(spec.params)}") from exc
+    else:
+        axes = {
+            name: list(values)
+            if isinstance(values, Iterable) and not isinstance(values, str)
+            else [values]
+            for name, values in grid.items()
+        }
+        frame = build_grid(spec, axes)
+    for expression in constraints or []:
+        frame = frame[constraint_mask(frame, expression)].reset_index(drop=True)
+    return frame
 
 
 def plan_chunks(
@@ -257,46 +287,42 @@ def run_chunk(
     return stats_table(grid, chunk_stats(spec, candles, grid, settings, start_bar))
 
 
-def _spec_worker(raw: dict[str, Any]) -> Spec:
-    from workbench.strategy.loader import load_spec
-
-    return load_spec(raw)
-
-
-def _remote_chunk(
-    raw: dict[str, Any], candles: Any, grid: pd.DataFrame, settings: Any
-) -> np.ndarray:
-    return chunk_stats(_spec_worker(raw), candles, grid, settings)
-
-
 def sweep(
     spec: Spec,
-    candles: Mapping[str, pd.DataFrame],
-    grid: pd.DataFrame,
+    candles: CandlesLike,
+    grid: GridLike,
     settings: SweepSettings | None = None,
     chunk_size: int | None = None,
     memory_mb: float = DEFAULT_MEMORY_MB,
     workers: int = 1,
     cluster: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    constraints: list[str] | None = None,
 ) -> pd.DataFrame:
     """Give statistics for every combination of ``grid``, in grid order.
 
-    Chunks hold at most ``chunk_size`` combinations (default: as many as ``memory_mb`` allows,
-    see `plan_chunks`). ``workers > 1`` starts a Dask LocalCluster of that many single-threaded
-    processes; ``cluster`` is a Dask scheduler address to use instead. ``progress(done,
-    total)`` is called after each chunk.
+    ``candles``: one symbol's candles (the spec's symbol) or a mapping symbol -> candles;
+    ``grid``: combinations or parameter -> values (see `as_grid`), kept where every one of
+    ``constraints`` (such as ``"fast < slow"``) holds. Chunks hold at most ``chunk_size``
+    combinations (default: as many as ``memory_mb`` allows, see `plan_chunks`).
+    ``workers > 1`` starts a Dask LocalCluster of that many single-threaded processes;
+    ``cluster`` is a Dask scheduler address to use instead. ``progress(done, total)`` is
+    called after each chunk.
     """
     settings = settings or SweepSettings()
-    grid = grid.reset_index(drop=True)
+    candles = align_candles(candles, spec.market.symbol)
+    grid = as_grid(spec, grid, constraints)
     n_bars = len(next(iter(candles.values())))
     total = len(grid)
 
     def ranges(n_workers: int) -> Iterator[tuple[int, int]]:
         rows = chunk_size
         if n_workers > 1:
-            # Spread the work: at least two chunks per worker so none sits idle.
-            spread = max(1, -(-total // (2 * n_workers)))
+            # Spread the work so that a worker slowed down (by a neighbour's load, a slower
+            # machine) leaves at most a small last chunk to wait for: the scheduler hands the
+            # next chunk to whichever worker is free. A chunk costs next to nothing beyond its
+            # rows (benchmarks/bench_dask.py), so several per worker are cheap.
+            spread = max(1, -(-total // (CHUNKS_PER_WORKER * n_workers)))
             rows = min(rows or spread, spread)
         return plan_chunks(spec, grid, n_bars, len(candles), memory_mb, rows)
 
@@ -308,52 +334,8 @@ def sweep(
             if progress:
                 progress(b, total)
     else:
-        _dask_sweep(spec, candles, grid, settings, ranges, stats, workers, cluster, progress)
+        from workbench.backtest.cluster import SweepJob, sweep_on_dask
+
+        job = SweepJob.of(spec, candles, settings)
+        sweep_on_dask(job, grid, ranges, stats, workers, cluster, progress)
     return stats_table(grid, stats.T)
-
-
-def _dask_sweep(
-    spec: Spec,
-    candles: Mapping[str, pd.DataFrame],
-    grid: pd.DataFrame,
-    settings: SweepSettings,
-    ranges: Callable[[int], Iterator[tuple[int, int]]],
-    stats: np.ndarray,
-    workers: int,
-    cluster: str | None,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise SweepError("--workers/--cluster need dask[distributed] installed") from exc
-    local = None
-    if cluster:
-        client = Client(cluster)
-    else:
-        local = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(local)
-    try:
-        n_workers = len(client.scheduler_info().get("workers", {})) or workers
-        data = client.scatter(dict(candles), broadcast=True)
-        futures = {}
-        for a, b in ranges(max(n_workers, 2)):
-            chunk = grid.iloc[a:b]
-            futures[client.submit(_remote_chunk, spec.raw, data, chunk, settings, pure=False)] = (
-                a,
-                b,
-            )
-        done = 0
-        for future in as_completed(futures):
-            a, b = futures[future]
-            stats[:, a:b] = future.result().T
-            future.release()
-            done += b - a
-            if progress:
-                progress(done, len(grid))
-    finally:
-        client.close()
-        if local is not None:
-            local.close()

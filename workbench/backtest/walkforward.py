@@ -11,15 +11,16 @@ stitched curve) / mean annualized in-sample return of the chosen combinations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from workbench.backtest.engine import simulate
-from workbench.backtest.sweep import SweepSettings, sweep
-from workbench.portfolio.stats import equity_stats
+from workbench.backtest.engine import CandlesLike, align_candles, simulate
+from workbench.backtest.errors import BacktestError
+from workbench.backtest.sweep import GridLike, SweepSettings, as_grid, sweep
+from workbench.portfolio.stats import STAT_COLUMNS, equity_stats
 from workbench.strategy.model import Spec
 
 
@@ -53,28 +54,40 @@ def windows(
 
 def walk_forward(
     spec: Spec,
-    candles: Mapping[str, pd.DataFrame],
-    grid: pd.DataFrame,
-    train: pd.Timedelta,
-    test: pd.Timedelta,
+    candles: CandlesLike,
+    grid: GridLike,
+    train: pd.Timedelta | str,
+    test: pd.Timedelta | str,
     anchored: bool = False,
     metric: str = "sharpe",
     settings: SweepSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    constraints: list[str] | None = None,
 ) -> WalkForwardResult:
-    """Give the walk-forward analysis of ``grid`` over ``candles``."""
+    """Give the walk-forward analysis of ``grid`` over ``candles``.
+
+    ``candles`` and ``grid`` (with ``constraints``) are as `sweep` takes them; ``train`` and
+    ``test`` are spans (``pd.Timedelta`` or text such as ``"30D"``).
+    """
     settings = settings or SweepSettings()
+    candles = align_candles(candles, spec.market.symbol)
+    grid = as_grid(spec, grid, constraints)
+    train, test = _span("train", train), _span("test", test)
+    if metric not in STAT_COLUMNS:
+        raise BacktestError(f"metric {metric!r}: choose from {list(STAT_COLUMNS)}")
     index = pd.DatetimeIndex(next(iter(candles.values())).index)
     spans = windows(index, train, test, anchored)
     if not spans:
-        raise ValueError("the data is shorter than one training plus one test window")
+        raise BacktestError("the data is shorter than one training plus one test window")
     rows, pieces, equity_now = [], [], settings.cash
     fill_model = settings.fill_model
     tf_s = spec.market.timeframe_seconds
     for n, (a, b, c) in enumerate(spans):
         train_c = {s: f.iloc[a:b] for s, f in candles.items()}
         table = sweep(spec, train_c, grid, settings)
-        best = table.sort_values([metric], ascending=False, na_position="last").iloc[0]
+        # Ties go to the first combination in grid order (a stable sort), so the choice is
+        # the same on every run and platform.
+        best = table.sort_values(metric, ascending=False, na_position="last", kind="stable").iloc[0]
         params = best[list(grid.columns)].to_frame().T.reset_index(drop=True)
         params = params.astype(grid.dtypes.to_dict())
         test_c = {s: f.iloc[a:c] for s, f in candles.items()}
@@ -129,3 +142,13 @@ def walk_forward(
         else np.nan,
     }
     return WalkForwardResult(table, oos.rename("equity"), summary)
+
+
+def _span(name: str, value: pd.Timedelta | str) -> pd.Timedelta:
+    try:
+        span = pd.Timedelta(value)
+    except ValueError as exc:
+        raise BacktestError(f"{name} {value!r} is not a time span such as '30D': {exc}") from exc
+    if span <= pd.Timedelta(0):
+        raise BacktestError(f"{name} {value!r} must be longer than zero")
+    return span

@@ -1,4 +1,7 @@
-"""The broker protocol: PaperBroker and CcxtBroker are interchangeable (DESIGN decision 4)."""
+"""The broker protocol: PaperBroker and CcxtBroker are interchangeable.
+
+See docs/architecture.md, decision 4.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from typing import Protocol
 
 from workbench.broker.models import Fill, Order
 from workbench.candles import Candle
+from workbench.errors import WorkbenchError
 
 
-class BrokerError(Exception):
+class BrokerError(WorkbenchError):
     """Something a broker could not do, with the order it was about."""
 
 

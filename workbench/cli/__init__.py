@@ -20,8 +20,10 @@ from workbench.cli import (
     users,
 )
 from workbench.cli import backtest as backtest_cli
+from workbench.cli.common import WorkbenchGroup
 
 app = typer.Typer(
+    cls=WorkbenchGroup,
     help="Crypto trading workbench: candle data, strategies, backtests, live trading.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

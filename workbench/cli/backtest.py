@@ -6,6 +6,8 @@ Register with ``register(app)``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import pandas as pd
@@ -32,9 +34,9 @@ from workbench.cli.backtest_options import (
     parse_params,
     save_run,
 )
-from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
+from workbench.cli.common import DbOption, JsonOption, print_frame, print_json, settings_with
 from workbench.fills import DEFAULT_FEE_ASSET
-from workbench.store import Store, StoreError
+from workbench.store import Store
 from workbench.store.runs import RunStore, dumps
 
 
@@ -120,10 +122,7 @@ def runs_show(
 ) -> None:
     """Show one run: what was run, its statistics, its trades (or best combinations)."""
     with _runs(db) as runs:
-        try:
-            run = runs.get(run_id)
-        except StoreError as exc:
-            fail(str(exc))
+        run = runs.get(run_id)
         detail = runs.trades(run_id) if run["kind"] == "backtest" else runs.sweep(run_id)
     run.pop("spec")
     if as_json:
@@ -142,29 +141,17 @@ def runs_compare(
 ) -> None:
     """Compare runs side by side."""
     with _runs(db) as runs:
-        try:
-            table = runs.compare(run_ids)
-        except StoreError as exc:
-            fail(str(exc))
+        table = runs.compare(run_ids)
     if as_json:
         print_json(json_safe(table.to_dict()))
         return
     print_frame(table.map(fmt).reset_index(names="field"), title="runs compared")
 
 
-class _runs:
-    def __init__(self, db: str | None) -> None:
-        self.path = settings_with(db).db
-
-    def __enter__(self) -> RunStore:
-        try:
-            self.store = Store.open(self.path, read_only=True)
-        except StoreError as exc:
-            fail(str(exc))
-        return self.store.runs
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
+@contextmanager
+def _runs(db: str | None) -> Iterator[RunStore]:
+    with Store.open(settings_with(db).db, read_only=True) as store:
+        yield store.runs
 
 
 def register(app: typer.Typer) -> None:

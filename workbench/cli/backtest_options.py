@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from workbench.cli.common import fail, settings_with
 from workbench.fills import FeeAsset
-from workbench.store import Store, StoreError
+from workbench.store import Store
 from workbench.store.runs import dumps
 
 SpecArg = Annotated[Path, typer.Argument(help="strategy spec (JSON file)")]
@@ -48,14 +48,10 @@ MetricOpt = Annotated[str, typer.Option("--metric", help="statistic to maximize"
 
 
 def load_spec_arg(path: Path) -> Any:
-    """Give the spec at ``path``, or fail with the spec's problems."""
-    from workbench.strategy.errors import SpecError
+    """Give the spec at ``path`` (a `SpecError` lists its problems)."""
     from workbench.strategy.loader import load_spec
 
-    try:
-        return load_spec(path)
-    except SpecError as exc:
-        fail(str(exc))
+    return load_spec(path)
 
 
 def load_inputs(
@@ -77,17 +73,12 @@ def load_inputs(
         spec = replace(spec, market=replace(spec.market, timeframe=timeframe))
     settings = settings_with(db, exchange)
     symbols = symbol or [spec.market.symbol]
-    try:
-        with Store.open(settings.db, read_only=True) as store:
-            candles = load_candles(
-                store, settings.exchange, symbols, spec.market.timeframe, start, end
-            )
-    except (StoreError, ValueError) as exc:
-        fail(str(exc))
+    with Store.open(settings.db, read_only=True) as store:
+        candles = load_candles(store, settings.exchange, symbols, spec.market.timeframe, start, end)
     return spec, candles, settings.exchange, settings.db
 
 
-def load_lot_rules(db: Path, exchange: str, symbols: list[str], ideal: bool) -> Any:
+def load_lot_rules(db: str, exchange: str, symbols: list[str], ideal: bool) -> Any:
     """Give the stored market rules of ``symbols`` by symbol (None with ``ideal`` or none)."""
     if ideal:
         return None

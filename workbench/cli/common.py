@@ -1,4 +1,10 @@
-"""What every subcommand shares: settings with command-line overrides, printing, errors."""
+"""What every subcommand shares: settings with command-line overrides, printing, errors.
+
+Errors are reported in one place: the root command group (`WorkbenchGroup`) prints any
+`WorkbenchError` a command lets through as ``error: <what and why>`` on stderr and exits 1,
+so commands do not catch the workbench's errors themselves; `fail` is for what a command
+checks on its own.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import click
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
+from workbench.errors import WorkbenchError
 from workbench.settings import Settings, load_settings
 
 console = Console(soft_wrap=True)
@@ -37,6 +46,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error the user can act on and exit."""
     errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+class WorkbenchGroup(TyperGroup):
+    """The `workbench` command group: any `WorkbenchError` becomes one `fail` line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            fail(str(exc))
 
 
 def print_frame(frame: pd.DataFrame, title: str | None = None, as_json: bool = False) -> None:

@@ -19,7 +19,7 @@ from workbench.cli.common import (
     settings_with,
 )
 from workbench.data import CandleFileError, import_file
-from workbench.store import Store, StoreError
+from workbench.store import Store
 from workbench.timeframes import TimeframeError, timeframe_seconds
 
 app = typer.Typer(help="Candle history: import, download, list.", no_args_is_help=True)
@@ -43,24 +43,22 @@ def import_(
     """
     settings = settings_with(db, exchange)
     failed = 0
-    try:
-        with Store.open(settings.db) as store:
-            for path in files:
-                try:
-                    done = import_file(
-                        store, path, exchange=settings.exchange, symbol=symbol, timeframe=timeframe
-                    )
-                except (CandleFileError, TimeframeError) as exc:
-                    failed += 1
-                    console.print(f"[red]{exc}[/]", highlight=False)
-                    continue
-                r = done.result
-                console.print(
-                    f"{path}: {done.rows} rows of {done.exchange} {done.symbol} {done.timeframe}: "
-                    f"{r.new} new, {r.changed} changed, {r.unchanged} unchanged"
+    with Store.open(settings.db) as store:
+        for path in files:
+            try:
+                done = import_file(
+                    store, path, exchange=settings.exchange, symbol=symbol, timeframe=timeframe
                 )
-    except StoreError as exc:
-        fail(str(exc))
+            except (CandleFileError, TimeframeError) as exc:
+                # One bad file is reported and skipped; the others are still imported.
+                failed += 1
+                console.print(f"[red]{exc}[/]", highlight=False)
+                continue
+            r = done.result
+            console.print(
+                f"{path}: {done.rows} rows of {done.exchange} {done.symbol} {done.timeframe}: "
+                f"{r.new} new, {r.changed} changed, {r.unchanged} unchanged"
+            )
     if failed:
         fail(f"{failed} of {len(files)} files not imported")
 
@@ -78,15 +76,12 @@ def download(
 ) -> None:
     """Download history with ccxt fetch_ohlcv, resuming after the newest stored bar."""
     # ccxt costs a second to import: only the commands that talk to an exchange pay it.
-    from workbench.data.download import DownloadError, check_exchange_id, download_candles
+    from workbench.data.download import check_exchange_id, download_candles
     from workbench.venue import connect
 
     settings = settings_with(db, exchange)
-    try:
-        check_exchange_id(settings.exchange)
-        timeframe_seconds(timeframe)
-    except (DownloadError, TimeframeError) as exc:
-        fail(str(exc))
+    check_exchange_id(settings.exchange)
+    timeframe_seconds(timeframe)
 
     async def run() -> None:
         async with connect(settings.exchange, settings=settings) as clients:
@@ -143,10 +138,7 @@ def download(
         else:
             print_frame(report.gaps, title="gaps left in the range (the exchange has no bars)")
 
-    try:
-        asyncio.run(run())
-    except (DownloadError, StoreError) as exc:
-        fail(str(exc))
+    asyncio.run(run())
 
 
 @app.command("list")
@@ -159,11 +151,8 @@ def list_(
 ) -> None:
     """Print what is stored: first and last bar, count, missing bars and gaps per series."""
     settings = settings_with(db)
-    try:
-        with Store.open(settings.db, read_only=True) as store:
-            coverage = store.candles.coverage(exchange, symbol, timeframe)
-    except StoreError as exc:
-        fail(str(exc))
+    with Store.open(settings.db, read_only=True) as store:
+        coverage = store.candles.coverage(exchange, symbol, timeframe)
     if coverage.empty and not as_json:
         console.print(f"no candles in {settings.db}: run `workbench data import` first")
         return

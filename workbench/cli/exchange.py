@@ -79,7 +79,6 @@ def serve(
     from workbench.localexchange import (
         LOCAL_API_KEY,
         LOCAL_API_SECRET,
-        HistoryError,
         LocalExchange,
         load_csv_history,
         load_history_file,
@@ -95,7 +94,7 @@ def serve(
         else:
             source = settings.db
             history = load_history_file(source, "local", wanted, timeframe)
-    except (HistoryError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     try:
         server = LocalExchange(

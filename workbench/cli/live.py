@@ -145,11 +145,9 @@ def run(
     if replay_missed and not paper:
         fail("--replay-missed is for paper trading: real orders never trade missed bars")
     from workbench.live.capital import volatilities_before
-    from workbench.live.session import Live, LiveError
-    from workbench.localexchange import HistoryError
-    from workbench.portfolio.allocation import AllocationError, allocate
-    from workbench.store import StoreError
-    from workbench.strategy import SpecError, load_spec
+    from workbench.live.session import Live
+    from workbench.portfolio.allocation import allocate
+    from workbench.strategy import load_spec
     from workbench.venue import market_now_ms
 
     settings = settings_with(db, exchange)
@@ -168,10 +166,7 @@ def run(
     except ValueError as exc:
         fail(f"risk limits: {exc}")
     settings = settings.model_copy(update={"risk": risk})
-    try:
-        loaded = [load_spec(path) for path in specs]
-    except SpecError as exc:
-        fail(str(exc))
+    loaded = [load_spec(path) for path in specs]
     passphrase = _ask_passphrase(settings)
 
     async def main() -> None:
@@ -240,8 +235,6 @@ def run(
 
     try:
         asyncio.run(main())
-    except (LiveError, AllocationError, HistoryError, StoreError) as exc:
-        fail(str(exc))
     except KeyboardInterrupt:
         with contextlib.suppress(Exception):
             console.print("stopped")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated, Any
 
 import numpy as np
@@ -34,7 +33,7 @@ from workbench.cli.backtest_options import (
 )
 from workbench.cli.common import DbOption, JsonOption, fail, print_frame, print_json, settings_with
 from workbench.fills import DEFAULT_FEE_ASSET
-from workbench.store import Store, StoreError
+from workbench.store import Store
 
 
 def sweep_command(
@@ -43,11 +42,24 @@ def sweep_command(
     constraint: ConstraintOpt = None,
     metric: MetricOpt = "sharpe",
     search: Annotated[str, typer.Option("--search", help="grid | optuna")] = "grid",
-    trials: Annotated[int, typer.Option("--trials", help="optuna trials")] = 100,
+    trials: Annotated[
+        int, typer.Option("--trials", help="optuna trials (more, with --study)")
+    ] = 100,
+    study: Annotated[
+        str | None,
+        typer.Option("--study", help="optuna: keep the trials under this name; go on from them"),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
     top: Annotated[int, typer.Option("--top", help="rows to print")] = 10,
-    workers: Annotated[int, typer.Option("--workers", help="local processes (Dask)")] = 1,
-    cluster: Annotated[str | None, typer.Option("--cluster", help="Dask scheduler")] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="run on a local Dask cluster of this many processes")
+    ] = 1,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster", help="run on the Dask scheduler at this address (tcp://host:8786)"
+        ),
+    ] = None,
     memory_mb: Annotated[float, typer.Option("--memory-mb", help="per chunk")] = 1024.0,
     symbol: SymbolOpt = None,
     timeframe: TimeframeOpt = None,
@@ -63,59 +75,65 @@ def sweep_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Sweep a parameter grid (or search it with Optuna); store one row per combination."""
-    sw = importlib.import_module("workbench.backtest.sweep")  # the module, not the function
-    from workbench.backtest.persist import save_table
-    from workbench.backtest.search import optuna_search
+    """Sweep a parameter grid (or search it with Optuna); store one row per combination.
 
+    With ``--search optuna --study NAME`` the trials are kept in the database as they are
+    told; the same command again runs ``--trials`` more, going on from them.
+    """
+    from workbench.backtest.persist import save_table
+    from workbench.backtest.sweep import SweepSettings, build_grid, parse_grid_arg, sweep
+    from workbench.portfolio.stats import STAT_COLUMNS
+
+    if search not in ("grid", "optuna"):
+        fail(f"--search {search!r}: choose grid or optuna")
+    if metric not in STAT_COLUMNS:
+        fail(f"--metric {metric!r}: choose from {list(STAT_COLUMNS)}")
+    if study is not None and search != "optuna":
+        fail("--study keeps an Optuna search: give --search optuna too")
     spec, candles, exch, db_path = load_inputs(
         spec_path, symbol, timeframe, start, end, exchange, db
     )
     rules = load_lot_rules(db_path, exch, list(candles), ideal_sizes)
-    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
-    try:
-        axes = dict(sw.parse_grid_arg(spec, g) for g in grid or [])
-        with progress_bar(f"{search} {spec.name}") as bar:
-            task = bar.add_task("run", total=None)
+    settings = SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
+    axes = dict(parse_grid_arg(spec, g) for g in grid or [])
+    with progress_bar(f"{search} {spec.name}") as bar:
+        task = bar.add_task("run", total=None)
 
-            def tick(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            if search == "optuna":
-                table = optuna_search(
-                    spec,
-                    candles,
-                    axes,
-                    trials,
-                    metric,
-                    constraint,
-                    settings,
-                    seed=seed,
-                    progress=tick,
-                )
-            elif search == "grid":
-                combos = sw.build_grid(spec, axes, constraint)
-                table = sw.sweep(
-                    spec,
-                    candles,
-                    combos,
-                    settings,
-                    memory_mb=memory_mb,
-                    workers=workers,
-                    cluster=cluster,
-                    progress=tick,
-                )
-            else:
-                fail(f"--search {search!r}: choose grid or optuna")
-    except sw.SweepError as exc:
-        fail(str(exc))
-    if table.empty:
+        if search == "optuna":
+            table = _optuna(
+                spec,
+                candles,
+                axes,
+                trials,
+                metric,
+                constraint,
+                settings,
+                seed,
+                study,
+                exch,
+                db_path,
+                tick,
+            )
+        else:
+            table = sweep(
+                spec,
+                candles,
+                build_grid(spec, axes, constraint),
+                settings,
+                memory_mb=memory_mb,
+                workers=workers,
+                cluster=cluster,
+                progress=tick,
+            )
+    tried = table[table["state"] == "complete"] if "state" in table else table
+    if tried.empty:
         fail("no combination meets the constraints")
-    if metric not in table.columns:
-        fail(f"--metric {metric!r}: choose from {list(table.columns[len(spec.params) :])}")
-    ranked = table.sort_values(metric, ascending=False, na_position="last")
-    best = ranked.iloc[0].to_dict()
-    guard = _deflated(spec, candles, table, best, settings)
+    ranked = tried.sort_values(metric, ascending=False, na_position="last", kind="stable")
+    best = {k: v for k, v in ranked.iloc[0].items() if k not in ("trial", "state")}
+    guard = _deflated(spec, candles, tried, best, settings)
     index = next(iter(candles.values())).index
     run_id = save_run(
         db_path,
@@ -137,22 +155,86 @@ def sweep_command(
             "constraints": constraint or [],
             "fee_asset": str(fee_asset),
             **guard,
+            **({"study": study} if study else {}),
         },
     )
     if as_json:
         print_json(
             {
                 "run_id": run_id,
-                "combinations": len(table),
+                "combinations": len(tried),
+                **({"trials": len(table)} if search == "optuna" else {}),
                 "overfitting": json_safe(guard),
                 "top": json_safe(ranked.head(top).to_dict(orient="records")),
             }
         )
         return
-    print_frame(ranked.head(top).map(fmt), title=f"top {top} of {len(table)} by {metric}")
+    print_frame(ranked.head(top).map(fmt), title=f"top {top} of {len(tried)} by {metric}")
+    pruned = len(table) - len(tried)
     typer.echo(
-        f"run {run_id}: {len(table)} combinations tried; deflated Sharpe of the best "
-        f"{fmt(guard['deflated_sharpe'])} (P[true Sharpe > best-of-{len(table)} luck])"
+        f"run {run_id}: {len(tried)} combinations tried"
+        f"{f' ({pruned} trials pruned by the constraints)' if pruned else ''}"
+        f"{f', study {study!r} has {len(table)} trials' if study else ''}; deflated Sharpe "
+        f"of the best {fmt(guard['deflated_sharpe'])} "
+        f"(P[true Sharpe > best-of-{len(tried)} luck])"
+    )
+
+
+def _optuna(
+    spec: Any,
+    candles: dict[str, pd.DataFrame],
+    axes: dict[str, list[Any]],
+    trials: int,
+    metric: str,
+    constraints: list[str] | None,
+    settings: Any,
+    seed: int,
+    study: str | None,
+    exchange: str,
+    db_path: str,
+    progress: Any,
+) -> pd.DataFrame:
+    """Give an Optuna search's trials; with a study name, going on from (and keeping) them."""
+    from dataclasses import asdict
+
+    from workbench.backtest.search import optuna_search
+    from workbench.store.runs import spec_hash
+
+    if study is None:
+        return optuna_search(
+            spec, candles, axes, trials, metric, constraints, settings, seed=seed, progress=progress
+        )
+    index = next(iter(candles.values())).index
+    setup = {
+        "spec_hash": spec_hash(spec.raw),
+        "grid": axes,
+        "constraints": constraints or [],
+        "metric": metric,
+        "exchange": exchange,
+        "symbols": list(candles),
+        "timeframe": spec.market.timeframe,
+        "bars": [str(index[0]), str(index[-1]), len(index)],
+        **asdict(settings),
+    }
+    with Store.open(db_path) as store:
+        history = store.studies.begin(study, spec.name, setup)
+
+    def keep(rows: pd.DataFrame) -> None:
+        with Store.open(db_path) as store:
+            store.studies.add_trials(study, rows, list(spec.params))
+
+    return optuna_search(
+        spec,
+        candles,
+        axes,
+        trials,
+        metric,
+        constraints,
+        settings,
+        seed=seed,
+        progress=progress,
+        history=history,
+        on_batch=keep,
     )
 
 
@@ -206,34 +288,29 @@ def walkforward_command(
     as_json: JsonOption = False,
 ) -> None:
     """Walk forward: optimize on each training window, trade the next test window."""
-    sw = importlib.import_module("workbench.backtest.sweep")  # the module, not the function
     from workbench.backtest.persist import save_table
+    from workbench.backtest.sweep import SweepSettings, build_grid, parse_grid_arg
     from workbench.backtest.walkforward import walk_forward
 
     spec, candles, exch, db_path = load_inputs(
         spec_path, symbol, timeframe, start, end, exchange, db
     )
     rules = load_lot_rules(db_path, exch, list(candles), ideal_sizes)
-    settings = sw.SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
-    try:
-        combos = sw.build_grid(
-            spec, dict(sw.parse_grid_arg(spec, g) for g in grid or []), constraint
+    settings = SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
+    combos = build_grid(spec, dict(parse_grid_arg(spec, g) for g in grid or []), constraint)
+    spans = _span("--train", train), _span("--test", test)
+    with progress_bar(f"walk-forward {spec.name}") as bar:
+        task = bar.add_task("run", total=None)
+        result = walk_forward(
+            spec,
+            candles,
+            combos,
+            *spans,
+            anchored,
+            metric,
+            settings,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
         )
-        with progress_bar(f"walk-forward {spec.name}") as bar:
-            task = bar.add_task("run", total=None)
-            result = walk_forward(
-                spec,
-                candles,
-                combos,
-                _span(train),
-                _span(test),
-                anchored,
-                metric,
-                settings,
-                progress=lambda d, t: bar.update(task, completed=d, total=t),
-            )
-    except (sw.SweepError, ValueError) as exc:
-        fail(str(exc))
     windows = result.windows
     run_id = save_run(
         db_path,
@@ -285,19 +362,10 @@ def montecarlo_command(
     from workbench.backtest.montecarlo import monte_carlo
 
     settings = settings_with(db)
-    try:
-        with Store.open(settings.db, read_only=True) as store:
-            runs = store.runs
-            run, trades = runs.get(run_id), runs.trades(run_id)
-    except StoreError as exc:
-        fail(str(exc))
+    with Store.open(settings.db, read_only=True) as store:
+        run, trades = store.runs.get(run_id), store.runs.trades(run_id)
     closed = trades[trades["exit_reason"] != "open"]
-    try:
-        result = monte_carlo(
-            closed["pnl"].to_numpy(), run["cash"], paths, method, block, seed, loss
-        )
-    except ValueError as exc:
-        fail(str(exc))
+    result = monte_carlo(closed["pnl"].to_numpy(), run["cash"], paths, method, block, seed, loss)
     if as_json:
         print_json({"run_id": run_id, **json_safe(result.summary)})
         return
@@ -310,6 +378,12 @@ def montecarlo_command(
     )
 
 
-def _span(text: str) -> pd.Timedelta:
+def _span(option: str, text: str) -> pd.Timedelta:
     # pandas 3 deprecates the lower-case day unit users type ("30d").
-    return pd.Timedelta(text[:-1] + "D" if text.endswith("d") else text)
+    try:
+        span = pd.Timedelta(text[:-1] + "D" if text.endswith("d") else text)
+    except ValueError as exc:
+        fail(f"{option} {text!r}: not a time span such as 30d or 12h ({exc})")
+    if span <= pd.Timedelta(0):
+        fail(f"{option} {text!r}: must be longer than zero")
+    return span

@@ -17,13 +17,14 @@ import ccxt
 import pandas as pd
 
 from workbench.candles import TimeLike, from_ccxt, to_utc
+from workbench.errors import WorkbenchError
 from workbench.lots import TICK_SIZE, LotRules
 from workbench.store import Store
 from workbench.timeframes import timeframe_ms
 from workbench.venue.client import market_now_ms
 
 
-class DownloadError(Exception):
+class DownloadError(WorkbenchError):
     """A download that cannot start or cannot go on: what and why."""
 
 

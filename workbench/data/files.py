@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.candles import COLUMNS, normalize
+from workbench.errors import WorkbenchError
 from workbench.timeframes import timeframe_ms
 
 TIME_COLUMNS = ("time", "timestamp", "date", "datetime", "ts")
@@ -39,7 +40,7 @@ class BadRow:
         return f"{self.file}, {self.where} {self.line}: {self.reason}"
 
 
-class CandleFileError(ValueError):
+class CandleFileError(WorkbenchError, ValueError):
     """A candle file that cannot be imported, with every problem found in it."""
 
     def __init__(self, file: Path | str, problems: list[BadRow] | str) -> None:

@@ -22,6 +22,7 @@ from workbench.auth.keys import KeyFileError, with_unlocked_keys
 from workbench.broker.ccxt_broker import CcxtBroker
 from workbench.broker.paper import PaperBroker
 from workbench.data.shipped import ensure_shipped
+from workbench.errors import WorkbenchError
 from workbench.fills import FillModel
 from workbench.live.control import control_handler
 from workbench.live.engine import LiveEngine
@@ -36,7 +37,7 @@ from workbench.venue import connect
 log = logging.getLogger(__name__)
 
 
-class LiveError(Exception):
+class LiveError(WorkbenchError):
     """A live run that cannot start: what is missing and what to do."""
 
 

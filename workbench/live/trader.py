@@ -1,6 +1,8 @@
 """From signals to orders, one bar at a time, with the backtest's rules. Pure: no IO.
 
-The rules are those of `workbench.backtest.plan` (its docstring is the reference):
+The rules are those of `workbench.backtest.plan` (its docstring is the reference), run by the
+same compiled functions: what an open does with the signals (`workbench.signals_nb`), stop
+levels and protective exits (`workbench.fills_nb`).
 
 * A signal on bar t's close acts at bar t+1's open. Entries only when flat; an entry and an
   exit on the same bar cancel; a long and a short entry on the same bar cancel; an opposite
@@ -30,6 +32,7 @@ from workbench.candles import Candle
 from workbench.fills import Exit, FillModel, Protection, Side, StopKind, bar_path, first_exit
 from workbench.fills_nb import entry_levels_nb
 from workbench.risk.sizing import EntrySizer
+from workbench.signals_nb import OPEN_EXIT, OPEN_LONG, OPEN_NONE, open_action_nb
 from workbench.strategy.incremental import SignalEvent
 from workbench.strategy.risk import Risk
 
@@ -89,14 +92,22 @@ class SignalTrader:
             hit = self._walk([open_price])
             if hit is not None:
                 return [self._exit(ts_ms, OrderPurpose(hit.kind.value), open_price)]
-            if (self.side > 0 and pending.exit) or (self.side < 0 and pending.short_exit):
+            action = open_action_nb(
+                self.side, pending.entry, pending.exit, pending.short_entry, pending.short_exit
+            )
+            if action == OPEN_EXIT:
                 return [self._exit(ts_ms, OrderPurpose.EXIT, None)]
             return []
-        go_long = pending.entry and not pending.exit
-        go_short = self.allow_short and pending.short_entry and not pending.short_exit
-        if go_long == go_short:
+        action = open_action_nb(
+            0,
+            pending.entry,
+            pending.exit,
+            self.allow_short and pending.short_entry,
+            pending.short_exit,
+        )
+        if action == OPEN_NONE:
             return []
-        side = Side.BUY if go_long else Side.SELL
+        side = Side.BUY if action == OPEN_LONG else Side.SELL
         amount = self.sizer.amount(side, open_price, cash)
         if amount is None or amount <= 0:
             return []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from workbench.errors import WorkbenchError
 
-class ExchangeRejection(Exception):
+
+class ExchangeRejection(WorkbenchError):
     """A request the exchange refuses, carried as Binance's ``{"code", "msg"}`` answer."""
 
     def __init__(self, code: int, msg: str, status: int = 400) -> None:

@@ -12,10 +12,12 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.errors import WorkbenchError
+
 COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
-class HistoryError(Exception):
+class HistoryError(WorkbenchError):
     """No usable candles for the local exchange, and why."""
 
 

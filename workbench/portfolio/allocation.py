@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.errors import WorkbenchError
 
-class AllocationError(ValueError):
+
+class AllocationError(WorkbenchError, ValueError):
     """Allocation inputs that do not make sense: which and why."""
 
 

@@ -1,5 +1,5 @@
-"""The workbench database on DuckDB (a file) or PostgreSQL (a URL): candles, runs, live
-records, and what later migrations add.
+"""The workbench database on DuckDB (a file) or PostgreSQL (a URL): candles, backtest runs,
+Optuna studies, live records, and what later migrations add.
 
 Names load on first use, so that `workbench.settings` can read a store target
 (`workbench.store.target`) without importing pandas and the drivers.

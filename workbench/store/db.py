@@ -35,6 +35,7 @@ from workbench.store.migrations import check_version, migrate
 from workbench.store.postgres import PgDatabase, PoolConfig, acquire, connect_error, release
 from workbench.store.risk import RiskStore
 from workbench.store.runs import RunStore
+from workbench.store.studies import StudyStore
 from workbench.store.target import PostgresTarget, parse_target
 from workbench.store.trading import TradingStore
 from workbench.store.users import UserStore
@@ -74,7 +75,8 @@ def _leases_of(key: str) -> LocalLeases:
 
 class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records),
-    `store.runs`, `store.markets` (market rules), `store.users` (users, sessions, failed
+    `store.markets` (market rules), `store.runs` (backtests, sweeps, walk-forward and their
+    rows), `store.studies` (Optuna), `store.risk`, `store.users` (users, sessions, failed
     logins), `store.audit` (the audit log)."""
 
     def __init__(
@@ -94,6 +96,7 @@ class Store:
         self.risk = RiskStore(db)
         self.users = UserStore(db)
         self.audit = AuditLog(db)
+        self.studies = StudyStore(db)
         self._leases: dict[str, Lease] = {}
         self._local = _leases_of(lease_key or f"memory:{id(db)}")
         self._server = (

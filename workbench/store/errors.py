@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from workbench.errors import WorkbenchError
 
-class StoreError(Exception):
+
+class StoreError(WorkbenchError):
     """A problem with the workbench database: what went wrong and why."""
 
 

@@ -61,6 +61,8 @@ def _json_default(value: Any) -> Any:
         return float(value)
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
+    if value is pd.NA:
+        return None
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
@@ -68,6 +70,8 @@ def _clean(value: Any) -> Any:
     """Give JSON-safe numbers: NaN becomes None, infinities stay strings."""
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
     if isinstance(value, float | np.floating):
         if math.isnan(value):
             return None
@@ -212,7 +216,8 @@ class RunStore:
             }
         )
         for col in SWEEP_STAT_COLUMNS:
-            frame[col] = sweep[col].to_numpy() if col in sweep else np.nan
+            # As a Series: a nullable column (a pruned trial's trades) stays NULL-able.
+            frame[col] = sweep[col].reset_index(drop=True) if col in sweep else np.nan
         con.insert_frame("sweep_results", frame)
 
     def list_runs(self, limit: int = 50) -> pd.DataFrame:

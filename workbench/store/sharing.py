@@ -1,4 +1,4 @@
-"""Reading the database while another process owns it (DESIGN decision 6).
+"""Reading the database while another process owns it (docs/architecture.md, decision 6).
 
 On PostgreSQL there is nothing to share: `query()` reads directly, in a read-only
 transaction, whoever else is connected. The rest of this module is for DuckDB files.

@@ -410,6 +410,17 @@ class TradingStore:
         )
         return [(int(ts_ms), float(equity)) for ts_ms, equity in rows]
 
+    def last_mark_ms(self, strategy_ids: list[str]) -> int | None:
+        """Give the newest equity mark's bar time (epoch ms) among these strategies, if any."""
+        if not strategy_ids:
+            return None
+        row = self.db.fetchone(
+            "SELECT max(ts) FROM equity WHERE strategy_id IN "
+            f"({', '.join('?' for _ in strategy_ids)})",
+            list(strategy_ids),
+        )
+        return None if row is None else ms_of(row[0])
+
     # -- risk -------------------------------------------------------------------------------
     def save_risk_state(self, strategy_id: str, state: RiskState) -> None:
         """Record the drawdown guard's state of a strategy (replacing the one before)."""

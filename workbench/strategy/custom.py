@@ -38,19 +38,21 @@ Conventions (the same as the built-in kinds, see ``workbench/strategy/README.md`
   ``settle(**args)`` = extra bars a recursive smoother needs to forget its seed (0 for windows).
   Together they give the warm-up a live runner seeds from.
 
-Registration is per process: register before loading specs that use the kind (and in each
-Dask worker if sweeps run on a cluster).
+Registration is per process: register before loading specs that use the kind. A sweep on
+Dask sends the kinds its spec uses to the workers (`custom_kinds`, `install_kinds`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.errors import WorkbenchError
 from workbench.strategy.indicators.registry import (
     KINDS,
     PRICE_FIELDS,
@@ -62,7 +64,7 @@ from workbench.strategy.indicators.registry import (
 ArgSpec = Mapping[str, int | float | ArgDef]
 
 
-class IndicatorRegistrationError(ValueError):
+class IndicatorRegistrationError(WorkbenchError, ValueError):
     """A custom indicator that cannot be registered, with the reason."""
 
 
@@ -197,6 +199,8 @@ def register_indicator(
         default_source=default_source if SOURCE in inputs else None,
     )
     KINDS[name] = kind
+    origins = (compute, incremental, first_value, settle)
+    _ORIGINS[name] = {m for f in origins if f is not None and (m := getattr(f, "__module__", None))}
     return kind
 
 
@@ -205,12 +209,55 @@ def unregister_indicator(name: str) -> None:
     kind = KINDS.get(name)
     if isinstance(kind, _CustomKind):
         del KINDS[name]
+        _ORIGINS.pop(name, None)
 
 
 class _CustomKind(IndicatorKind):
     """An IndicatorKind registered at run time (the only kind ``replace`` may overwrite)."""
 
     _builtin = False
+
+
+# Per custom kind: the modules its user functions were written in (see `pack_kinds`).
+_ORIGINS: dict[str, set[str]] = {}
+
+
+def pack_kinds(names: Iterable[str]) -> bytes:
+    """Give the registered custom kinds among ``names``, pickled for another process.
+
+    The user's functions travel by value, with what they use from their modules, so a
+    process that cannot import those modules (a Dask worker elsewhere, or one started
+    without the notebook's path) runs them all the same.
+    """
+    import cloudpickle
+
+    kinds = [KINDS[n] for n in sorted(set(names)) if isinstance(KINDS.get(n), _CustomKind)]
+    modules = {m for kind in kinds for m in _ORIGINS.get(kind.name, ())}
+    registered = []
+    try:
+        for name in sorted(modules):
+            module = sys.modules.get(name)
+            if module is not None and name != "__main__":  # __main__ goes by value anyway
+                cloudpickle.register_pickle_by_value(module)
+                registered.append(module)
+        return cloudpickle.dumps(kinds)
+    finally:
+        for module in registered:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def install_kinds(packed: bytes) -> None:
+    """Register the custom kinds another process packed, over this process's of those names.
+
+    A built-in kind is never replaced: a name clash with one raises.
+    """
+    import pickle
+
+    for kind in pickle.loads(packed):  # bytes from this sweep's own client
+        existing = KINDS.get(kind.name)
+        if existing is not None and getattr(existing, "_builtin", True):
+            raise IndicatorRegistrationError(f"kind {kind.name!r} is built in here")
+        KINDS[kind.name] = kind
 
 
 def check_parity(name: str, candles: pd.DataFrame, source: str = "close", **args: Any) -> float:

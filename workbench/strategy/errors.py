@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.errors import WorkbenchError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -16,7 +18,7 @@ class Problem:
         return f"{self.path or '<root>'}: {self.reason}"
 
 
-class SpecError(ValueError):
+class SpecError(WorkbenchError, ValueError):
     """A strategy spec is invalid; ``problems`` lists every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem], source: str | None = None) -> None:

@@ -1,6 +1,6 @@
 """Risk settings of a strategy as plain typed values for the backtest and the live risk manager.
 
-Meanings (the same in backtest, paper and live, DESIGN decision 3):
+Meanings (the same in backtest, paper and live; docs/architecture.md, decision 3):
 
 * ``stop_loss`` / ``take_profit`` / ``trailing_stop``: fractions of the entry price (0.02 = 2 %);
   the trailing stop trails the best price since entry by that fraction. ``None`` = not used.

@@ -1,9 +1,9 @@
 """Incremental rule evaluation: one bar at a time, parameters bound to plain numbers.
 
 Every stateful node (crosses, ago, rising/falling) is stepped on every bar; ``all``/``any``
-never short-circuit, otherwise a skipped child would miss a bar of history. Semantics mirror
-``rules_vector.py`` exactly (NaN compares false, division by zero is NaN, NaN-propagating
-min/max).
+never short-circuit, otherwise a skipped child would miss a bar of history. Semantics are
+those of the compiled kernel (``rules_jit.py``) exactly (NaN compares false, division by zero
+is NaN, NaN-propagating min/max).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
-"""A spec's entry/exit rules compiled to one numba kernel over a chunk of combinations.
+"""A spec's entry/exit rules compiled to one numba kernel over a chunk of combinations: the
+one evaluator of whole arrays (`evaluate`, the backtest and the sweep all run it; live trading
+runs `workbench.strategy.rules_incremental`, held equal to it by tests).
 
-The vectorized evaluator (`workbench.strategy.rules_vector`) builds a ``(combinations, bars)``
-float array per operand and operator; at sweep sizes that traffic costs more than the whole
-simulation. Here the rule trees become the source of a small numba function that walks each
-combination's bars once and writes one byte of flags per bar (`LONG_ENTRY` | `LONG_EXIT` |
-`SHORT_ENTRY` | `SHORT_EXIT`). Semantics are those of ``rules.py``, operation for operation:
-comparisons with NaN are false, ``ago`` and the previous bar of a cross read NaN before the
-first bar, ``div`` by zero gives NaN, ``min``/``max`` propagate NaN, ``rising``/``falling``
-count a run of strict moves.
+A ``(combinations, bars)`` float array per operand and operator would cost more than the whole
+simulation at sweep sizes. Instead the rule trees become the source of a small numba function
+that walks each combination's bars once and writes one byte of flags per bar
+(`LONG_ENTRY` | `LONG_EXIT` | `SHORT_ENTRY` | `SHORT_EXIT`). Semantics are those of
+``rules.py``, operation for operation: comparisons with NaN are false, ``ago`` and the
+previous bar of a cross read NaN before the first bar, ``div`` by zero gives NaN,
+``min``/``max`` propagate NaN, ``rising``/``falling`` count a run of strict moves.
 
 Operands arrive as 2-D arrays with one row per distinct value of what they depend on (price
 fields have one row) plus, per combination, the row to read (`RuleInputs`). The generated module

@@ -1,10 +1,11 @@
 """Vectorized evaluation: a spec on whole candle arrays, broadcast over a parameter grid.
 
 Each indicator is computed once per distinct combination of the parameters it depends on
-(not once per grid row), then gathered to grid columns; rules are evaluated on
-``(combinations, bars)`` arrays in column chunks that bound memory. No Python loop runs over
-combinations. Higher-timeframe indicators run on HTF bars aggregated from the candles and are
-aligned so a strategy bar sees only HTF bars closed by its own close (see ``timeframes``).
+(not once per grid row), then gathered to grid columns; the rules run in the spec's compiled
+rule kernel (`workbench.strategy.rules_jit`), the one the sweep runs, so a backtest and a sweep
+read the same signals. No Python loop runs over combinations. Higher-timeframe indicators run
+on HTF bars aggregated from the candles and are aligned so a strategy bar sees only HTF bars
+closed by its own close (see ``timeframes``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from workbench.strategy.fields import OHLCV, check_candles, derived_fields
 from workbench.strategy.indicators.registry import PRICE_FIELDS, SOURCE
 from workbench.strategy.model import IndicatorDef, Spec
 from workbench.strategy.params import normalize_params
-from workbench.strategy.rules_vector import eval_rule
+from workbench.strategy.rules_jit import FLAG_OF_RULE, compile_rules, rule_inputs
 from workbench.strategy.timeframes import resample_ohlcv, timeframe_seconds, usable_htf_positions
-
-CHUNK_CELLS = 4_000_000  # combinations x bars per rule-evaluation chunk (~32 MB per float array)
 
 
 @dataclass
@@ -77,7 +76,8 @@ def _factorize(grid: pd.DataFrame, deps: list[str]) -> tuple[np.ndarray, np.ndar
     return codes, np.unique(codes, return_index=True)[1]
 
 
-def _fields(candles: pd.DataFrame) -> dict[str, np.ndarray]:
+def price_fields(candles: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Give the price fields a rule or an indicator may read, each a (1, bars) float64 array."""
     out = {c: np.ascontiguousarray(candles[c].to_numpy(dtype=np.float64))[None, :] for c in OHLCV}
     out.update(derived_fields(out["open"], out["high"], out["low"], out["close"]))
     return out
@@ -89,7 +89,7 @@ def compute_indicators(
     """Give every indicator computed over the distinct parameter values it depends on."""
     base_sec = spec.market.timeframe_seconds
     frames: dict[str | None, tuple[dict[str, np.ndarray], np.ndarray | None]] = {
-        None: (_fields(candles), None)
+        None: (price_fields(candles), None)
     }
     done: dict[str, _Computed] = {}
     for ind in spec.indicators.values():
@@ -97,7 +97,7 @@ def compute_indicators(
             sec = timeframe_seconds(ind.timeframe)
             htf = resample_ohlcv(candles, sec)
             pos = usable_htf_positions(candles.index, base_sec, htf.index, sec)
-            frames[ind.timeframe] = (_fields(htf), pos)
+            frames[ind.timeframe] = (price_fields(htf), pos)
         fields, pos = frames[ind.timeframe]
         done[ind.name] = _compute_one(ind, grid, fields, pos, done, spec)
     return done
@@ -139,43 +139,32 @@ def _compute_one(
     return _Computed(deps, codes, first_rows, dict(zip(kind.outputs, outs, strict=True)), pos)
 
 
-class _ChunkEnv:
-    """Operands of the rules for grid rows ``rows`` (a slice)."""
-
-    def __init__(
-        self,
-        rows: slice,
-        grid: pd.DataFrame,
-        fields: dict[str, np.ndarray],
-        computed: dict[str, _Computed],
-    ) -> None:
-        self.rows, self.grid, self.fields, self.computed = rows, grid, fields, computed
-        self.n_cols = len(range(*rows.indices(len(grid))))
-        self.n_bars = next(iter(fields.values())).shape[1]
-        self._cache: dict[str, np.ndarray] = {}
-
-    def series(self, name: str) -> np.ndarray:
-        if name in self.fields:
-            return self.fields[name]
-        if name not in self._cache:
-            ind, out = name.split(".")
-            comp = self.computed[ind]
-            self._cache[name] = comp.output(out)[comp.codes[self.rows]]
-        return self._cache[name]
-
-    def param(self, name: str) -> np.ndarray:
-        return self.grid[name].to_numpy(dtype=np.float64)[self.rows, None]
-
-
 def _columns(grid: pd.DataFrame) -> pd.Index:
     if grid.shape[1] == 0:
         return pd.RangeIndex(len(grid), name="combination")
     return pd.MultiIndex.from_frame(grid)
 
 
-def evaluate(
-    spec: Spec, candles: pd.DataFrame, params: Any = None, chunk_cells: int = CHUNK_CELLS
-) -> Signals:
+def rule_flags(
+    spec: Spec,
+    candles: pd.DataFrame,
+    grid: pd.DataFrame,
+    computed: dict[str, _Computed] | None = None,
+) -> np.ndarray:
+    """Give the rules' signal bits per combination and bar, uint8 (combinations, bars).
+
+    Bits are `rules_jit.FLAG_OF_RULE`'s; ``grid`` has one column per spec parameter
+    (`normalize_params`); ``computed`` is `compute_indicators` of the same grid, if at hand.
+    """
+    if computed is None:
+        computed = compute_indicators(spec, candles, grid)
+    inputs = rule_inputs(spec, price_fields(candles), computed, grid)
+    flags = np.empty((len(grid), len(candles)), dtype=np.uint8)
+    compile_rules(spec)(inputs.series, inputs.codes, inputs.params, flags)
+    return flags
+
+
+def evaluate(spec: Spec, candles: pd.DataFrame, params: Any = None) -> Signals:
     """Give entry/exit signals for every parameter combination, bar by bar.
 
     ``params``: None (defaults), a mapping of scalars/sequences (cartesian product), or a
@@ -184,21 +173,13 @@ def evaluate(
     check_candles(candles)
     grid = normalize_params(spec, params)
     computed = compute_indicators(spec, candles, grid)
-    fields = _fields(candles)
-    n_rows, n_bars = len(grid), len(candles)
-    step = max(1, chunk_cells // max(n_bars, 1))
+    flags = rule_flags(spec, candles, grid, computed)
     results: dict[str, np.ndarray | None] = {}
     for key, rule in spec.rules.items():
         if rule is None and key.startswith("short"):
             results[key] = None
             continue
-        out = np.zeros((n_rows, n_bars), dtype=bool)
-        if rule is not None:
-            for start in range(0, n_rows, step):
-                rows = slice(start, min(start + step, n_rows))
-                env = _ChunkEnv(rows, grid, fields, computed)
-                out[rows] = np.broadcast_to(eval_rule(rule, env), (env.n_cols, n_bars))
-        results[key] = out
+        results[key] = (flags & FLAG_OF_RULE[key]) != 0
     columns = _columns(grid)
 
     def frame(arr: np.ndarray | None) -> pd.DataFrame | None:

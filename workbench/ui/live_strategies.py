@@ -13,6 +13,7 @@ import param
 
 from workbench.auth.acting import ActingEngine, ActionFailed, BadInput
 from workbench.auth.roles import Action, NotAuthorized
+from workbench.errors import WorkbenchError
 from workbench.strategy import SpecError, load_spec
 from workbench.strategy.model import Spec
 from workbench.ui.research_setup import REPO_STRATEGIES, strategy_files
@@ -35,7 +36,7 @@ def metrics_text(row: Mapping[str, Any], stored_state: str) -> str:
     )
 
 
-class UploadRejected(ValueError):
+class UploadRejected(WorkbenchError, ValueError):
     """An uploaded spec file that cannot be used: which file and why."""
 
 

@@ -184,17 +184,11 @@ class LiveService:
 
     def _resume_at(self, known: pd.DataFrame) -> pd.Timestamp | None:
         """Give where the replay picks up: after the last bar stored strategies saw."""
-        if known.empty:
-            return None
-        row = store().db.fetchone(
-            "SELECT max(ts) FROM equity WHERE strategy_id IN "
-            f"({', '.join('?' for _ in known['strategy_id'])})",
-            list(known["strategy_id"]),
-        )
-        if row is None or row[0] is None:
+        last_ms = store().trading.last_mark_ms(list(known["strategy_id"]))
+        if last_ms is None:
             return None
         step = timeframe_ms(str(known["timeframe"].iloc[0]))
-        return pd.Timestamp(row[0], tz="UTC") + pd.Timedelta(milliseconds=2 * step)
+        return pd.Timestamp(last_ms + 2 * step, unit="ms", tz="UTC")
 
     async def _add_demo(self, engine: LiveEngine) -> None:
         count = int(os.environ.get("WORKBENCH_DEMO_STRATEGIES", "3"))

@@ -60,9 +60,11 @@ class WorkerError(Exception):
 _slots: Any = None
 
 
-def _start_worker(slots: Any, warm: Sequence[str]) -> None:
+def _start_worker(slots: Any, warm: Sequence[str], nice: int) -> None:
     global _slots
     _slots = slots
+    if nice:
+        os.nice(nice)
     for name in warm:  # import what the jobs need before the first one arrives
         importlib.import_module(name)
 
@@ -146,14 +148,17 @@ class JobPool:
     """Worker processes that run `fn(report, *args)` jobs; started on first use.
 
     `warm` names modules each worker imports as it starts, so that the first job does not
-    wait for them. Functions and arguments must pickle (module-level functions, plain data).
+    wait for them; `nice` lowers the workers' CPU priority, so that on a busy machine the
+    caller's process (the one trading) gets the cores first. Functions and arguments must
+    pickle (module-level functions, plain data).
     """
 
-    def __init__(self, workers: int = 1, warm: Sequence[str] = ()) -> None:
+    def __init__(self, workers: int = 1, warm: Sequence[str] = (), nice: int = 0) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self.warm = tuple(warm)
+        self.nice = nice
         self._context = multiprocessing.get_context("spawn")
         self._slots = self._context.RawArray("q", MAX_JOBS * _FIELDS)
         self._free = list(range(MAX_JOBS))
@@ -167,7 +172,7 @@ class JobPool:
                 self._pool = ProcessPool(
                     max_workers=self.workers,
                     initializer=_start_worker,
-                    initargs=(self._slots, self.warm),
+                    initargs=(self._slots, self.warm, self.nice),
                     context=self._context,
                 )
             return self._pool

@@ -26,6 +26,8 @@ from workbench.backtest.walkforward import WalkForwardResult, walk_forward
 from workbench.jobs.pool import JobPool, Report
 from workbench.strategy import load_spec
 
+# Research yields the cores to trading: on a busy machine the server's process runs first.
+WORKER_NICE = 10
 _pool: JobPool | None = None
 _pool_lock = threading.Lock()
 
@@ -37,7 +39,7 @@ def research_pool() -> JobPool:
         if _pool is None:
             from workbench.settings import load_settings
 
-            _pool = JobPool(load_settings().research_workers, warm=[__name__])
+            _pool = JobPool(load_settings().research_workers, warm=[__name__], nice=WORKER_NICE)
             atexit.register(_pool.close)
         return _pool
 

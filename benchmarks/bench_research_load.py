@@ -1,7 +1,7 @@
 """Trading while research runs: close -> order latency of 10 strategies, idle and while the
 research app sweeps and a notebook runs a heavy query through the read service.
 
-Run: .venv/bin/python benchmarks/bench_research_load.py [--bars 2000] [--rounds 2]
+Run: .venv/bin/python benchmarks/bench_research_load.py [--bars 2000] [--rounds 3]
 
 The engine is `bench_live.py`'s (in-process, local exchange on 127.0.0.1, hand-stepped replay
 clock as fast as the engine keeps up, 10 strategies on 10 markets). Its store holds the
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -114,7 +115,7 @@ class Load:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bars", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=2, help="idle/load pairs, alternated")
+    parser.add_argument("--rounds", type=int, default=3, help="idle/load pairs, alternated")
     args = parser.parse_args()
     rows = []
     for n in range(args.rounds):
@@ -136,12 +137,15 @@ def main() -> None:
             )
     idle = [f["order_p99_ms"] for research, f, _ in rows if not research]
     busy = [f["order_p99_ms"] for research, f, _ in rows if research]
+    # Each load run against the idle run just before it: the machine's own load drifts.
+    ratios = [b / max(i, 1e-9) for i, b in zip(idle, busy, strict=True)]
     sweeps = [s for research, _, load in rows if research for s in load.sweeps]
     queries = [q for research, _, load in rows if research for q in load.queries]
-    ratio = max(busy) / max(min(idle), 1e-9)
     print(
-        f"10 strategies, {args.bars} bars: close -> order p99 idle {min(idle):.2f}-{max(idle):.2f}"
-        f" ms, under research load {min(busy):.2f}-{max(busy):.2f} ms; worst ratio {ratio:.2f}x "
+        f"10 strategies, {args.bars} bars: close -> order p99 idle "
+        f"{', '.join(f'{v:.1f}' for v in idle)} ms, under research load "
+        f"{', '.join(f'{v:.1f}' for v in busy)} ms; load/idle per round "
+        f"{', '.join(f'{r:.2f}x' for r in ratios)}, median {statistics.median(ratios):.2f}x "
         f"(target <= 2x); a sweep took {sum(sweeps) / max(len(sweeps), 1):.2f} s, a heavy "
         f"query {sum(queries) / max(len(queries), 1):.2f} s on average"
     )

@@ -91,15 +91,20 @@ async def test_a_sweep_runs_in_a_worker_process_and_the_engine_loop_keeps_pace(
     view.y_values = axis_text(spec, view.y, max_values=10**6)
     closes: list[CandleClosed] = []
     trading.engine.subscribe(lambda e: closes.append(e) if isinstance(e, CandleClosed) else None)
+    # The engine alone first: on a machine shared with other work its loop has gaps of its own.
+    with loop_gaps() as idle:
+        await asyncio.sleep(2.0)
+    bound = max(1.0, 2 * max(idle))
 
     with loop_gaps() as gaps:
         table = await view.run()
     assert table is not None, app.jobs.message
     assert len(table) == len(view.grid()) > 1000
     # The engine went on trading meanwhile, its loop never held up for long: the sweep
-    # computed on the loop holds it for its whole run (1-3 s here), while the engine alone,
-    # on a machine shared with other work, shows gaps of 0.1-0.3 s.
-    assert max(gaps) < 0.5, sorted(gaps)[-5:]
+    # computed on the loop holds it for its whole run (2 s here, more on a busy machine),
+    # while the engine alone shows gaps of 0.1-0.3 s, up to 0.7 s when other work saturates
+    # both cores (load average 8 on 2 cores), with or without a research job running.
+    assert max(gaps) < bound, (sorted(gaps)[-5:], sorted(idle)[-3:])
     assert len(closes) > 10
     # It ran in a worker process, a child of this one.
     worker = app.jobs.worker_pid

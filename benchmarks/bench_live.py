@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import resource
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +59,16 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def run(strategies: int, markets: int, bars: int, db: str | None = None) -> dict[str, float]:
+async def run(
+    strategies: int,
+    markets: int,
+    bars: int,
+    db: str | None = None,
+    load: Callable[[Store], AbstractAsyncContextManager[object]] | None = None,
+) -> dict[str, float]:
+    """Give the figures of `strategies` on `markets` over `bars` bars; with `load`, entered
+    on the engine's store just before the engine starts and left after it stops (work the
+    engine's process does meanwhile: `bench_research_load.py`)."""
     symbols = MARKETS[:markets]
     history = load_csv_history(ROOT / "data" / "candles", symbols)
     history = {s: f.iloc[: bars + 1] for s, f in history.items()}
@@ -103,6 +115,8 @@ async def run(strategies: int, markets: int, bars: int, db: str | None = None) -
                     spec, allocation=1.0, symbol=symbols[i % markets], strategy_id=f"s{i}"
                 )
             added_mb = rss_mb() - before
+            extra = load(store) if load is not None else contextlib.nullcontext()
+            await extra.__aenter__()
             await engine.start()
             started = time.perf_counter()
             end = first + bars * STEP_MS
@@ -117,6 +131,7 @@ async def run(strategies: int, markets: int, bars: int, db: str | None = None) -
                 await asyncio.sleep(0.01)
             seconds = time.perf_counter() - started
             await engine.stop()
+            await extra.__aexit__(None, None, None)
         await clients.close()
     lat = np.array(latencies)
     # An order's wait from its bar's close to the broker (orders of bars the engine closed).

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     read_timeout_s: float = Field(
         30.0, gt=0, description="longest query the read service runs before cancelling it (s)"
     )
+    # -- research (never in the trading process) --
+    research_workers: int = Field(
+        1, ge=1, description="worker processes running the research app's jobs at once"
+    )
+    research_cluster: str | None = Field(
+        None, description="Dask scheduler address for the research app's sweeps (unset: local)"
+    )
 
     @classmethod
     def settings_customise_sources(

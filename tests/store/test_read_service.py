@@ -123,3 +123,17 @@ async def test_a_slow_query_is_cancelled_and_does_not_stall_the_loop(served) -> 
     assert max(gaps) < 0.5, max(gaps)
     frame = await ask("SELECT 42 AS answer", db)  # the service goes on
     assert frame["answer"].tolist() == [42]
+
+
+async def test_stopping_interrupts_a_running_query_so_the_store_closes(tmp_path: Path) -> None:
+    db = tmp_path / "stopped.duckdb"
+    store = Store.open(db)
+    server = await ReadServer(store, timeout_s=60.0).start()
+    asking = asyncio.create_task(ask("SELECT count(*) FROM range(1000000000000) t(i)", db))
+    await asyncio.sleep(0.5)  # the query runs in DuckDB by now
+    began = time.perf_counter()
+    await server.stop()
+    assert time.perf_counter() - began < 10
+    store.close()  # DuckDB refuses to close a connection a query still uses
+    with pytest.raises(StoreError):
+        await asking

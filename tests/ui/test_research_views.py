@@ -50,7 +50,7 @@ async def test_a_clicked_sweep_cell_shows_the_backtest_of_that_row(app: Research
     app.sweep.x_values, app.sweep.y_values = "5:15:5", "30,60"
     table = await app.sweep.run()
     assert table is not None and len(table) == 6
-    app.sweep.show(4)
+    await app.sweep.show(4)
     row = table.iloc[4]
     shown = app.sweep.detail[1][0][1][1].value  # the stats table of the detail panel
     direct = backtest(

@@ -149,6 +149,7 @@ class ReadServer:
         self.control: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         # Queries run here, never on the event loop; two at once at most.
         self._pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="read-service")
+        self._running: set[duckdb.DuckDBPyConnection] = set()
 
     async def start(self) -> ReadServer:
         lock_down(self.store.con)
@@ -177,12 +178,16 @@ class ReadServer:
         return self
 
     async def stop(self) -> None:
+        """Stop serving: queries still running are interrupted, and done before this returns
+        (the store can then be closed: DuckDB refuses to close a connection a query uses)."""
         if self.store.path is not None:
             owner_file(self.store.path).unlink(missing_ok=True)
+        for cursor in list(self._running):
+            cursor.interrupt()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
 
     def _authorized(self, request: web.Request) -> bool:
         given = request.headers.get("Authorization", "")
@@ -217,10 +222,11 @@ class ReadServer:
         except (ValueError, AttributeError, TypeError):
             return web.json_response({"error": "the body must be JSON: {sql, params}"}, status=400)
         cursor = self.store.con.cursor()
+        self._running.add(cursor)
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self._pool, _run_select, cursor, sql, params)
         try:
-            table = await asyncio.wait_for(asyncio.shield(work), self.timeout_s)
+            answer = await asyncio.wait_for(asyncio.shield(work), self.timeout_s)
         except TimeoutError:
             cursor.interrupt()
             with contextlib.suppress(duckdb.Error, StoreError):
@@ -236,16 +242,22 @@ class ReadServer:
             return web.json_response({"error": str(exc)}, status=400)
         finally:
             # Closed once the worker is done with it (at once unless it is still running).
-            work.add_done_callback(lambda _f: cursor.close())
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return web.Response(body=sink.getvalue().to_pybytes(), content_type=ARROW_STREAM)
+            work.add_done_callback(lambda _f: self._done(cursor))
+        return web.Response(body=answer, content_type=ARROW_STREAM)
+
+    def _done(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self._running.discard(cursor)
+        cursor.close()
 
 
-def _run_select(cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pa.Table:
+def _run_select(cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> bytes:
+    """Give the answer to a served SELECT as an Arrow stream (encoded here, off the loop)."""
     check_served(cursor, sql)
-    return cursor.sql(sql, params=params or None).to_arrow_table()
+    table = cursor.sql(sql, params=params or None).to_arrow_table()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def query(sql: str, params: list[Any] | None = None, db: str | Path | None = None) -> pd.DataFrame:

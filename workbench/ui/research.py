@@ -1,8 +1,14 @@
 """The research app: backtest a spec on stored data, sweep two parameters, walk forward, run
-Monte Carlo on the trades, and list and compare stored runs (`panel serve apps/research.py`)."""
+Monte Carlo on the trades, and list and compare stored runs (`panel serve apps/research.py`).
+
+Every analysis runs in a worker process (`workbench.ui.jobs`), never in the server's process,
+where the live engine may be trading; results come back to the page, and runs are stored by
+this process, which owns the database."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +17,13 @@ import param
 
 from workbench.backtest.engine import BacktestResult, backtest
 from workbench.backtest.persist import save_backtest
+from workbench.jobs.research import backtest_job
 from workbench.store import Store
 from workbench.ui.backtest_charts import backtest_chart, stats_table
+from workbench.ui.jobs import Jobs
 from workbench.ui.layout import lazy_tabs
 from workbench.ui.research_analysis import MonteCarloView, RunsView
-from workbench.ui.research_setup import REPO_STRATEGIES, Jobs, Report, ResearchSetup
+from workbench.ui.research_setup import REPO_STRATEGIES, ResearchSetup
 from workbench.ui.research_sweep import SweepView, WalkForwardView
 
 TRADE_COLUMNS = ["side", "entry_time", "entry_price", "size", "exit_time", "exit_price"]
@@ -23,7 +31,8 @@ TRADE_COLUMNS += ["exit_reason", "pnl", "return"]
 
 
 def run_backtest(setup: ResearchSetup, params: dict[str, Any] | None = None) -> BacktestResult:
-    """Give the backtest of the setup's spec, data and costs (its widget values by default)."""
+    """Give the backtest of the setup's spec, data and costs (its widget values by default),
+    computed here (the app sends it to a worker: `backtest_in_worker`)."""
     return backtest(
         setup.spec(),
         setup.candles(),
@@ -34,6 +43,27 @@ def run_backtest(setup: ResearchSetup, params: dict[str, Any] | None = None) -> 
         fee_asset=setup.fee_asset,
         lot_rules=setup.lot_rules(),
     )
+
+
+async def backtest_in_worker(
+    setup: ResearchSetup, jobs: Jobs, params: dict[str, Any] | None = None, label: str = "backtest"
+) -> tuple[BacktestResult, pn.Column] | None:
+    """Give the backtest of the setup (``params`` or its widget values), computed in a worker
+    process, and its result panel, drawn in a thread; None if it failed or was cancelled."""
+    spec = setup.spec()
+    values = params if params is not None else setup.param_values()
+
+    def inputs() -> tuple[Any, ...]:
+        return spec.raw, setup.candles(), values, setup.settings()
+
+    result = await jobs.run(label, backtest_job, inputs)
+    if result is None:
+        return None
+    result = replace(result, spec=spec)
+    title = f"{spec.name} · {setup.symbol} {setup.timeframe} · " + ", ".join(
+        f"{k}={v}" for k, v in result.params.items()
+    )
+    return result, await asyncio.to_thread(result_panel, setup, result, title)
 
 
 def result_panel(setup: ResearchSetup, result: BacktestResult, title: str = "") -> pn.Column:
@@ -85,13 +115,8 @@ class BacktestView(param.Parameterized):
         )
 
     async def run(self) -> BacktestResult | None:
-        """Give the backtest of the current setup, run off the event loop, and show it."""
-
-        def work(report: Report) -> tuple[BacktestResult, pn.Column]:
-            result = run_backtest(self.setup)
-            return result, result_panel(self.setup, result, self._title(result))
-
-        done = await self.jobs.run("backtest", work)
+        """Give the backtest of the current setup, computed in a worker process, and show it."""
+        done = await backtest_in_worker(self.setup, self.jobs)
         if done is not None:
             self.result, panel = done
             self.body[:] = [panel]
@@ -99,21 +124,17 @@ class BacktestView(param.Parameterized):
             self.save_button.disabled = False
         return None if done is None else done[0]
 
-    def _title(self, result: BacktestResult) -> str:
-        params = ", ".join(f"{k}={v}" for k, v in result.params.items())
-        return f"{result.spec.name} · {self.setup.symbol} {self.setup.timeframe} · {params}"
-
     async def _run(self, _event: Any = None) -> None:
         await self.run()
 
     async def _save(self, _event: Any = None) -> None:
         result, exchange = self.result, self.setup.exchange
 
-        def work(report: Report) -> str:
+        def work() -> str:
             with Store.open(self.setup.db) as store:
                 return save_backtest(store, result, exchange)
 
-        run_id = await self.jobs.run("saving the run", work)
+        run_id = await self.jobs.run_here("saving the run", work)
         if run_id:
             self.saved_run = run_id
             self.save_button.disabled = True

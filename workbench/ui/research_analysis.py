@@ -8,7 +8,8 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.backtest.montecarlo import METHODS, MonteCarloResult, monte_carlo
+from workbench.backtest.montecarlo import METHODS, MonteCarloResult
+from workbench.jobs.research import monte_carlo_job
 from workbench.store import Store
 from workbench.ui.backtest_charts import (
     closed_trades,
@@ -16,9 +17,9 @@ from workbench.ui.backtest_charts import (
     equity_figure,
     fan_figure,
     format_stat,
-    monte_carlo_bands,
 )
-from workbench.ui.research_setup import Jobs, Report, ResearchSetup
+from workbench.ui.jobs import Jobs
+from workbench.ui.research_setup import ResearchSetup
 
 RUN_COLUMNS = ["run_id", "kind", "spec_name", "symbols", "timeframe", "total_return", "sharpe"]
 RUN_COLUMNS += ["max_drawdown", "trades", "combinations", "created_at"]
@@ -55,7 +56,8 @@ class MonteCarloView(param.Parameterized):
         )
 
     async def run(self) -> MonteCarloResult | None:
-        """Give the Monte Carlo result of the latest backtest's trades, and show it."""
+        """Give the Monte Carlo result of the latest backtest's trades, computed in a worker
+        process, and show it."""
         backtest = self.backtest_view.result
         if backtest is None:
             self.jobs._show("Run a backtest first: Monte Carlo resamples its trades.", "warning")
@@ -63,11 +65,9 @@ class MonteCarloView(param.Parameterized):
         pnl = closed_trades(backtest.trades)["pnl"].to_numpy(dtype=float)
         args = {"paths": self.paths, "method": self.method, "block": self.block, "seed": self.seed}
 
-        def work(report: Report) -> tuple[MonteCarloResult, pd.DataFrame]:
-            result = monte_carlo(pnl, backtest.cash, **args)
-            return result, monte_carlo_bands(pnl, backtest.cash, **args)
-
-        done = await self.jobs.run("Monte Carlo", work)
+        done = await self.jobs.run(
+            "Monte Carlo", monte_carlo_job, lambda: (pnl, backtest.cash, args)
+        )
         if done is None:
             return None
         self.result, bands = done

@@ -1,12 +1,8 @@
-"""What a research session works on: a spec, its data and costs, and a job runner that keeps
-heavy computation off the server's event loop while showing progress."""
+"""What a research session works on: a spec, its data and costs."""
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +19,8 @@ from workbench.timeframes import timeframe_ms
 
 REPO_STRATEGIES = Path(__file__).resolve().parents[2] / "data" / "strategies"
 TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
-# One worker: numba/vectorbt hold the GIL for long stretches; more threads would not help.
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="research")
 
 WIDGET_WIDTH = 250
-Report = Callable[[int, int], None]
 
 
 def strategy_files(folder: Path = REPO_STRATEGIES) -> dict[str, Path]:
@@ -182,53 +175,3 @@ class ResearchSetup(param.Parameterized):
             },
             margin=0,
         )
-
-
-class Jobs(param.Parameterized):
-    """Runs one job at a time in a worker thread, with a status line and a progress bar."""
-
-    busy = param.Boolean(default=False)
-    message = param.String(default="Ready.")
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.progress = pn.indicators.Progress(
-            value=0, max=100, active=False, sizing_mode="stretch_width", height=18
-        )
-        self.status = pn.pane.Alert(self.message, alert_type="light", name="status", margin=(5, 5))
-
-    async def run(self, label: str, work: Callable[[Report], Any]) -> Any:
-        """Give ``work(report)``'s result, run in a worker thread; None if it failed or the
-        runner was busy. ``report(done, total)`` may be called from the thread."""
-        if self.busy:
-            self._show(f"Busy: wait for the running job before starting {label}.", "warning")
-            return None
-        loop = asyncio.get_running_loop()
-
-        def report(done: int, total: int) -> None:
-            loop.call_soon_threadsafe(self._step, done, total)
-
-        self.busy = True
-        self.progress.value, self.progress.active = -1, True
-        self._show(f"Running {label}…", "info")
-        try:
-            result = await loop.run_in_executor(_EXECUTOR, work, report)
-        except Exception as exc:  # shown to the user, who can fix the input and retry
-            self._show(f"{label} failed: {type(exc).__name__}: {exc}", "danger")
-            return None
-        finally:
-            self.busy = False
-            self.progress.active = False
-        self.progress.value = 100
-        self._show(f"{label} done.", "success")
-        return result
-
-    def _step(self, done: int, total: int) -> None:
-        self.progress.value = int(100 * done / max(total, 1))
-
-    def _show(self, text: str, kind: str) -> None:
-        self.message = text
-        self.status.object, self.status.alert_type = text, kind
-
-    def view(self) -> pn.Column:
-        return pn.Column(self.status, self.progress, sizing_mode="stretch_width")

@@ -1,5 +1,5 @@
 """Research views over many combinations: a two-parameter sweep as a clickable heatmap, and
-walk-forward analysis over the same grid."""
+walk-forward analysis over the same grid, both computed in a worker process."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.backtest.sweep import build_grid, parse_grid_arg, sweep
-from workbench.backtest.walkforward import WalkForwardResult, walk_forward
+from workbench.backtest.sweep import build_grid, parse_grid_arg
+from workbench.backtest.walkforward import WalkForwardResult
+from workbench.jobs.research import sweep_job, walk_forward_job
 from workbench.portfolio.stats import STAT_COLUMNS
+from workbench.settings import load_settings
 from workbench.strategy import Spec
 from workbench.ui.backtest_charts import format_stat, heatmap_figure, walkforward_figure
-from workbench.ui.research_setup import Jobs, Report, ResearchSetup, axis_text
+from workbench.ui.jobs import Jobs
+from workbench.ui.research_setup import ResearchSetup, axis_text
 
 METRICS = [c for c in STAT_COLUMNS if c not in ("max_drawdown_bars", "max_drawdown_days")]
+CHUNK_SIZE = 32  # combinations per chunk: progress (and the Dask cluster's tasks) per chunk
 
 
 def sweep_grid(
@@ -89,16 +93,18 @@ class SweepView(param.Parameterized):
         )
 
     async def run(self) -> pd.DataFrame | None:
-        """Give the sweep's table (one row per combination), computed off the event loop."""
-        grid, spec, candles = self.grid(), self.setup.spec(), self.setup.candles()
-        settings = self.setup.settings()
+        """Give the sweep's table (one row per combination), computed in a worker process."""
+        try:
+            grid, spec = self.grid(), self.setup.spec()
+        except ValueError as exc:  # a bad axis or constraint, named by the error
+            self.jobs._show(f"Cannot sweep: {exc}", "danger")
+            return None
+        cluster = load_settings().research_cluster
 
-        def work(report: Report) -> pd.DataFrame:
-            return sweep(
-                spec, {spec.market.symbol: candles}, grid, settings, chunk_size=32, progress=report
-            )
+        def inputs() -> tuple[Any, ...]:
+            return spec.raw, self.setup.candles(), grid, self.setup.settings(), CHUNK_SIZE, cluster
 
-        table = await self.jobs.run(f"sweep of {len(grid)} combinations", work)
+        table = await self.jobs.run(f"sweep of {len(grid)} combinations", sweep_job, inputs)
         if table is not None:
             self.table, self.selected = table, None
             self._draw()
@@ -124,20 +130,20 @@ class SweepView(param.Parameterized):
 
     def _clicked(self, _attr: str, _old: list[int], new: list[int]) -> None:
         if new:
-            self.show(int(new[0]))  # cells are drawn in table order
+            pn.state.execute(lambda: self.show(int(new[0])))  # cells are drawn in table order
 
-    def show(self, row: int) -> None:
+    async def show(self, row: int) -> None:
         """Show the backtest of the sweep's row ``row`` (what clicking its cell does)."""
-        from workbench.ui.research import result_panel, run_backtest
+        from workbench.ui.research import backtest_in_worker
 
         self.selected = row
         values = self.table.iloc[row][list(self.setup.spec().params)].to_dict()
-        result = run_backtest(self.setup, values)
+        done = await backtest_in_worker(self.setup, self.jobs, values, f"backtest of cell {row}")
+        if done is None:
+            return
+        result, panel = done
         title = ", ".join(f"{k}={v}" for k, v in result.params.items())
-        self.detail[:] = [
-            pn.pane.Markdown(f"### Combination {row}: {title}"),
-            result_panel(self.setup, result, title),
-        ]
+        self.detail[:] = [pn.pane.Markdown(f"### Combination {row}: {title}"), panel]
 
     @param.depends("metric", watch=True)
     def _metric_changed(self) -> None:
@@ -182,25 +188,21 @@ class WalkForwardView(param.Parameterized):
         )
 
     async def run(self) -> WalkForwardResult | None:
-        """Give the walk-forward result, computed off the event loop, and show it."""
-        grid, spec, candles = self.sweep_view.grid(), self.setup.spec(), self.setup.candles()
-        settings, metric = self.setup.settings(), self.sweep_view.metric
+        """Give the walk-forward result, computed in a worker process, and show it."""
+        try:
+            grid, spec = self.sweep_view.grid(), self.setup.spec()
+        except ValueError as exc:
+            self.jobs._show(f"Cannot walk forward: {exc}", "danger")
+            return None
+        metric, anchored = self.sweep_view.metric, self.anchored
         train, test = pd.Timedelta(days=self.train_days), pd.Timedelta(days=self.test_days)
+        cash = float(self.setup.cash)
 
-        def work(report: Report) -> WalkForwardResult:
-            return walk_forward(
-                spec,
-                {spec.market.symbol: candles},
-                grid,
-                train,
-                test,
-                self.anchored,
-                metric,
-                settings,
-                progress=report,
-            )
+        def inputs() -> tuple[Any, ...]:
+            settings = self.setup.settings()
+            return spec.raw, self.setup.candles(), grid, train, test, anchored, metric, settings
 
-        result = await self.jobs.run("walk-forward", work)
+        result = await self.jobs.run("walk-forward", walk_forward_job, inputs)
         if result is not None:
             self.result = result
             summary = pd.DataFrame(
@@ -208,9 +210,7 @@ class WalkForwardView(param.Parameterized):
                 index=list(result.summary),
             )
             self.body[:] = [
-                pn.pane.Bokeh(
-                    walkforward_figure(result, settings.cash), sizing_mode="stretch_width"
-                ),
+                pn.pane.Bokeh(walkforward_figure(result, cash), sizing_mode="stretch_width"),
                 pn.Row(
                     pn.widgets.Tabulator(summary, disabled=True, width=320),
                     pn.widgets.Tabulator(

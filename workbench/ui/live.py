@@ -28,6 +28,7 @@ from workbench.ui.admin import AuditView, UsersView
 from workbench.ui.layout import lazy_tabs
 from workbench.ui.live_market import MarketView
 from workbench.ui.live_orders import OrderTicket
+from workbench.ui.live_risk import RiskView
 from workbench.ui.live_strategies import AddStrategy, StrategyCard
 from workbench.ui.live_tables import ComparisonView, LiveTables, PortfolioView
 from workbench.ui.shared import EventBuffer, LiveService
@@ -152,6 +153,7 @@ class LiveDashboard(param.Parameterized):
         self.comparison.push(closed)
         if dirty & {"fill", "order", "refused"}:
             self.tables.refresh_stored()
+        self.risk.update(dirty)
         now = time.monotonic()
         if "state" in dirty:
             self._read_stored_states()
@@ -173,12 +175,14 @@ class LiveDashboard(param.Parameterized):
         self.comparison = ComparisonView(self.service)
         self.add_form = AddStrategy(self.service, acting)
         self.ticket = OrderTicket(self.service, acting)
+        self.risk = RiskView(self.service, acting)
         self._add_new_strategies()
         self.refresh_status()
         tabs: list[tuple[str, Any]] = [
             ("Market", self.market),
             ("Orders & trades", self.tables),
             ("Portfolio", self.portfolio),
+            ("Risk", self.risk),
             ("Comparison", self.comparison),
         ]
         if acting.may(Action.MANAGE_USERS):

@@ -14,7 +14,7 @@ from bokeh.plotting import figure
 
 from workbench.auth.acting import ActingEngine, ActionFailed, BadInput
 from workbench.auth.roles import Action, NotAuthorized
-from workbench.ui.live_risk import limits_text
+from workbench.ui.live_risk_rows import limits_text
 from workbench.ui.shared import Closed, LiveService
 
 CURVE_POINTS = 2000  # points kept per equity curve in the comparison

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import fields
 
 import pytest
 from hypothesis import given
@@ -17,6 +18,8 @@ from workbench.risk.limits import RiskLimits
 from workbench.settings import load_settings
 from workbench.store import Store
 from workbench.ui.live_risk_rows import (
+    LIMIT_FIELDS,
+    form_summary,
     form_texts,
     halt_text,
     history_rows,
@@ -115,16 +118,14 @@ def test_limits_text_lists_what_is_set_or_says_none() -> None:
     assert limits_text(guarded) == (
         "max_drawdown_fraction 0.1, drawdown cool-down 24 h, flatten on drawdown"
     )
-    account = AccountLimits(max_open_positions=5)
-    assert limits_text(account) == "max_open_positions 5"
 
 
 def test_empty_fields_are_no_limit_and_typed_ones_become_the_limits() -> None:
     values = parse_limits(
         {
             "max_open_positions": " 5 ",
-            "daily_loss_fraction": "3%",
-            "max_exposure_fraction": "0.8",
+            "daily_loss": "3%",
+            "max_exposure_fraction": "120%",  # past 1: more exposure than equity
             "max_exposure": "20000",
             "drawdown_cooldown_h": "1.5",
             "max_order_notional": "",
@@ -135,22 +136,27 @@ def test_empty_fields_are_no_limit_and_typed_ones_become_the_limits() -> None:
         "flatten_on_drawdown": True,
         "max_open_positions": 5,
         "daily_loss_fraction": 0.03,
-        "max_exposure_fraction": 0.8,
+        "max_exposure_fraction": 1.2,
         "max_exposure": 20000.0,
         "drawdown_cooldown_ms": 5_400_000,
     }
     assert AccountLimits.from_dict(values).max_open_positions == 5
-    assert parse_limits({}) == {"flatten_on_drawdown": False}
+    assert AccountLimits.from_dict(parse_limits({})) == AccountLimits()  # defaults, no limit
 
 
 @pytest.mark.parametrize(
     ("field", "text", "why"),
     [
-        ("max_open_positions", "2.5", "a whole number is needed"),
+        ("max_open_positions", "2.5", "a whole number >= 1 is needed"),
+        ("max_open_positions", "0", "a whole number >= 1 is needed"),
+        ("volatility_lookback", "1", "a whole number >= 2 is needed"),
         ("max_exposure", "lots", "a number is needed"),
         ("max_exposure", "0,5", "a number is needed"),  # not read as 5
+        ("max_exposure", "-1", "must be > 0"),
         ("max_order_notional", "inf", "a finite number is needed"),
-        ("drawdown_cooldown_h", "0", "must be > 0 hours"),
+        ("drawdown_cooldown_h", "0", "must be > 0"),
+        ("daily_loss", "2", "a fraction of at most 1 (100%) is needed"),
+        ("price_band", "150%", "a fraction of at most 1 (100%) is needed"),
         ("max_symbol_position", "80%", "a number is needed"),  # % only for the fractions
     ],
 )
@@ -158,6 +164,19 @@ def test_bad_input_names_the_field_and_what_it_needs(field: str, text: str, why:
     with pytest.raises(BadInput) as refused:
         parse_limits({field: text})
     assert str(refused.value) == f"{field}: {why}, got {text!r}"
+
+
+def test_the_form_has_an_input_for_every_account_limit() -> None:
+    # A limit left out of the form would be reset to its default by every change made there.
+    limits = {f.name for f in fields(AccountLimits)} - {"flatten_on_drawdown"}
+    assert {f.limit for f in LIMIT_FIELDS} == limits
+    assert all(f.description and f.description != "None" for f in LIMIT_FIELDS)
+
+
+def test_the_summary_names_limits_as_the_form_does() -> None:
+    assert form_summary(AccountLimits()) == "none"
+    limits = AccountLimits(daily_loss_fraction=0.03, max_drawdown_fraction=0.1)
+    assert form_summary(limits) == "daily_loss 0.03, max_drawdown 0.1, drawdown_cooldown_h 24"
 
 
 positive = st.floats(min_value=1e-9, max_value=1e12, allow_nan=False, allow_infinity=False)
@@ -179,6 +198,8 @@ count = st.integers(min_value=1, max_value=10_000)
         max_orders_per_minute=st.none() | count,
         max_order_notional=st.none() | positive,
         price_band_fraction=st.none() | fraction,
+        volatility_target=st.none() | positive,
+        volatility_lookback=st.integers(min_value=2, max_value=100_000),
     )
 )
 def test_the_form_shows_the_limits_in_force_and_gives_them_back_exactly(

@@ -25,10 +25,10 @@ from workbench.auth.roles import Action, NotAuthorized, refusal
 from workbench.ui.live_risk_rows import (
     LIMIT_FIELDS,
     ROWS,
+    form_summary,
     form_texts,
     halt_text,
     history_rows,
-    limits_text,
     parse_limits,
     refusal_rows,
     strategy_limit_rows,
@@ -268,7 +268,7 @@ class RiskView:
             self.limits_message.object = f"Not applied: {exc}"
             return
         self.limits_message.object = (
-            f"Applied by {self.acting.actor} (stored; from the next order): {limits_text(limits)}."
+            f"Applied by {self.acting.actor} (stored; from the next order): {form_summary(limits)}."
         )
         self.refresh_form()
         self.refresh_live()

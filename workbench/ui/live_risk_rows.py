@@ -2,7 +2,8 @@
 
 The rows are built from the engine's `Usage` and `Halt` values and from the store's frames
 (`RiskStore.halts`, `TradingStore.refusals`); the form's texts become the keyword values of
-`AccountLimits` (named as it names them), with the field named in every error.
+`AccountLimits`, the inputs named as the settings' `[risk]` table names them (what
+`workbench config show` lists), each error naming its input.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
 
 from workbench.auth.acting import BadInput
 from workbench.risk.account import AccountLimits, Halt, Usage
+from workbench.risk.limits import RiskLimits
+from workbench.risk.settings import RiskSettings
 
 ROWS = 200  # newest halts and refusals shown
 HOUR_MS = 3_600_000
@@ -127,9 +131,8 @@ def refusal_rows(refused: pd.DataFrame) -> pd.DataFrame:
     ).head(ROWS)
 
 
-def limits_text(limits: Any) -> str:
-    """Give the limits set in a limits dataclass (a strategy's or the account's) on one line,
-    or "none"."""
+def limits_text(limits: RiskLimits | None) -> str:
+    """Give a strategy's limits set on one line, or "none"."""
     if limits is None:
         return "none"
     values = {f.name: getattr(limits, f.name) for f in fields(limits)}
@@ -159,60 +162,78 @@ def strategy_limit_rows(strategies: Mapping[str, Any]) -> pd.DataFrame:
 
 
 # -- the limits form ------------------------------------------------------------------------
+class Kind(StrEnum):
+    """What a limit's input holds, and so how it is read and checked."""
+
+    AMOUNT = "amount"  # > 0, in each market's quote currency
+    RATIO = "ratio"  # > 0, may pass 1 (exposure over equity, annualized volatility)
+    FRACTION = "fraction"  # in (0, 1]
+    COUNT = "count"  # a whole number > 0
+    BARS = "bars"  # a whole number >= 2
+    HOURS = "hours"  # > 0, kept in ms
+
+
 @dataclass(frozen=True)
 class LimitField:
-    """One input of the limits form: the limit's name, what it holds, what it means."""
+    """One input of the limits form, named as the settings' `[risk]` table names it."""
 
     name: str
-    kind: str  # "amount", "fraction", "count" or "hours"
-    description: str
+    limit: str  # its `AccountLimits` field
+    kind: Kind
+
+    @property
+    def description(self) -> str:
+        return str(RiskSettings.model_fields[self.name].description)
 
 
 LIMIT_FIELDS = (
-    LimitField("max_exposure", "amount", "total position value, in each quote currency"),
-    LimitField("max_exposure_fraction", "fraction", "total position value / account equity"),
-    LimitField("max_open_positions", "count", "open positions at once"),
-    LimitField("max_symbol_position", "amount", "position value per symbol over strategies"),
-    LimitField("daily_loss_fraction", "fraction", "loss since the UTC day's start"),
-    LimitField("max_drawdown_fraction", "fraction", "account drawdown that halts entries"),
-    LimitField("drawdown_cooldown_h", "hours", "hours the drawdown halt lasts (default 24)"),
-    LimitField("max_orders_per_minute", "count", "orders sent per minute"),
-    LimitField("max_order_notional", "amount", "largest single order (a fat-finger stop)"),
-    LimitField("price_band_fraction", "fraction", "furthest a manual limit price may be"),
+    LimitField("max_exposure", "max_exposure", Kind.AMOUNT),
+    LimitField("max_exposure_fraction", "max_exposure_fraction", Kind.RATIO),
+    LimitField("max_open_positions", "max_open_positions", Kind.COUNT),
+    LimitField("max_symbol_position", "max_symbol_position", Kind.AMOUNT),
+    LimitField("daily_loss", "daily_loss_fraction", Kind.FRACTION),
+    LimitField("max_drawdown", "max_drawdown_fraction", Kind.FRACTION),
+    LimitField("drawdown_cooldown_h", "drawdown_cooldown_ms", Kind.HOURS),
+    LimitField("max_orders_per_minute", "max_orders_per_minute", Kind.COUNT),
+    LimitField("max_order_notional", "max_order_notional", Kind.AMOUNT),
+    LimitField("price_band", "price_band_fraction", Kind.FRACTION),
+    LimitField("volatility_target", "volatility_target", Kind.RATIO),
+    LimitField("volatility_lookback", "volatility_lookback", Kind.BARS),
 )
+#: Inputs that always hold a value (empty: the default); the others' empty is no limit.
+DEFAULTED = frozenset({"drawdown_cooldown_h", "volatility_lookback"})
 
 
 def _parse(field: LimitField, text: str) -> int | float:
     raw = text.strip()  # "0,5" is refused, not read as 5
-    percent = field.kind == "fraction" and raw.endswith("%")
+    percent = field.kind in (Kind.FRACTION, Kind.RATIO) and raw.endswith("%")
     try:
         number = float(raw[:-1]) / 100.0 if percent else float(raw)
     except ValueError:
         raise BadInput(f"{field.name}: a number is needed, got {text!r}") from None
     if not math.isfinite(number):
         raise BadInput(f"{field.name}: a finite number is needed, got {text!r}")
-    if field.kind == "count":
-        if not number.is_integer():
-            raise BadInput(f"{field.name}: a whole number is needed, got {text!r}")
+    if field.kind in (Kind.COUNT, Kind.BARS):
+        least = 2 if field.kind is Kind.BARS else 1
+        if not number.is_integer() or number < least:
+            raise BadInput(f"{field.name}: a whole number >= {least} is needed, got {text!r}")
         return int(number)
-    if field.kind == "hours":
-        if number <= 0:
-            raise BadInput(f"{field.name}: must be > 0 hours, got {text!r}")
-        return round(number * HOUR_MS)
-    return number
+    if number <= 0:
+        raise BadInput(f"{field.name}: must be > 0, got {text!r}")
+    if field.kind is Kind.FRACTION and number > 1:
+        raise BadInput(f"{field.name}: a fraction of at most 1 (100%) is needed, got {text!r}")
+    return round(number * HOUR_MS) if field.kind is Kind.HOURS else number
 
 
 def parse_limits(texts: Mapping[str, str], flatten_on_drawdown: bool = False) -> dict[str, Any]:
-    """Give the account limits typed in the form (empty: no limit; a fraction may be typed
-    as "5%"), keyed as `AccountLimits` names them; raise BadInput naming the field. The
-    limits' own rules (> 0, a fraction at most 1) are checked by `AccountLimits`."""
+    """Give the account limits typed in the form, keyed as `AccountLimits` names them (empty:
+    no limit, or the default; a fraction may be typed as "5%"); raise BadInput naming the
+    field as the form (and the settings) name it."""
     values: dict[str, Any] = {"flatten_on_drawdown": bool(flatten_on_drawdown)}
     for field in LIMIT_FIELDS:
         text = texts.get(field.name, "")
-        if not text.strip():
-            continue
-        name = "drawdown_cooldown_ms" if field.kind == "hours" else field.name
-        values[name] = _parse(field, text)
+        if text.strip():
+            values[field.limit] = _parse(field, text)
     return values
 
 
@@ -226,15 +247,28 @@ def form_texts(limits: AccountLimits) -> dict[str, str]:
     """Give the form's texts for limits in force (`parse_limits` gives them back exactly)."""
     texts = {}
     for field in LIMIT_FIELDS:
-        if field.kind == "hours":
-            ms = limits.drawdown_cooldown_ms
-            text = f"{ms / HOUR_MS:g}"
-            exact = round(float(text) * HOUR_MS) == ms
-            texts[field.name] = text if exact else repr(ms / HOUR_MS)
-            continue
-        value = getattr(limits, field.name)
+        value = getattr(limits, field.limit)
         if value is None:
             texts[field.name] = ""
+        elif field.kind in (Kind.COUNT, Kind.BARS):
+            texts[field.name] = str(value)
+        elif field.kind is Kind.HOURS:
+            text = f"{value / HOUR_MS:g}"
+            exact = round(float(text) * HOUR_MS) == value
+            texts[field.name] = text if exact else repr(value / HOUR_MS)
         else:
-            texts[field.name] = str(value) if field.kind == "count" else _short(value)
+            texts[field.name] = _short(value)
     return texts
+
+
+def form_summary(limits: AccountLimits) -> str:
+    """Give the limits set, named as the form names them, on one line (or "none")."""
+    texts = form_texts(limits)
+    shown = [f"{name} {text}" for name, text in texts.items() if text and name not in DEFAULTED]
+    if limits.max_drawdown_fraction is not None:
+        shown.append(f"drawdown_cooldown_h {texts['drawdown_cooldown_h']}")
+        if limits.flatten_on_drawdown:
+            shown.append("flatten_on_drawdown")
+    if limits.volatility_target is not None:
+        shown.append(f"volatility_lookback {texts['volatility_lookback']}")
+    return ", ".join(shown) or "none"

@@ -4,8 +4,9 @@ Each session subscribes an event buffer to the shared `LiveService` and drains i
 periodic callback (which holds the document lock, so Bokeh models may change there): the
 market view and the comparison stream what closed or formed since the last tick; cards,
 portfolio and tables refresh from `engine.status()` once a second and from the store when an
-order, fill, refusal or state change happened. The buffer is dropped when the session ends;
-the engine goes on.
+order, fill, refusal or state change happened; the Risk tab from halts, limit changes and
+refusals, and its bars every 2 s. The buffer is dropped when the session ends; the engine
+goes on.
 """
 
 from __future__ import annotations

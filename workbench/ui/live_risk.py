@@ -115,7 +115,13 @@ class RiskView:
         )  # fmt: skip
         self.no_limits = pn.pane.Markdown("", name="no-limits")
         self.history = _table("halts")
-        self.refusals = _table("risk-refusals", formatters={"numbers": {"type": "textarea"}})
+        self.refusals = _table(
+            "risk-refusals",
+            layout="fit_columns",  # the numbers wrap in what is left of the width
+            formatters={"numbers": {"type": "textarea"}},
+            widths={"bar": 150, "strategy": 190, "symbol": 90, "side": 60, "amount": 90,
+                    "rule": 160},
+        )  # fmt: skip
         self.strategy_limits = _table("strategy-limits")
 
         self.inputs = {

@@ -90,16 +90,17 @@ def test_refusals_show_rule_numbers_and_strategy_with_the_others_share_last(
 ) -> None:
     bar_ms = int(dt.datetime(2018, 1, 11, 16, 5, tzinfo=dt.UTC).timestamp() * 1000)
     detail = {"scope": "account", "exposure": 1.25, "allowed": 1.0, "others": {"b": 0.5}}
-    store.trading.save_refusal("a", bar_ms, "ETH/BTC", "buy", 2.0, "entry", "account_exposure",
-                               detail)  # fmt: skip
-    store.trading.save_refusal("b", bar_ms + 300_000, "LTC/BTC", "buy", 1.0, "manual", "halted",
-                               {"by": "tess", "since_ms": bar_ms})  # fmt: skip
+    save = store.trading.save_refusal
+    save("a", bar_ms, "ETH/BTC", "buy", 1.1347266160551235, "entry", "account_exposure", detail)
+    save("b", bar_ms + 300_000, "LTC/BTC", "buy", 1.0, "manual", "halted",
+         {"by": "tess", "since_ms": bar_ms})  # fmt: skip
     rows = refusal_rows(store.trading.refusals(latest=10)).to_dict("records")
     assert [(r["strategy"], r["rule"]) for r in rows] == [
         ("b", "halted"),
         ("a", "account_exposure"),
     ]
     assert rows[1]["bar"] == "2018-01-11 16:05:00"
+    assert rows[1]["amount"] == 1.13473  # six significant digits, as the numbers are shown
     assert rows[1]["numbers"] == "allowed 1 · exposure 1.25 · scope account · others: b 0.5"
     assert rows[0]["numbers"] == "by tess · since_ms 2018-01-11 16:05:00 UTC"
 

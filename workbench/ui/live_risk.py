@@ -111,16 +111,14 @@ class RiskView:
                 "use_pct": {"type": "progress", "min": 0, "max": 100, "legend": True,
                             "color": BAR_COLORS},
             },
-            widths={"use_pct": 260},
+            widths={"used": 150, "allowed": 150, "use_pct": 260},  # fixed: values change
         )  # fmt: skip
         self.no_limits = pn.pane.Markdown("", name="no-limits")
         self.history = _table("halts")
         self.refusals = _table(
             "risk-refusals",
-            layout="fit_columns",  # the numbers wrap in what is left of the width
-            formatters={"numbers": {"type": "textarea"}},
-            widths={"bar": 150, "strategy": 190, "symbol": 90, "side": 60, "amount": 90,
-                    "rule": 160},
+            formatters={"numbers": {"type": "textarea"}},  # wrapped in its width
+            widths={"numbers": 320},
         )  # fmt: skip
         self.strategy_limits = _table("strategy-limits")
 
@@ -251,6 +249,7 @@ class RiskView:
             if pending.switch is Switch.RESUME:
                 await self.acting.resume(pending.reason or "resumed")
                 done = f"Resumed by {self.acting.actor}."
+                self.reason.value = ""
             else:
                 await self.acting.halt(pending.reason, flatten=pending.switch is Switch.FLATTEN)
                 done = f"Halted by {self.acting.actor}: {pending.reason}."
@@ -294,7 +293,8 @@ class RiskView:
             "### Change the account limits",
             self.limits_note,
             pn.FlexBox(*self.inputs.values(), self.flatten_input),
-            pn.Row(self.apply_button, self.limits_message),
+            self.apply_button,
+            self.limits_message,
             "### Halts and resumes",
             self.history,
             "### Last refused orders (every strategy)",

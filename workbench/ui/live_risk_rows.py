@@ -123,7 +123,7 @@ def refusal_rows(refused: pd.DataFrame) -> pd.DataFrame:
             "strategy": refused["strategy_id"],
             "symbol": refused["symbol"],
             "side": refused["side"],
-            "amount": refused["amount"],
+            "amount": [float(_amount(a)) for a in refused["amount"]],
             "rule": refused["rule"],
             "numbers": [numbers_text(json.loads(d)) for d in refused["detail"]],
         },

@@ -201,6 +201,7 @@ count = st.integers(min_value=1, max_value=10_000)
         price_band_fraction=st.none() | fraction,
         volatility_target=st.none() | positive,
         volatility_lookback=st.integers(min_value=2, max_value=100_000),
+        rebalance_every_ms=st.none() | st.integers(min_value=1, max_value=10**11),
     )
 )
 def test_the_form_shows_the_limits_in_force_and_gives_them_back_exactly(

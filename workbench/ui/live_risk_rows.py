@@ -199,6 +199,7 @@ LIMIT_FIELDS = (
     LimitField("price_band", "price_band_fraction", Kind.FRACTION),
     LimitField("volatility_target", "volatility_target", Kind.RATIO),
     LimitField("volatility_lookback", "volatility_lookback", Kind.BARS),
+    LimitField("rebalance_every_h", "rebalance_every_ms", Kind.HOURS),
 )
 #: Inputs that always hold a value (empty: the default); the others' empty is no limit.
 DEFAULTED = frozenset({"drawdown_cooldown_h", "volatility_lookback"})

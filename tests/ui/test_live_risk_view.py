@@ -1,6 +1,7 @@
 """The Risk tab's view on a real engine (local exchange, DuckDB file) without a browser: a
-viewer's controls are disabled with the reason and a crafted confirmation is refused; a
-halt from elsewhere (the CLI, another page) is drawn from its event."""
+viewer's controls are disabled with the reason and a crafted confirmation is refused; a halt
+needs a reason and a confirmation; a halt from elsewhere (the CLI, another page) is drawn
+from its event."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ async def settled(view: RiskView) -> None:
             return
 
 
-async def test_a_viewer_sees_why_not_and_a_halt_from_elsewhere_is_drawn(tmp_path: Path) -> None:
+async def test_controls_say_why_not_ask_for_reason_and_confirmation_and_draw_halts_from_elsewhere(
+    tmp_path: Path,
+) -> None:
     candles = load_csv_history(CANDLE_DIR, ["ETH/BTC"])["ETH/BTC"].iloc[:100]
     async for _server, _clock, clients in open_market(candles):
         with Store.open(tmp_path / "risk.duckdb") as store:
@@ -54,6 +57,21 @@ async def test_a_viewer_sees_why_not_and_a_halt_from_elsewhere_is_drawn(tmp_path
             await view._confirm()
             assert engine.halted is None
             assert view.message.object.startswith("Not done: vic (viewer) may not halt")
+
+            # A trader's halt needs a reason, and a confirmation before it reaches the engine.
+            trader = ActingEngine(engine, User("tess", Role.TRADER), store.audit)
+            view = RiskView(service, trader)  # type: ignore[arg-type]
+            await settled(view)
+            view.halt_button.clicks += 1
+            assert view.message.object.startswith("reason: say why trading halts")
+            assert view.pending is None and not view.confirm_row.visible
+            view.reason.value = "drill"
+            view.halt_button.clicks += 1
+            assert view.confirm_row.visible and view.confirm_button.name == "Confirm halt"
+            assert engine.halted is None
+            view.cancel_button.clicks += 1
+            assert not view.confirm_row.visible and view.pending is None
+            assert engine.halted is None and store.risk.halts("local").empty
 
             # Someone else halts and sets limits (the CLI, another page): the events redraw it.
             await engine.halt("exchange incident", by="cli:ops")

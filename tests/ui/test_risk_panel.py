@@ -38,8 +38,8 @@ def server(served_db: Path) -> Iterator[Server]:
         yield Server(base, served_db)
 
 
-def open_risk_tab(browser: Any, server: Server, name: str, height: int = 1100) -> Any:
-    context, page, problems = sign_in(browser, server.base, name, PASSWORDS[name], height=height)
+def open_risk_tab(browser: Any, server: Server, name: str) -> Any:
+    context, page, problems = sign_in(browser, server.base, name, PASSWORDS[name])
     page.locator(".bk-tab", has_text="Risk").click()
     page.locator("text=/Kill switch/").wait_for(timeout=30_000)
     return context, page, problems
@@ -89,9 +89,7 @@ def test_a_confirmed_halt_from_the_page_stops_the_engine_until_resumed(
     page.locator("text=/Changing limits is not for tess: needs the admin role/").wait_for()
     assert page.get_by_role("button", name="Apply limits").is_disabled()
 
-    page.get_by_role("button", name="Halt", exact=True).click()  # no reason given
-    page.locator("text=/reason: say why trading halts/").wait_for(timeout=15_000)
-    type_into(page, "Reason", "news in five minutes")
+    type_into(page, "Reason", "news in five minutes")  # required (test_live_risk_view)
     page.get_by_role("button", name="Halt", exact=True).click()
     confirm = page.get_by_role("button", name="Confirm halt", exact=True)
     confirm.wait_for(timeout=15_000)
@@ -130,7 +128,7 @@ def test_a_confirmed_halt_from_the_page_stops_the_engine_until_resumed(
 def test_limits_set_in_the_page_are_stored_shown_and_refuse_the_next_order(
     browser: Any, server: Server
 ) -> None:
-    context, page, problems = open_risk_tab(browser, server, "ada", height=2200)
+    context, page, problems = open_risk_tab(browser, server, "ada")
     page.locator("text=/No account limit is set/").wait_for(timeout=15_000)
     before = query("SELECT limits, updated_by FROM risk_limits WHERE scope = ?", [SCOPE],
                    db=server.db).to_dict("records")  # fmt: skip
@@ -173,7 +171,6 @@ def test_limits_set_in_the_page_are_stored_shown_and_refuse_the_next_order(
     detail = json.loads(refused[0]["detail"])
     assert detail["limit"] == 0.0001 and detail["order_notional"] == pytest.approx(0.5 * 0.001)
     page.locator(".tabulator-row", has_text="max_order_notional").first.wait_for(timeout=15_000)
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(ARTIFACTS / "risk_panel.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "risk_panel.png"))
     assert problems == []
     context.close()

@@ -113,6 +113,38 @@ def serve(
 # The live dashboard trades on the local exchange replaying the shipped candles: fast, so
 # that candles stream within seconds.
 LIVE_ENV = {"WORKBENCH_LOCAL_SPEED": "3000"}
+COOKIE_SECRET = "test-cookie-secret-0123456789abcdefghijkl"
+
+
+@contextmanager
+def serve_with_login(
+    db: Path,
+    log_name: str,
+    users: dict[str, tuple[str, str]],
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Serve apps/dashboard.py with login on (the engine started with the server) for
+    ``users`` (name: (role, password)), added to ``db`` first; give the server's base URL."""
+    from workbench.auth.accounts import Accounts
+    from workbench.auth.roles import Role, User
+    from workbench.cli.serve import HOOKS
+
+    with Store.open(db) as store:
+        accounts = Accounts(store)
+        for name, (role, password) in users.items():
+            accounts.add_user(User("test", Role.ADMIN), name, role, password)
+    login_env = {
+        **LIVE_ENV,
+        "WORKBENCH_AUTH": "true",
+        "WORKBENCH_COOKIE_SECRET": COOKIE_SECRET,
+        "PANEL_COOKIE_SECRET": COOKIE_SECRET,
+        "BOKEH_COOKIE_SECRET": COOKIE_SECRET,
+        **(env or {}),
+    }
+    app = ROOT / "apps" / "dashboard.py"
+    args = ["--auth-module", str(HOOKS)]
+    with serve(app, db, log_name, login_env, setup=True, args=args) as url:
+        yield url.rsplit("/", 1)[0]
 
 
 @pytest.fixture(scope="module")

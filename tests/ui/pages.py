@@ -22,3 +22,25 @@ def open_page(
     )
     page.goto(url, wait_until=wait)
     return page, problems
+
+
+def sign_in(
+    browser: Any, base: str, name: str, password: str, *, width: int = 1500, height: int = 1100
+) -> tuple[Any, Any, list[str]]:
+    """Log in through the dashboard's form; give the browser context, the page (its strategy
+    cards drawn) and the list its console errors and external requests go to."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(LOCAL) else problems.append(f"external: {r.url}"),
+    )
+    page.goto(f"{base}/dashboard")
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("#login")
+    page.locator(".card").first.wait_for(timeout=60_000)
+    return context, page, problems

@@ -16,13 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shipped import ROOT
-from ui.conftest import LIVE_ENV, serve
+from ui.conftest import COOKIE_SECRET, serve_with_login
 
-from workbench.auth.accounts import Accounts
-from workbench.auth.roles import Role, User
-from workbench.cli.serve import HOOKS
-from workbench.store import Store
 from workbench.store.sharing import query
 
 pytestmark = pytest.mark.browser
@@ -34,7 +29,6 @@ class _Stay(urllib.request.HTTPRedirectHandler):
 
 
 NO_REDIRECTS = urllib.request.build_opener(_Stay)
-COOKIE_SECRET = "test-cookie-secret-0123456789abcdefghijkl"
 CANARY_KEY, CANARY_SECRET = "canaryKEY-44aa9d0e7c1b", "canarySECRET-9d8c7b6a5f4e"
 SESSION_TTL_S = 45
 LOCKOUT_S = 3
@@ -53,26 +47,16 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(served_db: Path) -> Iterator[Server]:
-    with Store.open(served_db) as store:
-        accounts = Accounts(store)
-        for name, role in ROLES.items():
-            accounts.add_user(User("test", Role.ADMIN), name, role, PASSWORDS[name])
+    users = {name: (ROLES[name], password) for name, password in PASSWORDS.items()}
     env = {
-        **LIVE_ENV,
-        "WORKBENCH_AUTH": "true",
-        "WORKBENCH_COOKIE_SECRET": COOKIE_SECRET,
-        "PANEL_COOKIE_SECRET": COOKIE_SECRET,
-        "BOKEH_COOKIE_SECRET": COOKIE_SECRET,
         "WORKBENCH_SESSION_TTL_S": str(SESSION_TTL_S),
         "WORKBENCH_LOGIN_MAX_FAILURES": "3",
         "WORKBENCH_LOGIN_LOCKOUT_S": str(LOCKOUT_S),
         "WORKBENCH_API_KEY": CANARY_KEY,
         "WORKBENCH_API_SECRET": CANARY_SECRET,
     }
-    app = ROOT / "apps" / "dashboard.py"
-    args = ["--auth-module", str(HOOKS)]
-    with serve(app, served_db, "panel-serve-auth.log", env, setup=True, args=args) as url:
-        yield Server(url.rsplit("/", 1)[0], served_db, time.monotonic())
+    with serve_with_login(served_db, "panel-serve-auth.log", users, env) as base:
+        yield Server(base, served_db, time.monotonic())
 
 
 def watch(page: Any, server: Server) -> list[str]:

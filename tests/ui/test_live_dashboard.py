@@ -79,6 +79,7 @@ def test_every_tab_draws_offline(browser: Any, live_dashboard: Any) -> None:
     for tab, shows in (
         ("Orders & trades", "Refused orders"),
         ("Portfolio", "Risk status"),
+        ("Risk", "Kill switch"),
         ("Comparison", "win_rate"),
         ("Market", "bars streamed"),
     ):

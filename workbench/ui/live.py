@@ -4,8 +4,9 @@ Each session subscribes an event buffer to the shared `LiveService` and drains i
 periodic callback (which holds the document lock, so Bokeh models may change there): the
 market view and the comparison stream what closed or formed since the last tick; cards,
 portfolio and tables refresh from `engine.status()` once a second and from the store when an
-order, fill, refusal or state change happened. The buffer is dropped when the session ends;
-the engine goes on.
+order, fill, refusal or state change happened; the Risk tab from halts, limit changes and
+refusals, and its bars every 2 s. The buffer is dropped when the session ends; the engine
+goes on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workbench.ui.admin import AuditView, UsersView
 from workbench.ui.layout import lazy_tabs
 from workbench.ui.live_market import MarketView
 from workbench.ui.live_orders import OrderTicket
+from workbench.ui.live_risk import RiskView
 from workbench.ui.live_strategies import AddStrategy, StrategyCard
 from workbench.ui.live_tables import ComparisonView, LiveTables, PortfolioView
 from workbench.ui.shared import EventBuffer, LiveService
@@ -152,6 +154,7 @@ class LiveDashboard(param.Parameterized):
         self.comparison.push(closed)
         if dirty & {"fill", "order", "refused"}:
             self.tables.refresh_stored()
+        self.risk.update(dirty)
         now = time.monotonic()
         if "state" in dirty:
             self._read_stored_states()
@@ -173,12 +176,14 @@ class LiveDashboard(param.Parameterized):
         self.comparison = ComparisonView(self.service)
         self.add_form = AddStrategy(self.service, acting)
         self.ticket = OrderTicket(self.service, acting)
+        self.risk = RiskView(self.service, acting)
         self._add_new_strategies()
         self.refresh_status()
         tabs: list[tuple[str, Any]] = [
             ("Market", self.market),
             ("Orders & trades", self.tables),
             ("Portfolio", self.portfolio),
+            ("Risk", self.risk),
             ("Comparison", self.comparison),
         ]
         if acting.may(Action.MANAGE_USERS):

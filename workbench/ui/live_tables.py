@@ -14,6 +14,7 @@ from bokeh.plotting import figure
 
 from workbench.auth.acting import ActingEngine, ActionFailed, BadInput
 from workbench.auth.roles import Action, NotAuthorized
+from workbench.ui.live_risk_rows import limits_text
 from workbench.ui.shared import Closed, LiveService
 
 CURVE_POINTS = 2000  # points kept per equity curve in the comparison
@@ -176,10 +177,10 @@ class PortfolioView:
                     "drawdown": equity / peak - 1.0 if peak else 0.0,
                     "halted": state.halted_until_ms > (live.runner.last_close_ms or 0),
                     "halts": len(state.halts),
+                    "limits": limits_text(live.risk.limits),  # its own; the account's: Risk tab
                 }
             )
-        limits = live_limits(self.service)
-        self.risk.value = pd.DataFrame(rows).assign(**limits) if rows else pd.DataFrame()
+        self.risk.value = pd.DataFrame(rows)
 
     def __panel__(self) -> Any:
         return pn.Column(
@@ -199,13 +200,6 @@ def max_drawdown(returns: Any) -> float:
     if not len(value):
         return 0.0
     return float(np.min(value / np.maximum.accumulate(value) - 1.0))
-
-
-def live_limits(service: LiveService) -> dict[str, Any]:
-    limits = service.engine.limits
-    if limits is None:
-        return {"limits": "none"}
-    return {k: v for k, v in vars(limits).items() if v is not None}
 
 
 class ComparisonView:

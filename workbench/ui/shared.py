@@ -37,6 +37,8 @@ from workbench.live.events import (
     CandleForming,
     EngineEvent,
     FillBooked,
+    HaltChanged,
+    LimitsChanged,
     Notice,
     OrderChanged,
     OrderRefused,
@@ -72,6 +74,8 @@ _DIRTY: dict[type, str] = {
     OrderRefused: "refused",
     StateChanged: "state",
     Notice: "state",
+    HaltChanged: "halt",
+    LimitsChanged: "limits",
 }
 
 _lock = threading.Lock()

@@ -165,7 +165,7 @@ class LiveService:
         try:
             store()  # the shared connection first: the engine's joins the same instance
             known = self._stored_strategies()
-            self.live = Live(self.settings, paper=True, start=self._resume_at(known))
+            self.live = Live(self.settings, paper=True, start=self._resume_at(known), ops="serve")
             await self.live.__aenter__()
             engine = self.live.engine
             engine.subscribe(self._on_event)

@@ -27,13 +27,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from workbench.live.events import EngineEvent
 from workbench.ops import systemd
-from workbench.ops.alerts import Alert, AlertRules, Deduper, RuleSettings, restarted_alert
+from workbench.ops.alerting import Alerting, AuditWatch
+from workbench.ops.alerts import Alert, restarted_alert
 from workbench.ops.eventlog import EventLog
 from workbench.ops.health import Probe, Readiness, assess
 from workbench.ops.metrics import EngineMetrics
-from workbench.ops.notify import AlertSender
 from workbench.ops.snapshot import EngineView, view_of
 from workbench.ops.summary import daily_summary, next_summary_at
 
@@ -83,11 +82,12 @@ class OpsService:
         self.metrics = EngineMetrics()
         self.metrics.attach(self.view)
         self.event_log = EventLog()
-        self.rules = AlertRules(RuleSettings.of(settings), self.where)
-        self.dedupe = Deduper(settings.alert_dedupe_s)
-        self.sender = AlertSender(store, list(settings.alert_urls), outcome=self._outcome)
+        self.alerting = Alerting(
+            store, settings, where=self.where, clock=clock, outcome=self._outcome, held=self._held
+        )
         #: called on the loop with each alert let through (the dashboard's notifications)
-        self.alert_listeners: list[Callable[[Alert], None]] = []
+        self.alert_listeners = self.alerting.listeners
+        self.raise_alert = self.alerting.raise_alert
         self.started_at = time.time()
         self.loop_lag_s: float | None = None
         self._lags: deque[float] = deque(maxlen=8)
@@ -95,22 +95,20 @@ class OpsService:
         self._started = False
         self._ready: tuple[float, Readiness] | None = None
         self._probing: asyncio.Task[Readiness] | None = None
-        self._audit_seq = 0
 
     # -- life -------------------------------------------------------------------------------
     async def start(self) -> OpsService:
         """Listen to the engine, start the sender and the probes; raise a restart alert when
         the previous run of this role on this host never stopped cleanly."""
         global _current
-        for listener in (self.metrics, self.event_log, self._on_event):
+        for listener in (self.metrics, self.event_log, self.alerting.on_event):
             self.engine.subscribe(listener)
-        self.sender.start()
+        self.alerting.start()
         previous = await asyncio.to_thread(
             self.store.ops.start_run, self.run_id, self.role, self.host, os.getpid()
         )
         if previous is not None:
             self.raise_alert(restarted_alert(previous, self.where))
-        self._audit_seq = await asyncio.to_thread(self._audit_head)
         loop = asyncio.get_running_loop()
         for work in (self._loop_probe, self._tick, self._watch_audit):
             self._tasks.append(loop.create_task(work(), name=f"ops {work.__name__}"))
@@ -128,49 +126,24 @@ class OpsService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        for listener in (self.metrics, self.event_log, self._on_event):
+        for listener in (self.metrics, self.event_log, self.alerting.on_event):
             self.engine.unsubscribe(listener)
         self.metrics.up.set(0)
         try:
             await asyncio.to_thread(self.store.ops.stop_run, self.run_id)
         except Exception:
             log.exception("recording the clean stop failed")
-        await asyncio.to_thread(self.sender.stop)
+        await asyncio.to_thread(self.alerting.stop)
         self._started = False
         if _current is self:
             _current = None
 
     # -- alerts -----------------------------------------------------------------------------
-    def raise_alert(self, alert: Alert) -> None:
-        """Send an alert unless the same one went out within the dedupe window."""
-        admitted = self.dedupe.admit(alert, self.clock())
-        if admitted is None:
-            self.metrics.alerts.labels(str(alert.rule), str(alert.level), "held").inc()
-            return
-        log.log(
-            logging.WARNING if admitted.level != "info" else logging.INFO,
-            "alert %s: %s",
-            admitted.rule,
-            admitted.title,
-            extra={
-                "event": "alert",
-                "rule": str(admitted.rule),
-                "strategy_id": admitted.strategy_id,
-            },
-        )
-        for listener in list(self.alert_listeners):
-            try:
-                listener(admitted)
-            except Exception:
-                log.exception("an alert listener failed")
-        self.sender.submit(admitted)
-
     def _outcome(self, alert: Alert, outcome: str) -> None:
         self.metrics.alerts.labels(str(alert.rule), str(alert.level), outcome).inc()
 
-    def _on_event(self, event: EngineEvent) -> None:
-        for alert in self.rules.on_event(event, self.clock()):
-            self.raise_alert(alert)
+    def _held(self, alert: Alert) -> None:
+        self.metrics.alerts.labels(str(alert.rule), str(alert.level), "held").inc()
 
     # -- reading ----------------------------------------------------------------------------
     def view(self) -> EngineView | None:
@@ -258,7 +231,7 @@ class OpsService:
         while True:
             await asyncio.sleep(self.tick_s)
             try:
-                for alert in self.rules.on_view(view_of(self.engine)):
+                for alert in self.alerting.rules.on_view(view_of(self.engine)):
                     self.raise_alert(alert)
                 if due is not None and utcnow() >= due:
                     summary = await asyncio.to_thread(daily_summary, self.store, due, self.where)
@@ -267,30 +240,12 @@ class OpsService:
             except Exception:
                 log.exception("the ops tick failed")
 
-    def _audit_head(self) -> int:
-        row = self.store.db.fetchone("SELECT coalesce(max(seq), 0) FROM audit_log")
-        return int(row[0]) if row else 0
-
-    def _audit_rows(self, after: int) -> list[tuple[Any, ...]]:
-        return list(
-            self.store.db.fetchall(
-                "SELECT seq, action, actor, address, reason FROM audit_log "
-                "WHERE seq > ? ORDER BY seq LIMIT 500",
-                [after],
-            )
-        )
-
     async def _watch_audit(self) -> None:
-        """Raise the failed-login and lockout alerts from the audit log (whichever process of
-        this database wrote them)."""
+        """Raise the failed-login and lockout alerts from the audit log."""
+        watch = await asyncio.to_thread(AuditWatch, self.store, self.alerting)
         while True:
             await asyncio.sleep(self.audit_poll_s)
             try:
-                rows = await asyncio.to_thread(self._audit_rows, self._audit_seq)
+                await asyncio.to_thread(watch.poll)
             except Exception:
                 log.exception("reading the audit log for alerts failed")
-                continue
-            for seq, action, actor, address, reason in rows:
-                self._audit_seq = max(self._audit_seq, int(seq))
-                for alert in self.rules.on_audit(str(action), str(actor), address, reason):
-                    self.raise_alert(alert)

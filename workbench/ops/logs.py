@@ -34,7 +34,7 @@ from workbench.auth import redact
 CONTEXT = ("exchange", "strategy_id", "client_order_id", "symbol")
 _ORDER_ID = re.compile(r"\bwb-[0-9a-f]{28}\b")
 _MARK = "_workbench_ops"  # our handlers carry it: a second setup replaces them
-_STANDARD = set(vars(logging.makeLogRecord({})))
+_STANDARD = {*vars(logging.makeLogRecord({})), "message", "asctime", "taskName"}
 
 
 class LiveContext(logging.Filter):
@@ -97,7 +97,6 @@ class ReadableLine(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extra = {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
-        extra.pop("message", None)
         extra.pop("exchange", None)  # one per process: noise on a terminal
         if extra:
             fields = " ".join(f"{k}={v}" for k, v in extra.items())

@@ -16,7 +16,7 @@ from workbench.broker.models import Fill, Order, OrderState, OrderType
 from workbench.fills import Side
 from workbench.live.events import FillBooked, OrderChanged, StateChanged, StrategyState
 from workbench.ops.eventlog import EventLog
-from workbench.ops.logs import setup_logging
+from workbench.ops.logs import setup_logging, stop_logging
 from workbench.settings import Settings
 
 CID = "wb-" + "ab12" * 7
@@ -32,6 +32,7 @@ def restore_root() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield
+    stop_logging()
     for handler in list(root.handlers):
         if handler not in handlers:
             root.removeHandler(handler)
@@ -39,8 +40,14 @@ def restore_root() -> Iterator[None]:
     root.setLevel(level)
 
 
+def written(stream: io.StringIO) -> str:
+    """Give what reached the stream once the writer thread wrote every queued record."""
+    stop_logging()
+    return stream.getvalue()
+
+
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    return [json.loads(line) for line in written(stream).splitlines() if line.strip()]
 
 
 def test_json_lines_carry_the_strategy_the_order_and_the_exchange(restore_root: None) -> None:
@@ -72,14 +79,14 @@ def test_a_terminal_gets_readable_lines(restore_root: None) -> None:
     stream = Tty()
     setup_logging(Settings(log_format="auto"), stream)
     EventLog()(StateChanged("s1", StrategyState.DEGRADED, "feed down"))
-    text = stream.getvalue()
+    text = written(stream)
     assert "WARNING" in text and "state degraded: feed down" in text and "strategy_id=s1" in text
     with pytest.raises(json.JSONDecodeError):
         json.loads(text.splitlines()[0])
     forced = io.StringIO()
     setup_logging(Settings(log_format="text"), forced)  # text even off a terminal
     logging.getLogger("workbench.x").info("hello")
-    assert forced.getvalue().rstrip().endswith("workbench.x: hello")
+    assert written(forced).rstrip().endswith("workbench.x: hello")
 
 
 def test_the_log_file_rotates_and_keeps_its_backups(tmp_path: Path, restore_root: None) -> None:
@@ -89,6 +96,7 @@ def test_the_log_file_rotates_and_keeps_its_backups(tmp_path: Path, restore_root
     log = logging.getLogger("workbench.test")
     for i in range(200):
         log.info("line %d of the rotation test", i)
+    stop_logging()
     files = sorted(p.name for p in path.parent.iterdir())
     assert files == ["workbench.jsonl", "workbench.jsonl.1", "workbench.jsonl.2"]
     for file in path.parent.iterdir():
@@ -110,7 +118,8 @@ def test_keys_never_reach_a_log_line(restore_root: None) -> None:
         raise RuntimeError(f"exchange said: bad key {key}")
     except RuntimeError:
         log.exception("order failed")
-    text = stream.getvalue()
+    text = written(stream)
     assert key not in text and secret not in text
     assert text.count("[redacted]") >= 3
-    assert len(lines(stream)) == 2
+    records = [json.loads(line) for line in text.splitlines()]
+    assert len(records) == 2 and "RuntimeError" in str(records[1]["message"])

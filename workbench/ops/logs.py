@@ -15,12 +15,18 @@ recognising the ids of the strategies it knows and the workbench's client order 
 message. Keys never appear: the security issue's redaction (`workbench.auth.redact`) rewrites
 every record's message and traceback when it is created, and each formatted line is redacted
 again here (it covers the context fields too).
+
+Writing is off the caller's thread: the root logger gets a `QueueHandler`, and a
+`QueueListener` thread formats and writes each record. A slow or blocked stderr (a full
+pipe, a stalled journal) or a slow disk never holds up the trading loop.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import logging.handlers
+import queue
 import re
 import sys
 import threading
@@ -34,6 +40,7 @@ from workbench.auth import redact
 CONTEXT = ("exchange", "strategy_id", "client_order_id", "symbol")
 _ORDER_ID = re.compile(r"\bwb-[0-9a-f]{28}\b")
 _MARK = "_workbench_ops"  # our handlers carry it: a second setup replaces them
+_listener: logging.handlers.QueueListener | None = None
 _STANDARD = {*vars(logging.makeLogRecord({})), "message", "asctime", "taskName"}
 
 
@@ -115,18 +122,29 @@ def wants_json(log_format: str, stream: IO[str]) -> bool:
     return not (callable(isatty) and isatty())
 
 
+def stop_logging() -> None:
+    """Write what is queued and stop the writer thread (at exit, or before a new setup)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        for handler in _listener.handlers:
+            handler.close()
+        _listener = None
+
+
 def setup_logging(
     settings: Any, stream: IO[str] | None = None, exchange: str | None = None
 ) -> list[logging.Handler]:
-    """Configure the root logger from the settings; give the handlers installed.
+    """Configure the root logger from the settings; give the handlers that write.
 
-    Calling it again replaces the handlers it installed before (tests, a second engine).
+    Calling it again replaces what it installed before (tests, a second engine).
     """
+    global _listener
     stream = stream if stream is not None else sys.stderr
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(handler)
-        handler.close()
+    stop_logging()
     if exchange is not None:
         live_context.exchange = exchange
     console = logging.StreamHandler(stream)
@@ -141,13 +159,19 @@ def setup_logging(
         )
         rotating.setFormatter(RedactedJson())
         handlers.append(rotating)
-    for handler in handlers:
-        handler.addFilter(live_context)
-        setattr(handler, _MARK, True)
-        root.addHandler(handler)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    enqueue = logging.handlers.QueueHandler(records)
+    enqueue.addFilter(live_context)  # on the caller's thread: the ids are known there
+    setattr(enqueue, _MARK, True)
+    root.addHandler(enqueue)
+    _listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    _listener.start()
     root.setLevel(str(settings.log_level).upper())
     # Chatty libraries stay at warnings unless asked for DEBUG.
     if root.level > logging.DEBUG:
         for name in ("apprise", "asyncio", "bokeh", "tornado.access", "aiohttp.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
     return handlers
+
+
+atexit.register(stop_logging)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,3 +69,20 @@ def _serve(receiver: Receiver, ready: threading.Event, stop: threading.Event) ->
         await runner.cleanup()
 
     asyncio.run(main())
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    """Run a receiver on its own thread and loop (apprise posts from the sender's thread)."""
+    found = Receiver()
+    ready, stop = threading.Event(), threading.Event()
+    thread = threading.Thread(target=_serve, args=(found, ready, stop), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield found
+    finally:
+        if found.hold is not None:
+            found.hold.set()
+        stop.set()
+        thread.join(5)

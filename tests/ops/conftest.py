@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from alert_receiver import Receiver, _serve
+from alert_receiver import Receiver, receiving
 from shipped import CANDLE_DIR
 
 from workbench.localexchange import load_csv_history
@@ -16,17 +15,9 @@ from workbench.localexchange import load_csv_history
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    """A receiver on its own thread and loop (apprise posts from the sender's thread)."""
-    found = Receiver()
-    ready, stop = threading.Event(), threading.Event()
-    thread = threading.Thread(target=_serve, args=(found, ready, stop), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield found
-    if found.hold is not None:
-        found.hold.set()
-    stop.set()
-    thread.join(5)
+    """A local receiver that apprise's json:// sink posts alerts to."""
+    with receiving() as found:
+        yield found
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,13 @@ def notify(message: str) -> bool:
 
 
 def watchdog_interval_s() -> float | None:
-    """Give how often to ping the watchdog (half of WATCHDOG_USEC), or None without one."""
+    """Give how often to ping the watchdog (half of WATCHDOG_USEC), or None without one.
+
+    The watchdog is for systemd's main process; `workbench serve` runs `panel serve` as its
+    child, which pings for it (the unit says NotifyAccess=all).
+    """
     usec = os.environ.get("WATCHDOG_USEC")
     pid = os.environ.get("WATCHDOG_PID")
-    if not usec or (pid and int(pid) != os.getpid()):
+    if not usec or (pid and int(pid) not in (os.getpid(), os.getppid())):
         return None
     return int(usec) / 1e6 / 2

@@ -19,6 +19,7 @@ from shipped import ROOT
 
 from workbench.cli import app
 from workbench.ops.panel_routes import ROUTES
+from workbench.risk.settings import RiskSettings
 from workbench.settings import Settings
 
 DEPLOY = ROOT / "deploy"
@@ -31,7 +32,9 @@ NOT_SETTINGS = {
     "WORKBENCH_NEW_API_KEY",
     "WORKBENCH_NEW_API_SECRET",
 }
-SETTINGS = {f"WORKBENCH_{name.upper()}" for name in Settings.model_fields}
+SETTINGS = {f"WORKBENCH_{name.upper()}" for name in Settings.model_fields} | {
+    f"WORKBENCH_RISK_{name.upper()}" for name in RiskSettings.model_fields
+}
 
 
 def parse(argv: list[str]) -> Any:

@@ -17,11 +17,19 @@ from workbench.auth.accounts import Accounts, LoginRefused
 from workbench.auth.throttle import LockoutPolicy
 from workbench.broker.models import Order, OrderPurpose, OrderState, OrderType
 from workbench.fills import Side
-from workbench.live.events import Notice, NoticeKind, OrderChanged, StateChanged, StrategyState
+from workbench.live.events import (
+    HaltChanged,
+    Notice,
+    NoticeKind,
+    OrderChanged,
+    StateChanged,
+    StrategyState,
+)
 from workbench.ops.alerting import Alerting, AuditWatch
 from workbench.ops.alerts import AlertRule, restarted_alert
 from workbench.ops.snapshot import EngineView, FeedView
 from workbench.ops.summary import daily_summary, next_summary_at
+from workbench.risk.account import Halt
 from workbench.settings import Settings
 from workbench.store import Store
 
@@ -133,17 +141,14 @@ def test_each_rule_fires_once_for_its_condition(
 
 
 def test_kill_switch_halts_and_releases_alert(setup: Setup) -> None:
-    @dataclass(frozen=True)
-    class HaltChanged:  # the shape of the engine's kill-switch event
-        halted: bool
-        reason: str
-        actor: str | None = None
-
-    setup.alerting.on_event(HaltChanged(True, "daily loss limit", "alice"))  # type: ignore[arg-type]
-    setup.alerting.on_event(HaltChanged(False, "resumed", "alice"))  # type: ignore[arg-type]
+    halt = Halt("daily loss limit", "alice", 1_700_000_000_000, flatten=True)
+    setup.alerting.on_event(HaltChanged("binance", halt, "alice", "daily loss limit"))
+    setup.alerting.on_event(HaltChanged("binance", None, "bob", "all clear"))
     posts = setup.delivered(2)
     assert [p["type"] for p in posts] == ["failure", "warning"]
-    assert "halted" in str(posts[0]["title"]) and "alice" in str(posts[0]["message"])
+    assert "halted, flattening" in str(posts[0]["title"])
+    assert "alice" in str(posts[0]["message"]) and "bob" in str(posts[1]["message"])
+    assert list(setup.store.ops.alerts()["rule"]) == ["kill_switch", "kill_switch"]
 
 
 def test_a_stale_feed_alerts_once_per_episode(setup: Setup) -> None:

@@ -171,7 +171,8 @@ def run(
     except ValueError as exc:
         fail(f"risk limits: {exc}")
     settings = settings.model_copy(update={"risk": risk})
-    setup_logging(settings, exchange=settings.exchange)  # JSON lines off a terminal
+    # JSON lines off a terminal; on one, the lines below say what the engine does.
+    setup_logging(settings, exchange=settings.exchange, events_on_terminal=False)
     loaded = [load_spec(path) for path in specs]
     passphrase = _ask_passphrase(settings)
 

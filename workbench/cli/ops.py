@@ -59,6 +59,8 @@ def status(
         console.print(f"  {mark} {name:<9} {check['detail']}", highlight=False)
     states = ", ".join(f"{n} {s}" for s, n in sorted(body.get("strategies", {}).items()))
     console.print(f"  strategies: {states or 'none'}", highlight=False)
+    if body.get("halted"):
+        console.print("  [bold yellow]kill switch on[/]: no new entries (workbench live resume)")
     for feed in body.get("feeds", []):
         lag = "?" if feed["lag_bars"] is None else f"{feed['lag_bars']:g}"
         up = "up" if feed["up"] else "DOWN"

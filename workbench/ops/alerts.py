@@ -34,6 +34,7 @@ from typing import Any
 from workbench.broker.models import OrderState
 from workbench.live.events import (
     EngineEvent,
+    HaltChanged,
     Notice,
     NoticeKind,
     OrderChanged,
@@ -201,28 +202,23 @@ class AlertRules:
         return found
 
     def _kill_switch(self, event: EngineEvent) -> Alert | None:
-        # HaltChanged comes with the account kill switch; matched by name so the rule needs
-        # no other change when it lands.
-        if type(event).__name__ != "HaltChanged":
+        if not isinstance(event, HaltChanged):
             return None
-        halted = bool(getattr(event, "halted", False))
-        reason = str(getattr(event, "reason", "") or "")
-        who = getattr(event, "actor", None) or getattr(event, "by", None)
-        body = reason + (f" (by {who})" if who else "")
-        if halted:
+        if event.halt is not None:
+            flatten = ", flattening every position" if event.halt.flatten else ""
             return Alert(
                 AlertRule.KILL_SWITCH,
                 AlertLevel.CRITICAL,
-                self._title("kill switch: trading halted"),
-                body or "halted",
-                "kill:halted",
+                self._title(f"kill switch on {event.exchange}: trading halted{flatten}"),
+                f"{event.reason} (by {event.by})",
+                f"kill:{event.exchange}:halted",
             )
         return Alert(
             AlertRule.KILL_SWITCH,
             AlertLevel.WARNING,
-            self._title("kill switch released: trading resumes"),
-            body or "resumed",
-            "kill:resumed",
+            self._title(f"kill switch on {event.exchange} released: entries may go out"),
+            f"{event.reason} (by {event.by})",
+            f"kill:{event.exchange}:resumed",
         )
 
     def _error_rate(self, now_s: float, event: EngineEvent) -> Alert | None:

@@ -34,6 +34,7 @@ class Readiness:
     checks: dict[str, Probe]
     strategies: dict[str, int]
     feeds: list[dict[str, Any]]
+    halted: bool = False  # the kill switch is on: ready, and doing as it was told
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class Readiness:
             "checks": {name: asdict(probe) for name, probe in self.checks.items()},
             "strategies": self.strategies,
             "feeds": self.feeds,
+            "halted": self.halted,
         }
 
 
@@ -99,4 +101,4 @@ def assess(
         for s in view.strategies:
             strategies[str(s.state)] = strategies.get(str(s.state), 0) + 1
     ready = all(probe.ok for probe in checks.values())
-    return Readiness(ready, checks, strategies, feeds)
+    return Readiness(ready, checks, strategies, feeds, bool(view and view.halted))

@@ -132,12 +132,23 @@ def stop_logging() -> None:
         _listener = None
 
 
+class _NotEvents(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "workbench.live.events"
+
+
 def setup_logging(
-    settings: Any, stream: IO[str] | None = None, exchange: str | None = None
+    settings: Any,
+    stream: IO[str] | None = None,
+    exchange: str | None = None,
+    *,
+    events_on_terminal: bool = True,
 ) -> list[logging.Handler]:
     """Configure the root logger from the settings; give the handlers that write.
 
-    Calling it again replaces what it installed before (tests, a second engine).
+    `events_on_terminal=False` keeps the engine's event records off a readable console (the
+    command prints its own line for each); JSON output and the log file keep them. Calling
+    it again replaces what it installed before (tests, a second engine).
     """
     global _listener
     stream = stream if stream is not None else sys.stderr
@@ -150,6 +161,8 @@ def setup_logging(
     console = logging.StreamHandler(stream)
     json_out = wants_json(settings.log_format, stream)
     console.setFormatter(RedactedJson() if json_out else ReadableLine())
+    if not json_out and not events_on_terminal:
+        console.addFilter(_NotEvents())
     handlers: list[logging.Handler] = [console]
     if settings.log_file is not None:
         path = Path(settings.log_file)

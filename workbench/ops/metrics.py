@@ -271,7 +271,10 @@ class EngineCollector(Collector):
             "workbench_open_positions", "Strategies holding a position"
         )
         open_positions.add_metric([], sum(1 for s in view.strategies if s.position != 0))
+        halted = GaugeMetricFamily("workbench_halted", "1 while the account's kill switch is on")
+        halted.add_metric([], 1.0 if view.halted else 0.0)
         yield from (lag, up, reconnects, equity, dd, position, orders, states, open_positions)
+        yield halted
 
 
 def scrape_value(text: str, name: str, labels: dict[str, str] | None = None) -> Any:

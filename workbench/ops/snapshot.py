@@ -51,6 +51,7 @@ class EngineView:
     market_now_ms: int | None
     feeds: tuple[FeedView, ...]
     strategies: tuple[StrategyView, ...]
+    halted: bool = False  # the account's kill switch is on
 
 
 def lag_bars(now_ms: int | None, last_closed_ms: int | None, step_ms: int) -> float | None:
@@ -109,4 +110,5 @@ def view_of(engine: Any) -> EngineView:
                 live.problem,
             )
         )
-    return EngineView(engine.exchange, now_ms, feeds, tuple(strategies))
+    halted = getattr(engine, "halted", None) is not None
+    return EngineView(engine.exchange, now_ms, feeds, tuple(strategies), halted)

@@ -18,21 +18,51 @@ import asyncio
 import io
 import statistics
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench_live import run
 
 from workbench.live.engine import LiveEngine
+from workbench.live.events import CandleClosed, EngineEvent
 from workbench.ops.logs import setup_logging, stop_logging
 from workbench.ops.service import OpsService
 from workbench.settings import Settings
 from workbench.store import Store
+
+#: time spent in the ops service's listeners, per level: (seconds, events, closed bars)
+SPENT: dict[str, list[float]] = {}
+
+
+def timed(listener: Callable[[EngineEvent], None], level: str) -> Callable[[EngineEvent], None]:
+    spent = SPENT.setdefault(level, [0.0, 0.0, 0.0])
+
+    def call(event: EngineEvent) -> None:
+        began = time.perf_counter()
+        listener(event)
+        spent[0] += time.perf_counter() - began
+        spent[1] += 1
+        spent[2] += isinstance(event, CandleClosed)
+
+    return call
 
 
 async def with_ops(engine: LiveEngine, store: Store, log_file: Path, level: str) -> object:
     settings = Settings(log_file=log_file, log_format="json", log_level=level)
     setup_logging(settings, io.StringIO(), exchange="local")
     ops = await OpsService(engine, store, settings, role="bench").start()
+    # The same three listeners, timed together: each event's cost to the loop, which calls
+    # them in line.
+    listeners = (ops.metrics, ops.event_log, ops.alerting.on_event)
+    for listener in listeners:
+        engine.unsubscribe(listener)
+
+    def all_three(event: EngineEvent) -> None:
+        for listener in listeners:
+            listener(event)
+
+    engine.subscribe(timed(all_three, level))
 
     async def detach() -> None:
         await ops.stop()
@@ -86,6 +116,12 @@ def main() -> None:
             shown.append(f"ops+logs {side:<5} {ops:8.2f} ms (x{ops / base:.3f})")
         print(", ".join(shown))
     print(", ".join(f"{side}: {n} JSON log lines a run" for side, n in lines.items()))
+    for level, (seconds, events, bars) in SPENT.items():
+        print(
+            f"ops listeners at {level}: {seconds / events * 1e6:.1f} us per event, "
+            f"{seconds / bars * 1e6:.0f} us per closed market bar ({events / bars:.1f} events "
+            "per bar), on the loop"
+        )
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def test_backup_while_trading_then_restore(
 ) -> None:
     db, port, run = trading
     ready = wait_ready(port, run)
-    assert ready["strategies"] == {"running": 2}
+    assert ready["strategies"] == {"running": 1}
     code, text = cli("status", "--url", f"http://127.0.0.1:{port}")
     assert code == 0 and "ready" in text and "feed ETH/BTC 5m: up" in text
     for _ in range(300):  # until something traded

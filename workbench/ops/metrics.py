@@ -162,7 +162,8 @@ class EngineMetrics:
                 seconds = latency_ms / 1000
                 self.bar_seconds.observe(seconds)
                 arrived = time.perf_counter() - seconds
-                self._steps[symbol] = timeframe_ms(key[2])
+                if symbol not in self._steps:
+                    self._steps[symbol] = timeframe_ms(key[2])
                 self._closes[symbol] = (candle.ts_ms, arrived)
                 for bar, at in self._early.pop(symbol, []):
                     if bar == candle.ts_ms:

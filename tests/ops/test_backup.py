@@ -50,7 +50,6 @@ def trading(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[str]]]
             "live",
             "run",
             str(ROOT / "data" / "strategies" / "sma_cross.json"),
-            str(ROOT / "data" / "strategies" / "ema_cross_rsi.json"),
             "--speed",
             "3000",
             "--http-port",

@@ -178,7 +178,10 @@ class Live:
     async def _close(self) -> None:
         if self._ops_running is not None:
             running, self._ops_running = self._ops_running, None
-            await running.__aexit__(None, None, None)
+            try:
+                await running.__aexit__(None, None, None)
+            except Exception:  # the engine, the exchange and the store are closed regardless
+                log.exception("stopping the ops service failed")
         if self._engine is not None:
             await self._engine.stop()
         if self.clients is not None:

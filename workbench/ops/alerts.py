@@ -323,6 +323,8 @@ class Deduper:
             self._held[alert.key] = self._held.get(alert.key, 0) + 1
             return None
         self._last[alert.key] = now_s
+        if len(self._last) > 10_000:  # keys of alerts long past their window are forgotten
+            self._last = {k: t for k, t in self._last.items() if now_s - t < self.window_s}
         held = self._held.pop(alert.key, 0)
         if held:
             body = f"{alert.body}\n({held} more like it held back in the last {self.window_s:g} s)"

@@ -129,11 +129,13 @@ class OpsService:
         for listener in (self.metrics, self.event_log, self.alerting.on_event):
             self.engine.unsubscribe(listener)
         self.metrics.up.set(0)
+        # In line, not in worker threads: at a server's exit the loop's executor may be shut
+        # down already. One row, and a sender given a few seconds.
         try:
-            await asyncio.to_thread(self.store.ops.stop_run, self.run_id)
+            self.store.ops.stop_run(self.run_id)
         except Exception:
             log.exception("recording the clean stop failed")
-        await asyncio.to_thread(self.alerting.stop)
+        self.alerting.stop()
         self._started = False
         if _current is self:
             _current = None

@@ -8,7 +8,7 @@ import panel as pn
 
 from workbench.ui.live import LiveDashboard
 
-pn.extension("tabulator")
+pn.extension("tabulator", notifications=True)
 
 dashboard = LiveDashboard()
 dashboard.serve()

@@ -16,7 +16,7 @@ import contextlib
 import resource
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -65,10 +65,12 @@ async def run(
     bars: int,
     db: str | None = None,
     load: Callable[[Store], AbstractAsyncContextManager[object]] | None = None,
+    attach: Callable[[LiveEngine, Store], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
 ) -> dict[str, float]:
     """Give the figures of `strategies` on `markets` over `bars` bars; with `load`, entered
     on the engine's store just before the engine starts and left after it stops (work the
-    engine's process does meanwhile: `bench_research_load.py`)."""
+    engine's process does meanwhile: `bench_research_load.py`); `attach(engine, store)` may
+    add listeners (`bench_ops.py`) and gives what stops them."""
     symbols = MARKETS[:markets]
     history = load_csv_history(ROOT / "data" / "candles", symbols)
     history = {s: f.iloc[: bars + 1] for s, f in history.items()}
@@ -108,6 +110,7 @@ async def run(
 
             broker.submit = timed_submit  # type: ignore[method-assign]
             engine.subscribe(on_event)
+            detach = await attach(engine, store) if attach is not None else None
             before = rss_mb()
             for i in range(strategies):
                 spec = load_spec(SPECS[i % len(SPECS)])
@@ -130,6 +133,8 @@ async def run(
             ):
                 await asyncio.sleep(0.01)
             seconds = time.perf_counter() - started
+            if detach is not None:
+                await detach()
             await engine.stop()
             await extra.__aexit__(None, None, None)
         await clients.close()

@@ -20,7 +20,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from PyPI's
-CONDA_NAMES = {"duckdb": "python-duckdb"}
+CONDA_NAMES = {"duckdb": "python-duckdb", "prometheus-client": "prometheus_client"}
 
 
 def requirement(spec: str) -> tuple[str, str]:

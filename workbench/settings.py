@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -59,6 +60,32 @@ class Settings(BaseSettings):
     local_host: str = Field("127.0.0.1", description="address of the local exchange")
     local_port: int = Field(8765, description="port of the local exchange")
     local_speed: float = Field(60.0, description="local exchange replay speed (x real time)")
+    # -- operations: health, metrics, logs, alerts, backups (docs/deploy.md) --
+    http_port: int | None = Field(
+        None, ge=0, le=65535, description="`live run`: port of /health, /ready, /metrics"
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="bearer token for /metrics from anywhere but this machine"
+    )
+    log_format: str = Field("auto", pattern="^(auto|json|text)$", description="auto|json|text")
+    log_level: str = Field("INFO", description="log level (DEBUG, INFO, WARNING, ERROR)")
+    log_file: Path | None = Field(None, description="JSON-lines log file, rotated by size")
+    log_max_bytes: int = Field(20_000_000, ge=1024, description="log file size that rotates it")
+    log_backups: int = Field(5, ge=0, description="rotated log files kept")
+    alert_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="apprise URLs alerts go to (comma-separated)"
+    )
+    alert_dedupe_s: float = Field(600.0, ge=0, description="an alert repeated within it is held")
+    alert_stale_bars: int = Field(3, ge=1, description="a feed this many bars behind alerts")
+    alert_error_rate: int = Field(5, ge=1, description="errors per alert_error_window_s that alert")
+    alert_error_window_s: float = Field(300.0, gt=0, description="window of alert_error_rate (s)")
+    alert_summary_hour: int | None = Field(
+        0, ge=0, le=23, description="UTC hour of the daily summary (unset: none)"
+    )
+    ready_max_feed_lag_bars: int = Field(2, ge=0, description="/ready fails past this feed lag")
+    ready_max_loop_lag_s: float = Field(1.0, gt=0, description="/ready fails past this loop lag")
+    backup_dir: Path = Field(DEFAULT_DB.with_name("backups"), description="where backups go")
+    backup_max_age_h: float = Field(26.0, gt=0, description="doctor: newest backup older fails")
     # -- security (docs/security.md) --
     auth: bool | None = Field(
         None, description="require login (unset: on for `serve`, off for the local `demo`)"
@@ -92,6 +119,14 @@ class Settings(BaseSettings):
         None, description="Dask scheduler address for the research app's sweeps (unset: local)"
     )
 
+    @field_validator("alert_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        # WORKBENCH_ALERT_URLS is comma-separated; the TOML file gives a list.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -112,6 +147,8 @@ class Settings(BaseSettings):
                 shown[name] = "**********"
             elif name == "db":
                 shown[name] = mask_url(value)
+            elif name == "alert_urls":  # they carry tokens: show only the service
+                shown[name] = [url.split("://", 1)[0] + "://**********" for url in value]
             elif isinstance(value, Path):
                 shown[name] = str(value)
             elif name == "risk":  # one row per limit, named as its variable is

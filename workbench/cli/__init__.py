@@ -15,6 +15,7 @@ from workbench.cli import (
     exchange,
     keys,
     live,
+    ops,
     serve,
     strategy,
     users,
@@ -39,6 +40,10 @@ app.command("serve")(serve.serve)
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.command("status")(ops.status)
+app.command("doctor")(ops.doctor)
+app.command("backup")(ops.backup)
+app.command("restore")(ops.restore)
 backtest_cli.register(app)
 
 

@@ -24,6 +24,7 @@ from workbench.live.events import (
     StateChanged,
     TaskFailed,
 )
+from workbench.ops.logs import setup_logging
 
 app = typer.Typer(help="Live trading: strategies on streaming candles.", no_args_is_help=True)
 
@@ -134,6 +135,10 @@ def run(
             help="paper only: trade bars missed while down as if never down (research)",
         ),
     ] = False,
+    http_port: Annotated[
+        int | None,
+        typer.Option(help="serve /health, /ready, /metrics on 127.0.0.1 (WORKBENCH_HTTP_PORT)"),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Run strategies until Ctrl-C, logging each signal, order and fill.
@@ -166,6 +171,8 @@ def run(
     except ValueError as exc:
         fail(f"risk limits: {exc}")
     settings = settings.model_copy(update={"risk": risk})
+    # JSON lines off a terminal; on one, the lines below say what the engine does.
+    setup_logging(settings, exchange=settings.exchange, events_on_terminal=False)
     loaded = [load_spec(path) for path in specs]
     passphrase = _ask_passphrase(settings)
 
@@ -188,6 +195,8 @@ def run(
         loop.add_signal_handler(signal.SIGINT, done.set)
         async with Live(
             settings,
+            ops="live",
+            http_port=http_port if http_port is not None else settings.http_port,
             paper=paper,
             serve_local=serve_local,
             speed=speed,

@@ -66,6 +66,7 @@ def panel_command(
     command = [
         sys.executable, "-m", "panel", "serve", str(APP), str(RESEARCH),
         "--setup", str(SETUP), "--address", address, "--port", str(port),
+        "--plugins", "workbench.ops.panel_routes",  # /health, /ready, /metrics
     ]  # fmt: skip
     for origin in origins or [f"{address}:{port}", f"localhost:{port}"]:
         command += ["--allow-websocket-origin", origin]

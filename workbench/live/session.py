@@ -60,8 +60,16 @@ class Live:
         exchange_stops: bool = True,
         replay_missed: bool = False,
         passphrase: str | None = None,
+        ops: str | None = None,
+        http_port: int | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        # Health, metrics, logs and alerts of this run (workbench.ops), under a role name
+        # ("live", "serve"); `http_port` also serves /health, /ready, /metrics on 127.0.0.1.
+        self.ops_role = ops
+        self.http_port = http_port
+        self.ops: Any = None
+        self._ops_running: Any = None
         self.exchange_name = exchange or self.settings.exchange
         self.passphrase = passphrase  # unlocks the key file (else WORKBENCH_KEYS_PASSPHRASE)
         self.paper = paper
@@ -147,6 +155,13 @@ class Live:
             )
             if self.reads is not None:  # `live halt` / `live resume` from another shell
                 self.reads.control = control_handler(self._engine, self.store.audit)
+            if self.ops_role is not None:
+                from workbench.ops.running import operations
+
+                self._ops_running = operations(
+                    self, self.settings, role=self.ops_role, http_port=self.http_port
+                )
+                self.ops = await self._ops_running.__aenter__()
         except BaseException:
             await self._close()
             raise
@@ -161,6 +176,12 @@ class Live:
         await self._close()
 
     async def _close(self) -> None:
+        if self._ops_running is not None:
+            running, self._ops_running = self._ops_running, None
+            try:
+                await running.__aexit__(None, None, None)
+            except Exception:  # the engine, the exchange and the store are closed regardless
+                log.exception("stopping the ops service failed")
         if self._engine is not None:
             await self._engine.stop()
         if self.clients is not None:

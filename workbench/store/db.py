@@ -32,6 +32,7 @@ from workbench.store.errors import StoreError, StoreLocked
 from workbench.store.lease import Lease, LocalLeases, ServerLeases, this_process
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
+from workbench.store.ops import OpsStore
 from workbench.store.postgres import PgDatabase, PoolConfig, acquire, connect_error, release
 from workbench.store.risk import RiskStore
 from workbench.store.runs import RunStore
@@ -77,7 +78,7 @@ class Store:
     """An open workbench database: `store.candles`, `store.trading` (live records),
     `store.markets` (market rules), `store.runs` (backtests, sweeps, walk-forward and their
     rows), `store.studies` (Optuna), `store.risk`, `store.users` (users, sessions, failed
-    logins), `store.audit` (the audit log)."""
+    logins), `store.audit` (the audit log), `store.ops` (alerts, process runs)."""
 
     def __init__(
         self,
@@ -97,6 +98,7 @@ class Store:
         self.users = UserStore(db)
         self.audit = AuditLog(db)
         self.studies = StudyStore(db)
+        self.ops = OpsStore(db)
         self._leases: dict[str, Lease] = {}
         self._local = _leases_of(lease_key or f"memory:{id(db)}")
         self._server = (

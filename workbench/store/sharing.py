@@ -156,6 +156,7 @@ class ReadServer:
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/query", self._query)
         app.router.add_post("/control", self._control)
+        app.router.add_post("/backup", self._backup)  # workbench backup (workbench.ops.backup)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -248,6 +249,34 @@ class ReadServer:
     def _done(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._running.discard(cursor)
         cursor.close()
+
+    async def _backup(self, request: web.Request) -> web.Response:
+        """Write a consistent copy of the database to the path asked (a new file), on a
+        worker thread: the owner is the only process that can read the file now."""
+        if not self._authorized(request):
+            return web.json_response(
+                {"error": "the read service needs the token from the owner file"}, status=401
+            )
+        from workbench.ops.backup import snapshot_to_file
+
+        try:
+            dest = Path(str((await request.json())["path"]))
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "the body must be JSON: {path}"}, status=400)
+        if not dest.is_absolute():
+            return web.json_response({"error": f"{dest} is not an absolute path"}, status=400)
+        loop = asyncio.get_running_loop()
+        try:
+            done = await loop.run_in_executor(self._pool, snapshot_to_file, self.store, dest)
+        except (StoreError, duckdb.Error, OSError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(
+            {
+                "path": str(done.path),
+                "source": done.source,
+                "tables": [t.__dict__ for t in done.tables],
+            }
+        )
 
 
 def _run_select(cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> bytes:

@@ -27,6 +27,7 @@ from workbench.auth.web import LOGIN_URL, LOGOUT_URL, SessionUser, session_addre
 from workbench.ui import shared
 from workbench.ui.admin import AuditView, UsersView
 from workbench.ui.layout import lazy_tabs
+from workbench.ui.live_alerts import AlertsView, notify
 from workbench.ui.live_market import MarketView
 from workbench.ui.live_orders import OrderTicket
 from workbench.ui.live_risk import RiskView
@@ -148,6 +149,10 @@ class LiveDashboard(param.Parameterized):
     def _draw(self) -> None:
         assert self.buffer is not None
         closed, forming, fills, dirty = self.buffer.drain()
+        notify(self.buffer.take_notes())
+        if "alert" in dirty:
+            self.alerts_view.soon()
+        self.alerts_view.tick()
         if len(self.service.engine.strategies) != len(self.cards):
             self._add_new_strategies()
         self.market.push(closed, forming, fills)
@@ -177,6 +182,7 @@ class LiveDashboard(param.Parameterized):
         self.add_form = AddStrategy(self.service, acting)
         self.ticket = OrderTicket(self.service, acting)
         self.risk = RiskView(self.service, acting)
+        self.alerts_view = AlertsView(store)
         self._add_new_strategies()
         self.refresh_status()
         tabs: list[tuple[str, Any]] = [
@@ -185,6 +191,7 @@ class LiveDashboard(param.Parameterized):
             ("Portfolio", self.portfolio),
             ("Risk", self.risk),
             ("Comparison", self.comparison),
+            ("Alerts", self.alerts_view),
         ]
         if acting.may(Action.MANAGE_USERS):
             accounts = accounts_for(self.service.settings, store)

@@ -11,11 +11,13 @@ import panel as pn
 
 from workbench.auth import redact
 from workbench.auth.web import oauth_authorize
+from workbench.ops.logs import setup_logging
 from workbench.settings import load_settings
 from workbench.ui.shared import service
 
 settings = load_settings()
 redact.install(redact.settings_secrets(settings))
+setup_logging(settings, exchange=settings.exchange)  # JSON lines under systemd or a container
 if settings.auth and settings.oauth_provider:
     pn.config.authorize_callback = oauth_authorize
 pn.state.schedule_task("workbench-live-engine", service, at=dt.datetime.now())

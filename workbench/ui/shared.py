@@ -113,6 +113,8 @@ class EventBuffer:
     forming: dict[Key, Candle] = field(default_factory=dict)
     fills: deque[Any] = field(default_factory=lambda: deque(maxlen=1000))
     dirty: set[str] = field(default_factory=set)
+    #: (level, text) to show as in-page notifications: fills, rejections, refusals, alerts
+    notes: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=50))
 
     def drain(self) -> tuple[list[Closed], dict[Key, Candle], list[Any], set[str]]:
         closed, self.closed = list(self.closed), deque(maxlen=self.closed.maxlen)
@@ -120,6 +122,11 @@ class EventBuffer:
         fills, self.fills = list(self.fills), deque(maxlen=self.fills.maxlen)
         dirty, self.dirty = self.dirty, set()
         return closed, forming, fills, dirty
+
+    def take_notes(self) -> list[tuple[str, str]]:
+        notes = list(self.notes)
+        self.notes.clear()
+        return notes
 
 
 class LiveService:
@@ -169,10 +176,12 @@ class LiveService:
         try:
             store()  # the shared connection first: the engine's joins the same instance
             known = self._stored_strategies()
-            self.live = Live(self.settings, paper=True, start=self._resume_at(known))
+            self.live = Live(self.settings, paper=True, start=self._resume_at(known), ops="serve")
             await self.live.__aenter__()
             engine = self.live.engine
             engine.subscribe(self._on_event)
+            if self.live.ops is not None:  # alerts, shown on the open pages as they come
+                self.live.ops.alert_listeners.append(self._on_alert)
             if not await engine.resume():
                 await self._add_demo(engine)
             await engine.start()
@@ -230,10 +239,19 @@ class LiveService:
                 what = _DIRTY.get(type(event))
                 if what is None:
                     return
+                note = page_note(event)
                 for buffer in self._buffers.values():
                     if isinstance(event, FillBooked):
                         buffer.fills.append(event.fill)
                     buffer.dirty.add(what)
+                    if note is not None:
+                        buffer.notes.append(note)
+
+    def _on_alert(self, alert: Any) -> None:
+        level = {"critical": "error", "warning": "warning"}.get(str(alert.level), "info")
+        for buffer in self._buffers.values():
+            buffer.notes.append((level, f"{alert.title}: {alert.body.splitlines()[0]}"[:300]))
+            buffer.dirty.add("alert")
 
     def _snapshot(self, key: Key) -> dict[str, dict[str, Any]]:
         """Give, per strategy on `key`, its signal and equity right after the bar closed."""
@@ -250,6 +268,18 @@ class LiveService:
                 "equity": runner.equity(),
             }
         return out
+
+
+def page_note(event: EngineEvent) -> tuple[str, str] | None:
+    """Give the in-page notification of an event (fills, rejected and refused orders)."""
+    match event:
+        case FillBooked(fill=f):
+            return "success", f"{f.strategy_id}: {f.side} {f.amount:.8g} {f.symbol} @ {f.price:.8g}"
+        case OrderChanged(order=o) if str(o.state) == "rejected":
+            return "error", f"{o.strategy_id}: {o.purpose} order rejected: {o.reason or '?'}"[:300]
+        case OrderRefused(intent=i, refusal=r):
+            return "warning", f"{i.strategy_id}: {i.purpose} refused by {r.rule}"
+    return None
 
 
 def _shutdown() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.store.database import Database
+from workbench.store.dialect import Backend
 
 GENESIS = "0" * 64
 _COLUMNS = (
@@ -28,6 +29,7 @@ _COLUMNS = (
 )
 # Appends of one process are serialized: each reads the head of the chain it extends.
 _append_lock = threading.Lock()
+_AUDIT_LOCK = 0x776B_6175_6469  # "wkaudi": the advisory lock key of appending (PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,10 @@ class AuditLog:
         """Add a row at the head of the chain; give it as stored."""
         when = ts or dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with _append_lock, self.db.transaction() as session:
+            if self.db.dialect.backend is Backend.POSTGRES:
+                # Other processes append too: one at a time at the head of the chain (the
+                # lock ends with the transaction).
+                session.execute(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})")
             head = session.fetchone("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
             entry = AuditEntry(

@@ -16,7 +16,8 @@ caller can catch one type (the command line reports any of them the same way, in
     │   ├── StoreLocked
     │   ├── StoreUnavailable                                       (server, login, database)
     │   ├── StorePermission
-    │   └── StrategyLeased                                         (another engine runs it)
+    │   ├── StrategyLeased                                         (another engine runs it)
+    │   └── BackupError             workbench.ops.backup
     ├── BacktestError               workbench.backtest.errors
     │   └── SweepError
     ├── AllocationError             workbench.portfolio.allocation
@@ -35,7 +36,12 @@ caller can catch one type (the command line reports any of them the same way, in
     ├── ActionFailed                workbench.auth.acting
     │   └── Unsupported
     ├── KeyFileError                workbench.auth.keys
-    └── UploadRejected              workbench.ui.live_strategies
+    ├── UploadRejected              workbench.ui.live_strategies
+    ├── JobError                    workbench.jobs.pool            (a research job: no result)
+    │   ├── JobCancelled
+    │   └── JobFailed
+    ├── WorkerError                 workbench.jobs.pool            (a job's own exception)
+    └── AlertSinkError              workbench.ops.notify           (an apprise URL it cannot use)
 
 Errors about bad input also derive from `ValueError` where they always did (a spec, a grid,
 a file), so existing ``except ValueError`` code keeps working. An error that means a bug in the

@@ -34,13 +34,15 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
+from workbench.errors import WorkbenchError
+
 Report = Callable[[int, int], None]
 MAX_JOBS = 64  # jobs submitted and not yet done, across every caller of one pool
 _TOKEN, _PID, _DONE, _TOTAL = range(4)
 _FIELDS = 4
 
 
-class JobError(Exception):
+class JobError(WorkbenchError):
     """A job that gave no result: what it was and why."""
 
 
@@ -52,7 +54,7 @@ class JobFailed(JobError):
     """The job raised, or its worker process died."""
 
 
-class WorkerError(Exception):
+class WorkerError(WorkbenchError):
     """An exception raised by a job, as its type name and message (always picklable)."""
 
 

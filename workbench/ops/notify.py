@@ -18,6 +18,7 @@ from collections.abc import Callable
 import apprise
 
 from workbench.auth import redact
+from workbench.errors import WorkbenchError
 from workbench.ops.alerts import Alert, AlertLevel
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ _TYPES = {
 _STOP = object()
 
 
-class AlertSinkError(ValueError):
+class AlertSinkError(WorkbenchError, ValueError):
     """An alert URL apprise cannot use: which one (masked) and why."""
 
 

@@ -80,6 +80,20 @@ _SAVE_ROUND_TRIP = upsert("round_trips", _ROUND_TRIP_COLUMNS, ["strategy_id", "t
 _SAVE_RISK_STATE = upsert("risk_state", _RISK_COLUMNS, ["strategy_id"])
 
 
+def _risk_row(strategy_id: str, state: RiskState) -> list[Any]:
+    """Give the `risk_state` row of a strategy's guard state."""
+    halted = None if state.halted_until_ms < 0 else state.halted_until_ms
+    return [
+        strategy_id,
+        ts_param(state.marked_ms),
+        state.peak_equity,
+        ts_param(state.day_start_ms),
+        state.day_start_equity,
+        ts_param(halted),
+        [int(h) for h in state.halts],
+    ]
+
+
 class TradingStore:
     """The live trading tables of one database (DuckDB or PostgreSQL)."""
 
@@ -153,20 +167,7 @@ class TradingStore:
                     "INSERT INTO strategy_events (strategy_id, kind, detail) VALUES (?, ?, ?)",
                     [sid, "capital", f"{delta:+.10g} ({reason})"],
                 )
-                state = risk[sid]
-                halted = None if state.halted_until_ms < 0 else state.halted_until_ms
-                tx.execute(
-                    _SAVE_RISK_STATE,
-                    [
-                        sid,
-                        ts_param(state.marked_ms),
-                        state.peak_equity,
-                        ts_param(state.day_start_ms),
-                        state.day_start_equity,
-                        ts_param(halted),
-                        [int(h) for h in state.halts],
-                    ],
-                )
+                tx.execute(_SAVE_RISK_STATE, _risk_row(sid, risk[sid]))
 
     def set_health(self, strategy_id: str, problem: str | None) -> None:
         """Record the problem a strategy is degraded by (None: settled)."""
@@ -424,19 +425,7 @@ class TradingStore:
     # -- risk -------------------------------------------------------------------------------
     def save_risk_state(self, strategy_id: str, state: RiskState) -> None:
         """Record the drawdown guard's state of a strategy (replacing the one before)."""
-        halted = None if state.halted_until_ms < 0 else state.halted_until_ms
-        self._run(
-            _SAVE_RISK_STATE,
-            [
-                strategy_id,
-                ts_param(state.marked_ms),
-                state.peak_equity,
-                ts_param(state.day_start_ms),
-                state.day_start_equity,
-                ts_param(halted),
-                [int(h) for h in state.halts],
-            ],
-        )
+        self._run(_SAVE_RISK_STATE, _risk_row(strategy_id, state))
 
     def risk_state(self, strategy_id: str) -> RiskState | None:
         """Give a strategy's stored drawdown guard state, if any."""

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = Field(
         10.0, gt=0, description="PostgreSQL: seconds to wait for the server to answer a connect"
     )
+    journal_fsync: bool = Field(
+        False,
+        description="DuckDB: flush each journaled trading write to disk before it returns "
+        "(survives a power cut, not only a killed process; costs a disk flush per write)",
+    )
     exchange: str = Field("local", description="'local' (the local exchange) or a ccxt id")
     api_key: SecretStr | None = Field(None, description="exchange API key")
     api_secret: SecretStr | None = Field(None, description="exchange API secret")

@@ -55,7 +55,8 @@ class Booked:
     async def __call__(self, execution: Execution) -> None:
         self.executions.append(execution)
         for fill in execution.fills:
-            if self.store.trading.save_fill(fill):
+            if fill.fill_id not in self.stored:
+                self.store.trading.save_fill(fill)
                 self.stored.append(fill.fill_id)
 
     def states(self, cid: str) -> list[OrderState]:

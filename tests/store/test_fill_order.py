@@ -17,12 +17,16 @@ def test_an_entry_and_a_same_bar_stop_replay_entry_first(tmp_path: Path) -> None
     )
     assert stop.fill_id < entry.fill_id
     with Store.open(tmp_path / "f.duckdb") as store:
-        assert store.trading.save_fill(entry) and store.trading.save_fill(stop)
-        assert not store.trading.save_fill(entry)  # a replayed update books nothing twice
+        store.trading.save_fill(entry)
+        store.trading.save_fill(stop)
+        store.trading.save_fill(entry)  # a replayed update stores nothing twice
         other = Fill("wb-0-1", "wb-0", "t", "ETH/BTC", Side.BUY, 2.0, 0.05, 0.0, 999)
         store.trading.save_fill(other)
         assert [f.fill_id for f in store.trading.fills("s")] == ["wb-f-1", "wb-a-1"]
         assert [f.purpose for f in store.trading.fills("s")] == ["entry", "stop_loss"]
+    # Reopened: the journal's lines were applied once, in order.
+    with Store.open(tmp_path / "f.duckdb", read_only=True) as store:
+        assert [f.fill_id for f in store.trading.fills("s")] == ["wb-f-1", "wb-a-1"]
 
 
 def test_fees_keep_their_asset_and_value(tmp_path: Path) -> None:

@@ -413,8 +413,10 @@ class LiveEngine:
                 except Exception as exc:  # the clock extrapolates on; tried again next time
                     log.warning("market clock not synced: %s", exc)
             await self._poll_halt()
+            trouble = self.store.trading.writes.problem
             for live in list(self.strategies.values()):
                 orders = live.orders
+                orders.store_problem(trouble)
                 if not (orders.unknown or orders.protect_due or orders.exit_wanted):
                     continue
                 async with live.lock:

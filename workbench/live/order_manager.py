@@ -132,6 +132,9 @@ class OrderManager:
         # The strategy's orders as stored, kept in step with every write (this manager makes
         # them all): the store is the durable record, this the fast read of the hot path.
         self.known: dict[str, Order] = {o.client_order_id: o for o in store.orders(self.sid)}
+        # The fills booked, by id: a replayed update (a stream repeating itself, a lookup
+        # after a restart) books nothing twice.
+        self.booked: set[str] = {f.fill_id for f in store.fills(self.sid)}
         #: called when `problems` changed (the engine shows the strategy degraded or not)
         self.on_problems: Callable[[OrderManager], None] = lambda _: None
 
@@ -281,8 +284,10 @@ class OrderManager:
         became final now."""
         runner = self.runner
         for fill in execution.fills:
-            if not self.store.save_fill(fill):
-                continue  # already booked
+            if fill.fill_id in self.booked:
+                continue
+            self.store.save_fill(fill)
+            self.booked.add(fill.fill_id)
             trips_before = len(runner.portfolio.round_trips)
             runner.on_fill(fill)
             for trip in runner.portfolio.round_trips[trips_before:]:
@@ -501,9 +506,9 @@ class OrderManager:
                 continue
             detail = self._reconciled(order, execution)
             if execution is not None:
-                fills_before = len(self.store.fills(self.sid))
+                fills_before = len(self.booked)
                 await self.settle(execution)
-                booked = len(self.store.fills(self.sid)) - fills_before
+                booked = len(self.booked) - fills_before
                 detail = (
                     f"{order.client_order_id} was {order.state}, the broker says "
                     f"{execution.order.state}; {booked} new fill(s) booked"
@@ -592,6 +597,14 @@ class OrderManager:
     def notice(self, kind: NoticeKind, detail: str) -> None:
         self.store.add_event(self.sid, str(kind), detail)
         self.emit(Notice(self.sid, kind, detail))
+
+    def store_problem(self, detail: str | None) -> None:
+        """Show that the database refuses writes now (they wait in the journal), or that it
+        takes them again (None)."""
+        if detail is None:
+            self._settled("store")
+        else:
+            self._problem("store", detail)
 
     def _problem(self, key: str, detail: str) -> None:
         if self.problems.get(key) == detail:

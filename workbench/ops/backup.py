@@ -79,6 +79,7 @@ def snapshot_to_file(store: Store, dest: Path) -> Backup:
     _check_destination(dest)
     partial = dest.with_name(dest.name + ".partial")
     partial.unlink(missing_ok=True)
+    store.trading.writes.drain()  # the copy holds every trading write made before it
     copies = []
     try:
         with store.db.transaction() as tx:  # one snapshot for every table
@@ -246,8 +247,9 @@ def restore(backup_file: Path, db: str) -> Path | None:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         aside = path.with_name(f"{path.name}.before-restore-{stamp}")
         os.replace(path, aside)
-        wal = path.with_name(path.name + ".wal")
-        if wal.exists():
-            os.replace(wal, aside.with_name(aside.name + ".wal"))
+        for suffix in (".wal", ".journal"):  # the open above applied the journal
+            extra = path.with_name(path.name + suffix)
+            if extra.exists():
+                os.replace(extra, aside.with_name(aside.name + suffix))
     shutil.copyfile(backup_file, path)
     return aside

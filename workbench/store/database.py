@@ -121,7 +121,10 @@ class DuckSession(Session):
         self.cursor.execute(sql, list(args))
 
     def fetchone(self, sql: str, args: Args = ()) -> tuple[Any, ...] | None:
-        return self.cursor.execute(sql, list(args)).fetchone()
+        # Fetched to the end: DuckDB refuses other work on a cursor with a result still open.
+        rows = self.cursor.execute(sql, list(args)).fetchmany(1)
+        self.cursor.fetchall()
+        return rows[0] if rows else None
 
     def fetchall(self, sql: str, args: Args = ()) -> list[tuple[Any, ...]]:
         return self.cursor.execute(sql, list(args)).fetchall()

@@ -14,6 +14,7 @@ its own pooled connections (sizes and timeouts in the settings, `db_pool_*`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from workbench.store.candles import CandleStore
 from workbench.store.database import Args, Database, DuckDatabase
 from workbench.store.dialect import Backend
 from workbench.store.errors import StoreError, StoreLocked
+from workbench.store.journal import JournaledWrites, Writes, has_pending, journal_path, recover
 from workbench.store.lease import Lease, LocalLeases, ServerLeases, this_process
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
@@ -38,8 +40,10 @@ from workbench.store.risk import RiskStore
 from workbench.store.runs import RunStore
 from workbench.store.studies import StudyStore
 from workbench.store.target import PostgresTarget, parse_target
-from workbench.store.trading import TradingStore
+from workbench.store.trading import TradingStore, apply_writes
 from workbench.store.users import UserStore
+
+log = logging.getLogger(__name__)
 
 _LOCK_MESSAGE = "Could not set lock"
 # Files this process holds read-write: another open of one borrows a cursor of it, since
@@ -86,12 +90,13 @@ class Store:
         path: Path | None = None,
         owner: bool = False,
         lease_key: str | None = None,
+        writes: Writes | None = None,
     ) -> None:
         self.db = db
         self.path = path
         self.owner = owner
         self.candles = CandleStore(db)
-        self.trading = TradingStore(db)
+        self.trading = TradingStore(db, writes)
         self.runs = RunStore(db)
         self.markets = MarketRulesStore(db)
         self.risk = RiskStore(db)
@@ -124,6 +129,7 @@ class Store:
 
     def sql(self, sql: str, params: Args = ()) -> pd.DataFrame:
         """Give the result of one statement (with `?` placeholders) as a frame."""
+        self.trading.writes.drain()
         return self.db.frame(sql, params)
 
     @classmethod
@@ -135,44 +141,76 @@ class Store:
         wait_s: float = 10.0,
         migrate_schema: bool = True,
         pool: PoolConfig | None = None,
+        journal_fsync: bool | None = None,
     ) -> Self:
         """Open (creating if needed) a database and bring its schema up to date.
 
         `target` is a DuckDB file path or a `postgresql://` URL. A read-only store does not
         migrate; it refuses a schema newer than this package, and a database that does not
-        exist or has no workbench schema yet.
+        exist or has no workbench schema yet. A DuckDB file opened read-write journals its
+        trading writes (`workbench.store.journal`; `journal_fsync`, by default the setting,
+        flushes each to disk) and first applies what the last process that held it journaled
+        and did not apply.
         """
         parsed = parse_target(target)
         if isinstance(parsed, PostgresTarget):
             return cls._open_postgres(parsed, read_only, migrate_schema, pool)
-        return cls._open_duckdb(parsed, read_only, wait_s, migrate_schema)
+        return cls._open_duckdb(parsed, read_only, wait_s, migrate_schema, journal_fsync)
 
     @classmethod
-    def _open_duckdb(cls, path: Path, read_only: bool, wait_s: float, migrate_schema: bool) -> Self:
+    def _open_duckdb(
+        cls,
+        path: Path,
+        read_only: bool,
+        wait_s: float,
+        migrate_schema: bool,
+        journal_fsync: bool | None = None,
+    ) -> Self:
         key = str(path.resolve())
         with _held_lock:
             held = _held.get(path.resolve())
             if held is not None:
-                # Already open read-write in this process: share it (closing closes the cursor).
-                return cls(DuckDatabase(held.con.cursor(), held.path), held.path, lease_key=key)
+                # Already open read-write in this process: share it (closing closes the
+                # cursor) and its writes (so reads here see what it wrote).
+                return cls(
+                    DuckDatabase(held.con.cursor(), held.path),
+                    held.path,
+                    lease_key=key,
+                    writes=held.trading.writes,
+                )
         if read_only and not path.exists():
             raise StoreError(f"no database at {path}: run `workbench data import` first")
+        if read_only and has_pending(journal_path(path)):
+            cls._apply_journal(path, wait_s)
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         db = DuckDatabase(_connect(path, read_only, wait_s), path)
+        writes: Writes | None = None
         try:
             if read_only or not migrate_schema:
                 check_version(db)
             else:
                 migrate(db)
+            if not read_only and "journal_applied" in db.tables():  # not before migration 11
+                recover(db, journal_path(path), apply_writes)
+                writes = JournaledWrites(db, journal_path(path), apply_writes, fsync=journal_fsync)
         except BaseException:
             db.close()
             raise
-        store = cls(db, path, owner=not read_only, lease_key=key)
+        store = cls(db, path, owner=not read_only, lease_key=key, writes=writes)
         if store.owner:
             with _held_lock:
                 _held[path.resolve()] = store
         return store
+
+    @classmethod
+    def _apply_journal(cls, path: Path, wait_s: float) -> None:
+        """Apply what a dead process journaled before reading the file (a read-only open
+        cannot): open it read-write once. When another process holds it, read without."""
+        try:
+            cls._open_duckdb(path, False, min(wait_s, 2.0), False).close()
+        except StoreError as exc:
+            log.warning("%s: journaled writes not applied before reading (%s)", path, exc)
 
     @classmethod
     def _open_postgres(
@@ -257,6 +295,7 @@ class Store:
             with _held_lock:
                 if _held.get(self.path.resolve()) is self:
                     del _held[self.path.resolve()]
+            self.trading.writes.close()
         self.db.close()
 
     def __enter__(self) -> Self:

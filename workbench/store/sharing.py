@@ -225,7 +225,7 @@ class ReadServer:
         cursor = self.store.con.cursor()
         self._running.add(cursor)
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self._pool, _run_select, cursor, sql, params)
+        work = loop.run_in_executor(self._pool, self._select, cursor, sql, params)
         try:
             answer = await asyncio.wait_for(asyncio.shield(work), self.timeout_s)
         except TimeoutError:
@@ -245,6 +245,10 @@ class ReadServer:
             # Closed once the worker is done with it (at once unless it is still running).
             work.add_done_callback(lambda _f: self._done(cursor))
         return web.Response(body=answer, content_type=ARROW_STREAM)
+
+    def _select(self, cursor: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> bytes:
+        self.store.trading.writes.drain()  # a reader sees every write made before it asked
+        return _run_select(cursor, sql, params)
 
     def _done(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._running.discard(cursor)

@@ -4,12 +4,19 @@ drawdown guard's state.
 The engine writes each row before it acts on it or reports it anywhere else, so a process
 killed at any point restarts from what is here (orders by client order id, positions from
 fills). Times are epoch milliseconds in, UTC timestamps in the tables.
+
+Every write goes through the store's `Writes` (`workbench.store.journal`): on the DuckDB file
+of the process that owns it, journaled before the call returns and applied by a writer
+thread; elsewhere, committed before it returns. Reads here first wait for the writes made
+before them, so the caller always reads its own writes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -18,8 +25,10 @@ from workbench.broker.models import Fill, Order, OrderPurpose, OrderState, Order
 from workbench.fills import Side
 from workbench.portfolio.accounting import RoundTrip
 from workbench.risk.limits import RiskState
-from workbench.store.database import Database
+from workbench.store.database import Database, Session
 from workbench.store.dialect import ms_of, ts_param, upsert
+from workbench.store.errors import StoreError
+from workbench.store.journal import DirectWrites, Write, Writes
 
 _ORDER_COLUMNS = [
     "client_order_id",
@@ -78,6 +87,143 @@ _RISK_COLUMNS = [
 _SAVE_ORDER = upsert("orders", _ORDER_COLUMNS, ["client_order_id"])
 _SAVE_ROUND_TRIP = upsert("round_trips", _ROUND_TRIP_COLUMNS, ["strategy_id", "trade_no"])
 _SAVE_RISK_STATE = upsert("risk_state", _RISK_COLUMNS, ["strategy_id"])
+_FILL_INSERT = (
+    f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}, seq, fee_currency, fee_quote) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "(SELECT coalesce(max(seq), 0) + 1 FROM fills WHERE strategy_id = ?), ?, ?) "
+    "ON CONFLICT (fill_id) DO NOTHING"
+)
+_FILL_ARGS = [*_FILL_COLUMNS, "fee_currency", "fee_quote"]
+# Many fills at once, each after its strategy's others in the order given (`n`).
+_FILLS_INSERT = (
+    f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}, seq, fee_currency, fee_quote) "
+    f"SELECT {', '.join('r.' + c for c in _FILL_COLUMNS)}, "
+    "(SELECT coalesce(max(f.seq), 0) FROM fills f WHERE f.strategy_id = r.strategy_id) "
+    "+ row_number() OVER (PARTITION BY r.strategy_id ORDER BY r.n), "
+    "r.fee_currency, r.fee_quote FROM _fills_in r "
+    "WHERE NOT EXISTS (SELECT 1 FROM fills f WHERE f.fill_id = r.fill_id) "
+    "ON CONFLICT (fill_id) DO NOTHING"
+)
+_EVENT_COLUMNS = ["strategy_id", "kind", "detail", "ts"]
+_REFUSAL_COLUMNS = [
+    "strategy_id",
+    "ts",
+    "symbol",
+    "side",
+    "amount",
+    "purpose",
+    "rule",
+    "detail",
+]
+
+
+def _insert(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+# The writes this store makes, by name (a journal line names one; it never holds SQL).
+_STATEMENTS = {
+    "save_strategy": (
+        "INSERT INTO strategies (strategy_id, spec_name, spec_json, params_json, exchange, "
+        "symbol, timeframe, broker, allocation, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (strategy_id) DO NOTHING"
+    ),
+    "set_state": (
+        "UPDATE strategies SET state = ?, error = ?, updated_at = ? WHERE strategy_id = ?"
+    ),
+    "move_capital": (
+        "UPDATE strategies SET allocation = allocation + ?, updated_at = ? WHERE strategy_id = ?"
+    ),
+    "set_health": "UPDATE strategies SET health = ?, updated_at = ? WHERE strategy_id = ?",
+    "set_seed_from": "UPDATE strategies SET seed_from = ? WHERE strategy_id = ?",
+    "save_round_trip": _SAVE_ROUND_TRIP,
+    "save_risk_state": _SAVE_RISK_STATE,
+}
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A write of one row that many of can be made as one statement over a staged frame:
+    an upsert on `key` (the last row of a key wins), or an insert when `key` is empty."""
+
+    table: str
+    columns: Sequence[str]
+    key: Sequence[str] = ()
+
+    def one(self) -> str:
+        return (
+            upsert(self.table, self.columns, self.key)
+            if self.key
+            else _insert(self.table, self.columns)
+        )
+
+    def many(self, session: Session, rows: list[Sequence[Any]]) -> None:
+        frame = pd.DataFrame(rows, columns=list(self.columns), dtype=object)
+        if self.key:
+            frame = frame.drop_duplicates(list(self.key), keep="last")
+            session.upsert_frame(self.table, frame, list(self.key))
+        else:
+            session.insert_frame(self.table, frame)
+
+
+_ROWS = {
+    "save_order": _Rows("orders", _ORDER_COLUMNS, ["client_order_id"]),
+    "add_event": _Rows("strategy_events", _EVENT_COLUMNS),
+    "save_refusal": _Rows("refused_orders", _REFUSAL_COLUMNS),
+}
+
+
+def apply_writes(session: Session, writes: Sequence[Write]) -> None:
+    """Carry out this store's writes on a session, as if one after the other.
+
+    The frequent row writes (orders, fills, events, refusals, equity) are gathered per name
+    and made in one statement each: with DuckDB one statement of many rows costs about what
+    one row does. They touch tables no other write here touches, so only their order among
+    themselves counts, and it is kept. Every other write runs in its place."""
+    gathered: dict[str, list[Sequence[Any]]] = {}
+    for write in writes:
+        if write.name in _ROWS or write.name in ("save_fill", "save_equity_rows"):
+            gathered.setdefault(write.name, []).append(write.args)
+            continue
+        sql = _STATEMENTS.get(write.name)
+        if sql is None:
+            raise StoreError(f"unknown trading write {write.name!r}")
+        session.execute(sql, write.args)
+    for name, rows in gathered.items():
+        if name == "save_equity_rows":
+            session.upsert_frame(
+                "equity", _equity_frame([r for unit in rows for r in unit]), ["strategy_id", "ts"]
+            )
+        elif name == "save_fill":
+            _save_fills(session, rows)
+        elif len(rows) == 1:
+            session.execute(_ROWS[name].one(), rows[0])
+        else:
+            _ROWS[name].many(session, rows)
+
+
+def _save_fills(session: Session, rows: list[Sequence[Any]]) -> None:
+    if len(rows) == 1:
+        row = list(rows[0])
+        session.execute(_FILL_INSERT, [*row[:10], row[2], *row[10:]])
+        return
+    frame = pd.DataFrame(rows, columns=_FILL_ARGS, dtype=object)
+    frame = frame.drop_duplicates(["fill_id"], keep="first")
+    frame["n"] = range(len(frame))
+    with session.staged("_fills_in", frame):
+        session.execute(_FILLS_INSERT)
+
+
+def _equity_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows), columns=["strategy_id", "ts_ms", *_EQUITY_COLUMNS[2:]])
+    frame.insert(1, "ts", pd.to_datetime(frame.pop("ts_ms"), unit="ms").astype("datetime64[us]"))
+    # The last mark of a bar wins, as a replace would (one statement may not hit a key twice).
+    return frame.drop_duplicates(["strategy_id", "ts"], keep="last")
+
+
+def _now() -> datetime:
+    """The time a row is written at (naive UTC, as the tables keep it)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _risk_row(strategy_id: str, state: RiskState) -> list[Any]:
@@ -97,14 +243,24 @@ def _risk_row(strategy_id: str, state: RiskState) -> list[Any]:
 class TradingStore:
     """The live trading tables of one database (DuckDB or PostgreSQL)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, writes: Writes | None = None) -> None:
         self.db = db
+        self.writes = writes or DirectWrites(db, apply_writes)
 
-    def _run(self, sql: str, args: Iterable[Any] = ()) -> None:
-        self.db.execute(sql, list(args))
+    def _write(self, name: str, args: Sequence[Any]) -> None:
+        self.writes.submit([Write(name, args)])
 
     def _frame(self, sql: str, args: Iterable[Any] = ()) -> pd.DataFrame:
+        self.writes.drain()
         return self.db.frame(sql, list(args))
+
+    def _fetchone(self, sql: str, args: Iterable[Any] = ()) -> tuple[Any, ...] | None:
+        self.writes.drain()
+        return self.db.fetchone(sql, list(args))
+
+    def _fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        self.writes.drain()
+        return self.db.fetchall(sql, list(args))
 
     def _ms(self, column: str) -> str:
         return f"{self.db.dialect.epoch_ms(column)} AS {column}_ms"
@@ -125,10 +281,8 @@ class TradingStore:
         state: str,
     ) -> None:
         """Record a strategy (a known id keeps its state and history)."""
-        self._run(
-            "INSERT INTO strategies (strategy_id, spec_name, spec_json, params_json, exchange, "
-            "symbol, timeframe, broker, allocation, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (strategy_id) DO NOTHING",
+        self._write(
+            "save_strategy",
             [
                 strategy_id,
                 spec_name,
@@ -145,10 +299,7 @@ class TradingStore:
 
     def set_state(self, strategy_id: str, state: str, error: str | None = None) -> None:
         """Record a strategy's new state, and the event."""
-        self._run(
-            "UPDATE strategies SET state = ?, error = ?, updated_at = now() WHERE strategy_id = ?",
-            [state, error, strategy_id],
-        )
+        self._write("set_state", [state, error, _now(), strategy_id])
         self.add_event(strategy_id, "error" if error else "state", error or state)
 
     def move_capital(
@@ -156,50 +307,38 @@ class TradingStore:
     ) -> None:
         """Add `moves[sid]` (quote, + or -) to each strategy's allocation, with an event, and
         store each one's guard state as moved: one transaction (a crash moves all or none)."""
-        with self.db.transaction() as tx:
-            for sid, delta in moves.items():
-                tx.execute(
-                    "UPDATE strategies SET allocation = allocation + ?, updated_at = now() "
-                    "WHERE strategy_id = ?",
-                    [delta, sid],
-                )
-                tx.execute(
-                    "INSERT INTO strategy_events (strategy_id, kind, detail) VALUES (?, ?, ?)",
-                    [sid, "capital", f"{delta:+.10g} ({reason})"],
-                )
-                tx.execute(_SAVE_RISK_STATE, _risk_row(sid, risk[sid]))
+        unit = []
+        for sid, delta in moves.items():
+            now = _now()
+            unit += [
+                Write("move_capital", [delta, now, sid]),
+                Write("add_event", [sid, "capital", f"{delta:+.10g} ({reason})", now]),
+                Write("save_risk_state", _risk_row(sid, risk[sid])),
+            ]
+        self.writes.submit(unit)
 
     def set_health(self, strategy_id: str, problem: str | None) -> None:
         """Record the problem a strategy is degraded by (None: settled)."""
-        self._run(
-            "UPDATE strategies SET health = ?, updated_at = now() WHERE strategy_id = ?",
-            [problem, strategy_id],
-        )
+        self._write("set_health", [problem, _now(), strategy_id])
 
     def set_seed_from(self, strategy_id: str, ts_ms: int) -> None:
         """Record where a strategy's first warm-up started (a restart replays from there)."""
-        self._run(
-            "UPDATE strategies SET seed_from = ? WHERE strategy_id = ?",
-            [ts_param(ts_ms), strategy_id],
-        )
+        self._write("set_seed_from", [ts_param(ts_ms), strategy_id])
 
     def seed_from_ms(self, strategy_id: str) -> int | None:
         """Give where a strategy's first warm-up started, if it has run before."""
-        row = self.db.fetchone(
+        row = self._fetchone(
             "SELECT seed_from FROM strategies WHERE strategy_id = ?", [strategy_id]
         )
         return None if row is None else ms_of(row[0])
 
     def last_marked_ms(self, strategy_id: str) -> int | None:
         """Give the last bar a strategy acted on (its newest equity mark), if any."""
-        row = self.db.fetchone("SELECT max(ts) FROM equity WHERE strategy_id = ?", [strategy_id])
+        row = self._fetchone("SELECT max(ts) FROM equity WHERE strategy_id = ?", [strategy_id])
         return None if row is None else ms_of(row[0])
 
     def add_event(self, strategy_id: str, kind: str, detail: str) -> None:
-        self._run(
-            "INSERT INTO strategy_events (strategy_id, kind, detail) VALUES (?, ?, ?)",
-            [strategy_id, kind, detail],
-        )
+        self._write("add_event", [strategy_id, kind, detail, _now()])
 
     def strategies(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM strategies ORDER BY created_at, strategy_id")
@@ -214,8 +353,8 @@ class TradingStore:
     # -- orders and fills -----------------------------------------------------------------
     def save_order(self, order: Order, exchange: str) -> None:
         """Insert or update an order by its client order id."""
-        self._run(
-            _SAVE_ORDER,
+        self._write(
+            "save_order",
             [
                 order.client_order_id,
                 order.strategy_id,
@@ -287,14 +426,11 @@ class TradingStore:
             for r in raw.itertuples()
         ]
 
-    def save_fill(self, fill: Fill) -> bool:
-        """Insert a fill after the strategy's others (its booking sequence); give False when
-        it was already stored (a replayed update)."""
-        row = self.db.fetchone(
-            f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}, seq, fee_currency, fee_quote) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "(SELECT coalesce(max(seq), 0) + 1 FROM fills WHERE strategy_id = ?), ?, ?) "
-            "ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
+    def save_fill(self, fill: Fill) -> None:
+        """Insert a fill after the strategy's others (its booking sequence); one stored
+        already (a replayed update) stays as it was. The caller knows which it booked."""
+        self._write(
+            "save_fill",
             [
                 fill.fill_id,
                 fill.client_order_id,
@@ -306,12 +442,10 @@ class TradingStore:
                 fill.fee,
                 str(fill.purpose),
                 ts_param(fill.ts_ms),
-                fill.strategy_id,
                 fill.fee_currency or None,
                 fill.fee_quote,
             ],
         )
-        return row is not None
 
     def fills(self, strategy_id: str | None = None) -> list[Fill]:
         """Give stored fills in the order they were booked (never by id: paper ids are
@@ -342,8 +476,8 @@ class TradingStore:
 
     # -- results ----------------------------------------------------------------------------
     def save_round_trip(self, strategy_id: str, trade_no: int, trip: RoundTrip) -> None:
-        self._run(
-            _SAVE_ROUND_TRIP,
+        self._write(
+            "save_round_trip",
             [
                 strategy_id,
                 trade_no,
@@ -384,16 +518,8 @@ class TradingStore:
 
     def save_equity_rows(self, rows: list[tuple[str, int, float, float, float, float]]) -> None:
         """Store many (strategy_id, ts_ms, equity, cash, position, price) rows at once."""
-        if not rows:
-            return
-        frame = pd.DataFrame(rows, columns=["strategy_id", "ts_ms", *_EQUITY_COLUMNS[2:]])
-        frame.insert(
-            1, "ts", pd.to_datetime(frame.pop("ts_ms"), unit="ms").astype("datetime64[us]")
-        )
-        # The last mark of a bar wins, as a replace would (one statement may not hit a key twice).
-        frame = frame.drop_duplicates(["strategy_id", "ts"], keep="last")
-        with self.db.transaction() as tx:
-            tx.upsert_frame("equity", frame, ["strategy_id", "ts"])
+        if rows:
+            self._write("save_equity_rows", [list(row) for row in rows])
 
     def equity(self, strategy_id: str | None = None) -> pd.DataFrame:
         where = "WHERE strategy_id = ?" if strategy_id else ""
@@ -404,7 +530,7 @@ class TradingStore:
 
     def equity_marks(self, strategy_id: str, after_ms: int = -1) -> list[tuple[int, float]]:
         """Give a strategy's (ts_ms, equity) marks after `after_ms`, oldest first."""
-        rows = self.db.fetchall(
+        rows = self._fetchall(
             f"SELECT {self.db.dialect.epoch_ms('ts')}, equity FROM equity "
             "WHERE strategy_id = ? AND ts > ? ORDER BY ts",
             [strategy_id, ts_param(after_ms)],
@@ -415,7 +541,7 @@ class TradingStore:
         """Give the newest equity mark's bar time (epoch ms) among these strategies, if any."""
         if not strategy_ids:
             return None
-        row = self.db.fetchone(
+        row = self._fetchone(
             "SELECT max(ts) FROM equity WHERE strategy_id IN "
             f"({', '.join('?' for _ in strategy_ids)})",
             list(strategy_ids),
@@ -425,11 +551,11 @@ class TradingStore:
     # -- risk -------------------------------------------------------------------------------
     def save_risk_state(self, strategy_id: str, state: RiskState) -> None:
         """Record the drawdown guard's state of a strategy (replacing the one before)."""
-        self._run(_SAVE_RISK_STATE, _risk_row(strategy_id, state))
+        self._write("save_risk_state", _risk_row(strategy_id, state))
 
     def risk_state(self, strategy_id: str) -> RiskState | None:
         """Give a strategy's stored drawdown guard state, if any."""
-        row = self.db.fetchone(
+        row = self._fetchone(
             "SELECT marked_at, peak_equity, day_start, day_start_equity, halted_until, halts "
             "FROM risk_state WHERE strategy_id = ?",
             [strategy_id],
@@ -458,9 +584,8 @@ class TradingStore:
         rule: str,
         detail: dict[str, Any],
     ) -> None:
-        self._run(
-            "INSERT INTO refused_orders (strategy_id, ts, symbol, side, amount, purpose, rule, "
-            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self._write(
+            "save_refusal",
             [
                 strategy_id,
                 ts_param(ts_ms),

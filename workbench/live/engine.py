@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -120,6 +121,9 @@ class LiveEngine:
         # Candles and equity marks are written in batches (they can be rebuilt: the feed
         # backfills candles after a restart); orders, fills and trades are written at once.
         self._candles: dict[FeedKey, list[Candle]] = {}
+        self._candle_writes = threading.Lock()
+        # Bars some markets of a timeframe took and the account was not marked at yet.
+        self._unmarked: dict[tuple[str, int], set[FeedKey]] = {}
         self._equity: list[tuple[str, int, float, float, float, float]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = False
@@ -384,21 +388,51 @@ class LiveEngine:
 
         Marks first: a stored bar is never without its marks (the drawdown guard's peak is
         rebuilt from them at a restart; a bar not stored is traded again and marked again).
+        Bars a background write has in hand are stored when this returns.
         """
-        self.store.trading.save_equity_rows(self._equity)
+        self._flush_marks()
+        taken = self._take_candles()
+        try:
+            self._write_candles(taken)
+        finally:
+            self._give_back(taken)
+
+    def _flush_marks(self) -> None:
+        self.store.trading.save_equity_rows(self._equity)  # journaled: no commit here
         self._equity = []
         self.account.save()
-        for key in list(self._candles):
-            self.store.candles.write(*key, _frame(self._candles[key]))
-            del self._candles[key]
+
+    def _take_candles(self) -> dict[FeedKey, list[Candle]]:
+        taken, self._candles = self._candles, {}
+        return taken
+
+    def _give_back(self, left: dict[FeedKey, list[Candle]]) -> None:
+        """Put bars that could not be stored back in front of the buffer (on the loop)."""
+        for key, bars in left.items():
+            self._candles[key] = bars + self._candles.get(key, [])
+
+    def _write_candles(self, candles: dict[FeedKey, list[Candle]]) -> None:
+        """Store bars taken from the buffer, removing each market's from `candles` once
+        stored; one write at a time (any thread)."""
+        with self._candle_writes:
+            for key in list(candles):
+                self.store.candles.write(*key, _frame(candles[key]))
+                del candles[key]
 
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_s)
+            taken: dict[FeedKey, list[Candle]] = {}
             try:
-                self.flush()
+                self._flush_marks()
+                # A DuckDB commit of many bars takes milliseconds: off the loop, so no
+                # bar's decisions wait for it.
+                taken = self._take_candles()
+                await asyncio.to_thread(self._write_candles, taken)
             except Exception:  # the store may be busy; what is buffered is written next time
                 log.exception("writing candles and equity failed; retrying in %.1fs", self.flush_s)
+            finally:
+                self._give_back(taken)
 
     async def _housekeeping_loop(self) -> None:
         """Retry what waits on the broker: unknown outcomes, protection, wanted exits; keep
@@ -600,9 +634,13 @@ class LiveEngine:
         await self._report_all(self.broker.on_price(key[1], candle.close, candle.ts_ms))
         # Resting paper limits fill on the bars after the one they were placed in.
         await self._report_all(self.broker.on_bar(key[1], candle))
+        acted = False
         for live in list(self.strategies.values()):
             if live.feed_key == key and not _seen(live.runner, candle):
                 await self._close_for(live, candle, fresh or self.replay_missed)
+                acted = True
+        if acted and (fresh or self.replay_missed) and self._running:
+            await self._account_bar(key, candle.ts_ms)
         # Stored after the decisions on it: a stored bar is a bar fully acted on.
         self._candles.setdefault(key, []).append(candle)
         latency_ms = (time.perf_counter() - t0) * 1000
@@ -634,8 +672,23 @@ class LiveEngine:
         if fresh and live.orders.late_exit is not None:
             async with live.lock:
                 await live.orders.take_late_exit(candle.ts_ms + runner.step_ms)
-        if fresh and self._running:
-            await self._mark_account(candle.ts_ms)
+
+    async def _account_bar(self, key: FeedKey, ts_ms: int) -> None:
+        """Mark the account once per bar: when every market of this timeframe has taken it
+        (or a later bar shows one never will). Once per strategy made a bar cost strategies
+        squared; once per market, markets times strategies."""
+        waiting = self._unmarked.setdefault((key[2], ts_ms), set())
+        waiting.add(key)
+        markets = {live.feed_key for live in self.strategies.values() if live.feed_key[2] == key[2]}
+        due = sorted(
+            t
+            for (tf, t), seen in self._unmarked.items()
+            if tf == key[2] and (t < ts_ms or (t == ts_ms and markets <= seen))
+        )
+        for t in due:
+            del self._unmarked[(key[2], t)]
+        if due:
+            await self._mark_account(due[-1])
 
     async def _mark_account(self, ts_ms: int) -> None:
         """Take the account's books at a fresh bar; act on its drawdown guard; rebalance."""

@@ -19,6 +19,7 @@ from workbench.broker.models import Order, OrderPurpose, OrderState, OrderType
 from workbench.fills import Side
 from workbench.live.events import (
     HaltChanged,
+    LimitsChanged,
     Notice,
     NoticeKind,
     OrderChanged,
@@ -29,7 +30,7 @@ from workbench.ops.alerting import Alerting, AuditWatch
 from workbench.ops.alerts import AlertRule, restarted_alert
 from workbench.ops.snapshot import EngineView, FeedView
 from workbench.ops.summary import daily_summary, next_summary_at
-from workbench.risk.account import Halt
+from workbench.risk.account import AccountLimits, Halt
 from workbench.settings import Settings
 from workbench.store import Store
 
@@ -84,7 +85,9 @@ def test_healthy_events_raise_nothing(setup: Setup) -> None:
         OrderChanged(order(OrderState.FILLED)),
         Notice("s1", NoticeKind.RECOVERED, "settled: order:x"),
         Notice("s1", NoticeKind.LATE_EXIT, "exit of bar 123 taken late"),
-    ):
+        LimitsChanged("local", AccountLimits(max_open_positions=3), "ada",
+                      AccountLimits(max_open_positions=3)),  # set to what was in force
+    ):  # fmt: skip
         setup.alerting.on_event(event)
     for _ in range(2):  # two errors: below the rate
         setup.alerting.on_event(Notice("s1", NoticeKind.DEGRADED, "outcome of x unknown"))
@@ -123,8 +126,13 @@ def test_healthy_events_raise_nothing(setup: Setup) -> None:
             [Notice("s1", NoticeKind.DEGRADED, f"outcome of wb-{i} unknown") for i in range(7)],
             AlertRule.EXCHANGE_ERRORS, "warning",
         ),
+        (
+            [LimitsChanged("local", AccountLimits(max_open_positions=5), "ada",
+                           AccountLimits(max_open_positions=3))],
+            AlertRule.LIMITS_CHANGED, "warning",
+        ),
     ],
-    ids=["degraded", "error", "guard", "rejected", "reconcile", "error_rate"],
+    ids=["degraded", "error", "guard", "rejected", "reconcile", "error_rate", "limits"],
 )  # fmt: skip
 def test_each_rule_fires_once_for_its_condition(
     setup: Setup, events: list[object], rule: AlertRule, level: str
@@ -267,6 +275,10 @@ def test_the_daily_summary_gives_each_strategys_day(setup: Setup) -> None:
         [day - dt.timedelta(hours=6), day - dt.timedelta(hours=4)],
     )
     alert = daily_summary(setup.store, day, "test")
+    setup.alerting.raise_alert(alert)
+    (post,) = setup.delivered(1)  # through apprise, as the service's daily tick sends it
+    assert post["title"] == alert.title and post["message"] == alert.body
+    assert list(setup.store.ops.alerts()["rule"]) == ["daily_summary"]
     lines = alert.body.splitlines()
     assert lines[0] == (
         f"a: P&L {1.21 - 1.10:+.8g} ({(1.21 - 1.10) / 1.10 * 100:+.2f} %), 1 trades "

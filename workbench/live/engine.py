@@ -894,7 +894,8 @@ class LiveEngine:
 
     def set_account_limits(self, limits: AccountLimits, *, by: str) -> None:
         """Put new account limits in force (stored); they apply to the next order."""
-        lookback = self.account.limits.volatility_lookback
+        before = self.account.limits
+        lookback = before.volatility_lookback
         self.account.set_limits(limits, by)
         if limits.volatility_lookback != lookback:  # measured again on the stored bars
             self.flush()
@@ -908,7 +909,7 @@ class LiveEngine:
                     end=pd.Timestamp(end, unit="ms", tz="UTC"),
                 )
                 live.volatility = self._volatility(runner, bars)
-        self._emit(LimitsChanged(self.exchange, limits, by))
+        self._emit(LimitsChanged(self.exchange, limits, by, before))
 
     @property
     def halted(self) -> Halt | None:

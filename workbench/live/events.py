@@ -147,6 +147,7 @@ class LimitsChanged:
     exchange: str
     limits: AccountLimits
     by: str
+    before: AccountLimits | None = None  # the limits in force until then (None: not told)
 
 
 EngineEvent = (

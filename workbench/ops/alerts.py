@@ -11,6 +11,8 @@ Rules, and when each fires once:
 - strategy_degraded / strategy_error: a strategy's shown state becomes degraded / error;
 - drawdown_guard: the drawdown guard tripped (critical);
 - kill_switch: the account's kill switch halted trading (critical), or was released;
+- limits_changed: the account's risk limits in force changed: who, and each limit's value
+  before -> after (a change to the same values says nothing);
 - order_rejected: the exchange or the broker rejected an order;
 - exchange_errors: `alert_error_rate` errors talking to the exchange (feeds, order outcomes,
   account refusals, failed exits, dead tasks) within `alert_error_window_s`;
@@ -35,6 +37,7 @@ from workbench.broker.models import OrderState
 from workbench.live.events import (
     EngineEvent,
     HaltChanged,
+    LimitsChanged,
     Notice,
     NoticeKind,
     OrderChanged,
@@ -60,6 +63,7 @@ class AlertRule(StrEnum):
     STRATEGY_ERROR = "strategy_error"
     DRAWDOWN_GUARD = "drawdown_guard"
     KILL_SWITCH = "kill_switch"
+    LIMITS_CHANGED = "limits_changed"
     ORDER_REJECTED = "order_rejected"
     EXCHANGE_ERRORS = "exchange_errors"
     RECONCILE = "reconcile"
@@ -85,6 +89,23 @@ class Alert:
     strategy_id: str | None = None
     ts: dt.datetime = field(default_factory=utcnow)
     alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def _limit_shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:.12g}" if isinstance(value, float) else str(value)
+
+
+def limit_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Give one line per limit whose value differs, "name: before -> after", in field order."""
+    return [
+        f"{name}: {_limit_shown(before.get(name))} -> {_limit_shown(value)}"
+        for name, value in after.items()
+        if before.get(name) != value
+    ]
 
 
 def _last_line(text: str | None) -> str:
@@ -195,6 +216,9 @@ class AlertRules:
         kill = self._kill_switch(event)
         if kill is not None:
             found.append(kill)
+        limits = self._limits(event)
+        if limits is not None:
+            found.append(limits)
         if error_kind(event) in EXCHANGE_ERROR_KINDS:
             errors = self._error_rate(now_s, event)
             if errors is not None:
@@ -219,6 +243,23 @@ class AlertRules:
             self._title(f"kill switch on {event.exchange} released: entries may go out"),
             f"{event.reason} (by {event.by})",
             f"kill:{event.exchange}:resumed",
+        )
+
+    def _limits(self, event: EngineEvent) -> Alert | None:
+        if not isinstance(event, LimitsChanged):
+            return None
+        after = event.limits.as_dict()
+        before = event.before.as_dict() if event.before is not None else {}
+        changes = limit_changes(before, after)
+        if not changes:
+            return None
+        body = "\n".join(changes)
+        return Alert(
+            AlertRule.LIMITS_CHANGED,
+            AlertLevel.WARNING,
+            self._title(f"risk limits on {event.exchange} changed by {event.by}"),
+            body,
+            f"limits:{event.exchange}:{body}",
         )
 
     def _error_rate(self, now_s: float, event: EngineEvent) -> Alert | None:

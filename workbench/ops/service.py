@@ -169,7 +169,9 @@ class OpsService:
         return readiness
 
     async def _probe(self) -> Readiness:
-        database, exchange = await asyncio.gather(self._probe_database(), self._probe_exchange())
+        database, exchange, _ = await asyncio.gather(
+            self._probe_database(), self._probe_exchange(), self._ask_market_time()
+        )
         return assess(
             self.view(),
             database=database,
@@ -209,6 +211,17 @@ class OpsService:
             },
         )
 
+    async def _ask_market_time(self) -> None:
+        """Ask the exchange its time when the market clock cannot run on by itself (a replay
+        stepped by hand): feed lag is counted in that market's bar closes, never in ours."""
+        clock = getattr(self.engine, "market_clock", None)
+        if clock is None or clock.moves_alone:
+            return
+        try:
+            await asyncio.wait_for(clock.sync(), PROBE_TIMEOUT_S)
+        except Exception as exc:  # the last time told stands; feeds look no more behind
+            log.debug("market time not asked: %s", exc)
+
     # -- background -------------------------------------------------------------------------
     async def _loop_probe(self) -> None:
         """Measure how late the loop runs a timer; ping systemd's watchdog while it runs."""
@@ -233,6 +246,7 @@ class OpsService:
         while True:
             await asyncio.sleep(self.tick_s)
             try:
+                await self._ask_market_time()
                 for alert in self.alerting.rules.on_view(view_of(self.engine)):
                     self.raise_alert(alert)
                 if due is not None and utcnow() >= due:

@@ -2,7 +2,11 @@
 loop at the moment it is asked (never inside the engine's work on a bar).
 
 `view_of(engine)` reads what the engine already holds in memory (feeds, runners, risk
-state); no IO. `lag_bars` is the pure arithmetic of how far a feed is behind.
+state); no IO. `lag_bars` is the pure arithmetic of how far a feed is behind in the
+market's own bar closes: by the engine's market clock, extrapolated from the exchange's
+time when that runs by itself (a venue, a replay at a speed), else the time the exchange
+last told (a replay stepped by hand, whose time waits while this machine is busy: the ops
+service asks it before each look).
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ class EngineView:
 
 
 def lag_bars(now_ms: int | None, last_closed_ms: int | None, step_ms: int) -> float | None:
-    """Give how many closed bars a feed has not delivered yet (0 when it is current).
+    """Give how many bar closes the market's clock has seen since a feed's last closed bar
+    (0 when it is current).
 
     At market time `now_ms` the newest closed bar opened at `floor(now / step) * step - step`;
     a feed whose last closed bar opened at `last_closed_ms` lacks the bars in between.
@@ -76,7 +81,7 @@ def drawdown(equity: float, peak: float) -> float:
 def view_of(engine: Any) -> EngineView:
     """Give what an engine holds now, read on its loop."""
     clock = getattr(engine, "market_clock", None)
-    now_ms = clock.now_ms() if clock is not None else None
+    now_ms = clock.known_ms() if clock is not None else None
     if now_ms is None and getattr(clock, "speed", None) == 1.0:
         now_ms = int(time.time() * 1000)
     feeds = tuple(

@@ -4,7 +4,9 @@
 speed) and remembers it against this machine's monotonic clock; `now_ms()` extrapolates from
 there, at no cost. A real venue's clock runs at real speed; a local exchange replays at the
 speed it says; one whose clock only moves when a test moves it has no speed, and `now_ms()`
-is then None (unknown): callers fall back to what the feed knows.
+is then None (unknown): callers fall back to what the feed knows. `known_ms()` gives the
+best reading without asking: the extrapolation, or else the time the exchange last told
+(`moves_alone` False: ask again with `sync()` for a current one).
 """
 
 from __future__ import annotations
@@ -41,6 +43,19 @@ class MarketClock:
             now_ms, self.speed = int(self.client.milliseconds()), 1.0
         self._at = (now_ms, time.monotonic())
         return now_ms
+
+    @property
+    def moves_alone(self) -> bool:
+        """Tell whether the market time runs on by itself (a speed), so it can be extrapolated;
+        False before the first sync and for a clock that moves only when told to."""
+        return self._at is not None and self.speed is not None
+
+    def known_ms(self) -> int | None:
+        """Give the market time now when it runs by itself, else the time the exchange gave at
+        the last sync (None before any)."""
+        if self._at is None:
+            return None
+        return self.now_ms() if self.speed is not None else self._at[0]
 
     def now_ms(self) -> int | None:
         """Give the market time now, or None when it cannot be told without asking."""

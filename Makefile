@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-16)
 # Debian packages the tests need (chromium drives the browser tests; postgresql gives the
 # server binaries the tests start a throwaway PostgreSQL from).
-DEB_PACKAGES := chromium postgresql
+DEB_PACKAGES := chromium postgresql caddy systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo lab test bench lint format setup debian clean

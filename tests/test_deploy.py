@@ -9,6 +9,8 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ import yaml
 from shipped import ROOT
 
 from workbench.cli import app
+from workbench.cli.serve import APP, RESEARCH
+from workbench.data.shipped import shipped_files
 from workbench.ops.panel_routes import ROUTES
 from workbench.risk.settings import RiskSettings
 from workbench.settings import Settings
@@ -109,11 +113,64 @@ def test_units_restart_on_failure_and_use_the_watchdog() -> None:
         assert int(service["WatchdogSec"]) > 0, name
     serve = units()["workbench.service"]["Service"]
     assert serve["NotifyAccess"] == "all"  # panel serve, a child of `workbench serve`, pings
+
+
+def verify_units(folder: Path) -> subprocess.CompletedProcess[str]:
     verify = shutil.which("systemd-analyze")
-    if verify:
-        for path in (DEPLOY / "systemd").glob("*.service"):
-            result = subprocess.run([verify, "verify", str(path)], capture_output=True, text=True)
-            assert "Unknown key" not in result.stderr, result.stderr
+    if verify is None:
+        pytest.fail("systemd-analyze is missing: `make test` installs Debian's systemd")
+    paths = sorted(str(p) for p in folder.iterdir())
+    return subprocess.run([verify, "verify", *paths], capture_output=True, text=True, timeout=60)
+
+
+def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    # As installed: the unit's executable is this checkout's (docs/deploy.md puts the venv
+    # at /opt/workbench/.venv); nothing else is changed.
+    executable = str(Path(sys.executable).with_name("workbench"))
+    for path in (DEPLOY / "systemd").iterdir():
+        text = path.read_text().replace("/opt/workbench/.venv/bin/workbench", executable)
+        (tmp_path / path.name).write_text(text)
+    result = verify_units(tmp_path)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    broken = tmp_path / "workbench.service"
+    broken.write_text(broken.read_text().replace("Restart=", "Restrat="))
+    assert "Unknown key" in verify_units(tmp_path).stderr  # the check can fail
+
+
+def test_the_container_and_compose_name_only_what_exists() -> None:
+    """The container file and compose cannot be built here (no Docker engine): every path,
+    program and setting they name must exist in the repository and the CLI."""
+    container = (DEPLOY / "Containerfile").read_text()
+    for source in re.findall(r"^COPY (?:--\S+ )*(\S+) ", container, re.M):
+        assert (ROOT / source).exists(), source
+    assert "pip install --no-cache-dir -e ." in container and (ROOT / "pyproject.toml").exists()
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "workbench" in scripts  # the CMD's and compose's program
+    workdir = re.search(r"^WORKDIR (\S+)$", container, re.M)
+    assert workdir is not None
+    # `workbench serve` serves apps/ and the shipped candles from the clone it was copied from.
+    assert APP.is_file() and RESEARCH.is_file() and shipped_files()
+    backups = re.search(r"WORKBENCH_BACKUP_DIR=(\S+)", container)
+    assert backups is not None and f"mkdir -p {backups.group(1)}" in container
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    build = compose["services"]["workbench"]["build"]
+    context = (DEPLOY / build["context"]).resolve()
+    assert context == ROOT and (context / build["dockerfile"]).is_file()
+    assert compose["services"]["workbench"]["env_file"] == ".env"
+    assert "cp deploy/workbench.env.example deploy/.env" in (DEPLOY / "compose.yaml").read_text()
+    assert (DEPLOY / "workbench.env.example").is_file()
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith("."):
+                assert (DEPLOY / source).is_file(), (name, source)
+            else:
+                assert source in compose["volumes"], (name, source)
+            if name == "workbench":
+                assert target.startswith(workdir.group(1) + "/"), target
+    env = compose["services"]["workbench"]["environment"]
+    assert env["PGPASSWORD"] == "${POSTGRES_PASSWORD}"  # pg_dump's, for `workbench backup`
+    assert compose["services"]["workbench"]["depends_on"]["db"]["condition"] == "service_healthy"
 
 
 def test_ports_routes_and_origins_agree() -> None:

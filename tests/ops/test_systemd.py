@@ -1,11 +1,14 @@
 """systemd's notify protocol on a real unix datagram socket: READY=1, and WATCHDOG=1 pinged
-from the engine's loop while it runs."""
+from the engine's loop while it runs and never while it is blocked. The whole server under a
+notify socket: test_deployed.py."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,40 @@ async def test_the_loop_probe_pings_while_the_loop_runs(
     assert pings and set(pings) == {b"WATCHDOG=1"}
     assert len(pings) >= 2
     assert ops.loop_lag_s is not None and ops.loop_lag_s < 1.0
+
+
+async def test_a_blocked_loop_stops_the_pings_until_it_runs_again(
+    notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # ping every 0.1 s
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    arrived: list[float] = []
+    done = threading.Event()
+
+    def read() -> None:  # off the loop: the loop is what gets blocked
+        notify_socket.settimeout(0.05)
+        while not done.is_set():
+            try:
+                if notify_socket.recv(64) == b"WATCHDOG=1":
+                    arrived.append(time.monotonic())
+            except TimeoutError:
+                pass
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    ops = OpsService(None, None, Settings())
+    probe = asyncio.get_running_loop().create_task(ops._loop_probe())
+    try:
+        await asyncio.sleep(0.8)
+        blocked_at = time.monotonic()
+        time.sleep(1.5)  # a hung loop: systemd would restart the unit after WatchdogSec
+        unblocked_at = time.monotonic()
+        await asyncio.sleep(0.8)
+    finally:
+        probe.cancel()
+        done.set()
+        reader.join()
+    before = [t for t in arrived if t < blocked_at]
+    during = [t for t in arrived if blocked_at + 0.05 < t < unblocked_at]
+    after = [t for t in arrived if t >= unblocked_at]
+    assert before and after and during == [], (before, during, after)

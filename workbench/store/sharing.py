@@ -188,7 +188,10 @@ class ReadServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        try:
+            await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        except RuntimeError:  # at a server's exit the loop's executor is shut down already
+            self._pool.shutdown(wait=True, cancel_futures=True)  # in line: queries interrupted
 
     def _authorized(self, request: web.Request) -> bool:
         given = request.headers.get("Authorization", "")

@@ -4,11 +4,14 @@ this machine busy for a while in the middle, shows lag 0 or 1 and raises nothing
 whose data stops is stale after `alert_stale_bars` bar closes of market time, alerts once
 (through apprise to a local receiver) and fails /ready until its data comes back. Also
 here, on the same engine: a change of the account's risk limits alerts with who changed
-what, before -> after."""
+what, before -> after; the daily summary goes out at its hour; a start after a run that
+never stopped alerts."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from workbench.live.engine import LiveEngine
 from workbench.live.feed import CandleFeed
 from workbench.localexchange import LocalExchange, ManualClock
 from workbench.localexchange.faults import FaultKind
+from workbench.ops import service
 from workbench.ops.metrics import scrape_value
 from workbench.ops.service import OpsService
 from workbench.ops.snapshot import view_of
@@ -43,6 +47,8 @@ class Market:
     engine: LiveEngine
     ops: OpsService
     receiver: Receiver
+    wall: WallClock
+    settings: Settings
 
     @property
     def feed(self) -> CandleFeed:
@@ -73,17 +79,39 @@ class Market:
         await self.engine.market_clock.sync()
         return view_of(self.engine).feeds[0].lag_bars
 
+    async def delivered(self, count: int, timeout_s: float = 15.0) -> list[dict[str, object]]:
+        """Wait, with the loop running (the ops ticks raise alerts on it), for `count` posts."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.receiver.posts) < count:
+            assert time.monotonic() < deadline, self.receiver.titles()
+            await asyncio.sleep(0.05)
+        return self.receiver.posts
+
     def scraped_lag(self) -> float | None:
         text = self.ops.metrics.exposition().decode()
         return scrape_value(text, "workbench_feed_lag_bars", {"symbol": "ETH/BTC"})
 
 
+class WallClock:
+    """The ops service's UTC wall clock (the daily summary's), moved by the test."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None) + self.offset
+
+
 @pytest.fixture
-async def market(eth: pd.DataFrame, tmp_path: Path, receiver: Receiver) -> AsyncIterator[Market]:
+async def market(
+    eth: pd.DataFrame, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Market]:
     settings = Settings(
         db=str(tmp_path / "lag.duckdb"), alert_urls=[receiver.url], alert_stale_bars=STALE_BARS,
-        ready_max_feed_lag_bars=2,
+        ready_max_feed_lag_bars=2, alert_summary_hour=0,
     )  # fmt: skip
+    wall = WallClock()
+    monkeypatch.setattr(service, "utcnow", wall)
     candles = eth.iloc[2500:3500]
     async for server, clock, clients in open_market(candles):
         clock.advance(300 * STEP_MS)  # past the strategy's warm-up
@@ -92,7 +120,7 @@ async def market(eth: pd.DataFrame, tmp_path: Path, receiver: Receiver) -> Async
             ops = await OpsService(engine, store, settings, role="live", tick_s=0.05).start()
             await engine.add_strategy(SPEC, allocation=1.0, strategy_id="sma")
             await engine.start()
-            found = Market(server, clock, engine, ops, receiver)
+            found = Market(server, clock, engine, ops, receiver, wall, settings)
             try:
                 await found.streaming()
                 yield found
@@ -132,7 +160,7 @@ async def test_a_feed_whose_data_stops_is_stale_after_n_bars_of_market_time(
         assert await market.lag() == bars
         if bars < STALE_BARS:
             assert market.receiver.posts == [], market.receiver.titles()
-    assert market.receiver.wait_for(1)
+    await market.delivered(1)
     ready = await market.ops.readiness()
     assert not ready.ready and not ready.checks["feeds"].ok
     assert "ETH/BTC 5m" in ready.checks["feeds"].detail
@@ -159,7 +187,7 @@ async def test_a_change_of_risk_limits_alerts_with_who_and_before_after(market: 
     engine.set_account_limits(  # the same again: no change, nothing to say
         AccountLimits(max_order_notional=0.1, max_open_positions=3), by="cli:bob"
     )
-    assert market.receiver.wait_for(2)
+    await market.delivered(2)
     assert market.ops.alerting.sender.wait_idle(10)
     first, second = market.receiver.posts
     assert "risk limits" in str(first["title"]) and "user:alice" in str(first["title"])
@@ -172,3 +200,27 @@ async def test_a_change_of_risk_limits_alerts_with_who_and_before_after(market: 
     assert str(second["message"]).splitlines() == ["max_order_notional: 0.5 -> 0.1"]
     history = market.ops.store.ops.alerts()
     assert list(history["rule"]) == ["limits_changed", "limits_changed"]
+
+
+async def test_the_daily_summary_goes_out_at_its_hour(market: Market) -> None:
+    await asyncio.sleep(0.2)
+    assert market.receiver.posts == []  # not due yet
+    now = market.wall()
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time())
+    market.wall.offset += midnight - now + dt.timedelta(seconds=1)
+    (post,) = await market.delivered(1)
+    assert str(post["title"]).startswith(f"daily summary {now.date():%Y-%m-%d}")
+    assert list(market.ops.store.ops.alerts()["rule"]) == ["daily_summary"]
+
+
+async def test_a_start_after_a_run_that_never_stopped_alerts(market: Market) -> None:
+    # The fixture's service is still running: to a second start on the same database and
+    # host it is a run that never stopped cleanly (a crash, a kill, systemd restarting it).
+    again = await OpsService(market.engine, market.ops.store, market.settings).start()
+    try:
+        await market.delivered(1)
+    finally:
+        await again.stop()
+    (post,) = market.receiver.posts
+    assert "restarted after an unclean stop" in str(post["title"])
+    assert f"pid {os.getpid()}" in str(post["message"])

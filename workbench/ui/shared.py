@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,9 +165,7 @@ class LiveService:
         loop = self._loop
         try:
             if loop is not None and not loop.is_running() and not loop.is_closed():
-                loop.run_until_complete(
-                    asyncio.wait_for(live.__aexit__(None, None, None), timeout_s)
-                )
+                run_to_end(loop, asyncio.wait_for(live.__aexit__(None, None, None), timeout_s))
             elif live.store is not None:
                 live.engine.flush()  # a loop still runs elsewhere: at least write the buffers
         except Exception:
@@ -280,6 +279,24 @@ def page_note(event: EngineEvent) -> tuple[str, str] | None:
         case OrderRefused(intent=i, refusal=r):
             return "warning", f"{i.strategy_id}: {i.purpose} refused by {r.rule}"
     return None
+
+
+def run_to_end(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, Any]) -> Any:
+    """Run `work` on a stopped loop to its end; give its result.
+
+    The Ctrl-C (SIGINT: systemd's stop) that stopped the server may have landed inside a
+    request handler: its future holds the KeyboardInterrupt, and a done-callback raises it
+    again on the loop's next run. That one must not cut the engine's close short (it would
+    leave the store open and the run marked unclean); the close has its own time limit.
+    """
+    task = loop.create_task(work)
+    while True:
+        try:
+            return loop.run_until_complete(task)
+        except KeyboardInterrupt:
+            if task.done():
+                raise
+            log.warning("an interrupt left over from the server's stop; closing on")
 
 
 def _shutdown() -> None:

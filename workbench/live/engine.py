@@ -25,6 +25,13 @@ start again with backoff. A feed that is down marks its strategies degraded. A s
 own code raises is set to `error` with its traceback stored while the others go on; its stops
 stay watched, and Start takes it up again (replayed and reconciled like a restart).
 
+Leases. On PostgreSQL each strategy is held by a lease (an advisory lock) that the server ends
+with its connection. The engine asks before every order (no round trip) and verifies every
+housekeeping tick (`LeaseWatch`); a strategy whose lease is lost places no order at all (its
+protection resting on the exchange stays), shows `degraded` with the reason, and is taken back
+(lease, replay, reconcile) once the server gives the lease again; if another engine took it
+meanwhile, it is left to that engine (`engine.left` says by whom).
+
 Closed candles and equity marks are written in batches every `flush_s` (a restart rebuilds
 what a crash lost: the feed catches up); orders, fills, trades and state changes at once.
 """
@@ -64,6 +71,7 @@ from workbench.live.events import (
     TaskFailed,
 )
 from workbench.live.feed import CandleFeed
+from workbench.live.lease_watch import LeaseWatch
 from workbench.live.order_manager import OrderManager
 from workbench.live.reconcile import reconcile_balances
 from workbench.live.reports import metrics_frame, status_frame
@@ -74,7 +82,7 @@ from workbench.portfolio.allocation import allocate
 from workbench.risk.account import AccountLimits, Halt, Usage
 from workbench.risk.limits import Refusal, RiskLimits, RiskManager
 from workbench.risk.volatility import RealizedVolatility, entry_scale
-from workbench.store import Store
+from workbench.store import Store, StrategyLeased
 from workbench.strategy import Spec, load_spec
 from workbench.venue.clock import MarketClock
 from workbench.venue.rules import market_rules
@@ -129,6 +137,9 @@ class LiveEngine:
         self._running = False
         self._listeners: list[Listener] = []
         self._shown: dict[str, tuple[StrategyState, str | None]] = {}
+        self.leases = LeaseWatch(store)
+        #: strategies left to another engine that took their lease: id -> who and when
+        self.left: dict[str, str] = {}
         self.account = AccountGuard(store.risk, self.exchange, self.strategies, account_limits)
 
     # -- strategies ---------------------------------------------------------------------
@@ -325,6 +336,8 @@ class LiveEngine:
         if state is StrategyState.DEGRADED:
             raise ValueError("degraded is shown, not set: it ends when its problem is settled")
         live = self.strategies[strategy_id]
+        if live.lease_problem is not None:
+            raise StrategyLeased(f"{strategy_id} cannot change now: {live.lease_problem}")
         if live.runner.state is StrategyState.ERROR and state is not StrategyState.ERROR:
             self.store.trading.set_state(strategy_id, str(state))
             self._spawn_once(self._recover(strategy_id))
@@ -354,7 +367,8 @@ class LiveEngine:
         state, problem = live.state, live.problem
         if self._shown.get(strategy_id) == (state, problem) and reason is None:
             return
-        if self._shown.get(strategy_id, (None, None))[1] != problem:
+        # Without its lease the strategy's row is not this engine's to write.
+        if self._shown.get(strategy_id, (None, None))[1] != problem and not live.lease_problem:
             self.store.trading.set_health(strategy_id, problem)
         self._shown[strategy_id] = (state, problem)
         self._emit(StateChanged(strategy_id, state, reason or problem))
@@ -446,6 +460,7 @@ class LiveEngine:
                     await self.market_clock.sync()
                 except Exception as exc:  # the clock extrapolates on; tried again next time
                     log.warning("market clock not synced: %s", exc)
+            await self._watch_leases()
             await self._poll_halt()
             trouble = self.store.trading.writes.problem
             for live in list(self.strategies.values()):
@@ -453,8 +468,82 @@ class LiveEngine:
                 orders.store_problem(trouble)
                 if not (orders.unknown or orders.protect_due or orders.exit_wanted):
                     continue
+                if not self._leased(live):
+                    continue
                 async with live.lock:
                     await orders.housekeeping(self._now_ms(live))
+
+    # -- leases -----------------------------------------------------------------------------
+    def _leased(self, live: LiveStrategy) -> bool:
+        """Give whether this engine holds the strategy's lease, as far as is known without
+        waiting (a lease found lost here stops the strategy's orders at once)."""
+        if live.lease_problem is None:
+            lost = self.leases.quick(live.strategy_id)
+            if lost is not None:
+                self._lose_lease(live, lost.reason)
+        return live.lease_problem is None
+
+    def _lose_lease(self, live: LiveStrategy, reason: str) -> None:
+        sid = live.strategy_id
+        live.lease_problem = reason
+        log.warning("%s: %s", sid, reason)
+        self._emit(Notice(sid, NoticeKind.DEGRADED, reason))
+        self._show(sid)
+
+    async def _watch_leases(self) -> None:
+        """Verify the leases held; take lost ones back (or leave them to their new holder)."""
+        held = [sid for sid, live in self.strategies.items() if live.lease_problem is None]
+        for lost in await self.leases.verify(held):
+            live = self.strategies.get(lost.strategy_id)
+            if live is not None and live.lease_problem is None:
+                self._lose_lease(live, lost.reason)
+        for live in [x for x in self.strategies.values() if x.lease_problem is not None]:
+            await self._retake(live)
+
+    async def _retake(self, live: LiveStrategy) -> None:
+        """Take a lost lease back; then build the strategy again from the store and reconcile
+        it with the exchange (as after a restart) before it trades again."""
+        sid = live.strategy_id
+        try:
+            # On a worker thread: a server that does not answer must not stop the loop.
+            await asyncio.to_thread(self.store.lease_strategy, sid)
+            row = await asyncio.to_thread(self._row, sid)
+        except StrategyLeased as exc:
+            self._leave(live, str(exc))
+            return
+        except Exception as exc:  # the server is still away: tried again next tick
+            log.info("%s: lease not taken back yet: %s", sid, str(exc).splitlines()[0])
+            return
+        async with live.lock:
+            self.strategies.pop(sid, None)
+            try:
+                again = await self._start(row)
+            except StrategyLeased as exc:
+                self.strategies[sid] = live
+                self._leave(live, str(exc))
+                return
+            except Exception:  # the server went away again meanwhile: tried again next tick
+                log.warning("%s: lease taken back, not resumed yet:\n%s", sid,
+                            traceback.format_exc())  # fmt: skip
+                self.strategies[sid] = live
+                return
+        detail = "lease taken back: replayed and reconciled, trading again"
+        log.warning("%s: %s", sid, detail)
+        again.orders.notice(NoticeKind.RECOVERED, detail)
+        if self.account.halt is not None:  # a halt in force meanwhile applies to it too
+            await self._act_on_halt(self.account.halt.flatten, [again])
+
+    def _leave(self, live: LiveStrategy, detail: str) -> None:
+        """Give a strategy up to the engine that holds its lease now: no more bars, no
+        order, nothing stored for it by this engine."""
+        sid = live.strategy_id
+        self.strategies.pop(sid, None)
+        self._shown.pop(sid, None)
+        self.left[sid] = detail
+        reason = f"left to the engine that holds its lease now: {detail}"
+        log.warning("%s: %s", sid, reason)
+        self._emit(Notice(sid, NoticeKind.STATE, reason))
+        self._emit(StateChanged(sid, StrategyState.STOPPED, reason))
 
     def _now_ms(self, live: LiveStrategy) -> int:
         """Give the open of the bar forming now on a strategy's market, as the feed knows it."""
@@ -524,6 +613,8 @@ class LiveEngine:
         if order.state.is_final:
             return order
         live = self.strategies[order.strategy_id]
+        if not self._leased(live):
+            raise StrategyLeased(f"{order.strategy_id}: {live.lease_problem}")
         async with live.lock:
             return await live.orders.cancel(order)
 
@@ -585,6 +676,11 @@ class LiveEngine:
         live = self.strategies.get(execution.order.strategy_id)
         if live is None:
             log.warning("update of %s: no such strategy here", execution.order.client_order_id)
+            return
+        if not self._leased(live):
+            # Booked by whoever holds the lease: reconciled when it is taken back.
+            log.warning("update of %s left for reconciling: %s", execution.order.client_order_id,
+                        live.lease_problem)  # fmt: skip
             return
         async with live.lock:
             try:
@@ -648,6 +744,8 @@ class LiveEngine:
 
     async def _close_for(self, live: LiveStrategy, candle: Candle, fresh: bool) -> None:
         """One strategy's work on a closed bar: decide, mark equity, guard, late exits."""
+        if live.lease_problem is not None:
+            return  # taken up again from the store when the lease is back
         runner = live.runner
         sid = runner.strategy_id
         await self._step(live, lambda: runner.on_close(candle), candle.ts_ms, fresh)
@@ -715,6 +813,8 @@ class LiveEngine:
     ) -> None:
         """Run a strategy's decision on a bar and place what it gives (if the bar is fresh;
         else keep its exits for later). A strategy whose own code raises is set to `error`."""
+        if live.lease_problem is not None:
+            return
         async with live.lock:
             try:
                 intents = decide()
@@ -739,6 +839,10 @@ class LiveEngine:
         self, live: LiveStrategy, intent: OrderIntent, now_ms: int, *, manual: bool = False
     ) -> Order | None:
         """Check an intent against the market's rules and the risk limits; place it."""
+        if not self._leased(live):
+            log.warning("%s: %s not placed: %s", live.strategy_id, intent.purpose,
+                        live.lease_problem)  # fmt: skip
+            return None
         runner = live.runner
         price = runner.last_price or 0.0
         target = self.account.limits.volatility_target
@@ -839,8 +943,10 @@ class LiveEngine:
         if halt is not None:
             await self._act_on_halt(halt.flatten)
 
-    async def _act_on_halt(self, flatten: bool) -> None:
-        for live in list(self.strategies.values()):
+    async def _act_on_halt(self, flatten: bool, only: list[LiveStrategy] | None = None) -> None:
+        for live in only if only is not None else list(self.strategies.values()):
+            if not self._leased(live):
+                continue  # acted on when its lease is taken back
             async with live.lock:
                 for order in live.orders.open_orders():
                     if order.purpose.opens:
@@ -870,6 +976,7 @@ class LiveEngine:
             and not live.orders.open_orders()
             and live.volatility is not None
             and live.volatility.value is not None
+            and live.lease_problem is None
         }
         if len(flat) < 2:
             return

@@ -24,6 +24,8 @@ class LiveStrategy:
     volatility: RealizedVolatility | None = None
     #: what is wrong with its feed, if anything (the order path keeps its own problems)
     feed_problem: str | None = None
+    #: why this engine does not hold the strategy's lease now (None: it does); no order then
+    lease_problem: str | None = None
     # Decisions and bookings of one strategy never interleave.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -37,6 +39,8 @@ class LiveStrategy:
         found = list(self.orders.problems.values())
         if self.feed_problem:
             found.insert(0, self.feed_problem)
+        if self.lease_problem:
+            found.insert(0, self.lease_problem)
         return "; ".join(found) if found else None
 
     @property

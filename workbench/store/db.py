@@ -29,7 +29,7 @@ from workbench.store.audit import AuditLog
 from workbench.store.candles import CandleStore
 from workbench.store.database import Args, Database, DuckDatabase
 from workbench.store.dialect import Backend
-from workbench.store.errors import StoreError, StoreLocked
+from workbench.store.errors import StoreError, StoreLocked, StrategyLeased
 from workbench.store.journal import JournaledWrites, Writes, has_pending, journal_path, recover
 from workbench.store.lease import Lease, LocalLeases, ServerLeases, this_process
 from workbench.store.markets import MarketRulesStore
@@ -262,6 +262,12 @@ class Store:
         """
         held = self._leases.get(strategy_id)
         if held is not None and not held.released:
+            if self._server is not None:
+                try:
+                    self._server.take(strategy_id)  # a no-op while held; else taken back
+                except StrategyLeased:
+                    held.release()  # another engine has it now
+                    raise
             return held
         owner = id(self)
         self._local.take(strategy_id, owner)
@@ -281,6 +287,19 @@ class Store:
         lease = Lease(strategy_id, this_process(), let_go)
         self._leases[strategy_id] = lease
         return lease
+
+    def lost_leases(self, *, verify: bool = False) -> list[str]:
+        """Give the strategies leased by this store that the server no longer holds for it
+        (its connection ended: a restart, a terminated backend, a cut network).
+
+        Without `verify`, no round trip unless the server sent something (see
+        `ServerLeases.held`): cheap enough before every order. `lease_strategy` takes a lost
+        lease back, or names the engine that took it meanwhile.
+        """
+        if self._server is None:
+            return []
+        held = self._server.held(verify=verify)
+        return [sid for sid, lease in list(self._leases.items()) if sid not in held]
 
     def close(self) -> None:
         """Release leases, then the file (and its lock), the borrowed cursor, or the pool."""

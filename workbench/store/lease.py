@@ -6,12 +6,21 @@ server when the holder dies (its connection closes), so a restarted engine takes
 a crash. The holder is named from `pg_stat_activity` (its application name says which
 process on which host). On DuckDB the file lock already keeps every other process out; the
 lease only keeps two engines of this process apart.
+
+A lock lives as long as its connection: when the server ends it (a restart, an administrator's
+`pg_terminate_backend`, a dropped network) the locks are gone and another engine may take the
+strategies. `ServerLeases.held` tells which locks this process still holds: without a round
+trip while the connection is quiet (a server that ends a connection first sends it a last
+message, so a connection with something to read is asked), and with one when verifying (the
+engine does so on every housekeeping tick, from a worker thread: a cut network makes it wait).
+`take` takes a lost lock back on a new connection.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import select
 import socket
 import threading
 from collections.abc import Callable
@@ -87,10 +96,13 @@ class ServerLeases:
         self.target = target
         self.connect_timeout_s = connect_timeout_s
         self._conn: psycopg.Connection[Any] | None = None
+        # The locks taken on the connection now: strategy id -> key.
+        self._keys: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
+            self._keys.clear()  # a new connection holds nothing yet
             try:
                 self._conn = psycopg.connect(
                     self.target.url,
@@ -102,17 +114,28 @@ class ServerLeases:
                     keepalives_idle=30,
                     keepalives_interval=10,
                     keepalives_count=3,
+                    # A request the server does not acknowledge fails within this (ms).
+                    tcp_user_timeout=max(1000, round(self.connect_timeout_s * 1000)),
                 )
             except psycopg.Error as exc:
                 raise connect_error(self.target, exc) from exc
         return self._conn
 
     def take(self, strategy_id: str) -> None:
+        """Take a strategy's lock (again, on a new connection, after it was lost); a no-op
+        while this process holds it. StrategyLeased names the holder of a lock taken."""
         key = lock_key(strategy_id)
         with self._lock:
             conn = self._connection()
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+            if strategy_id in self._keys:
+                return
+            try:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+            except psycopg.Error as exc:
+                self._forget()
+                raise connect_error(self.target, exc) from exc
             if row and row[0]:
+                self._keys[strategy_id] = key
                 return
             holder = conn.execute(
                 "SELECT a.application_name, a.pid, a.client_addr::text, a.backend_start "
@@ -137,11 +160,63 @@ class ServerLeases:
 
     def drop(self, strategy_id: str) -> None:
         with self._lock:
-            if self._conn is not None and not self._conn.closed:
-                self._conn.execute("SELECT pg_advisory_unlock(%s)", [lock_key(strategy_id)])
+            key = self._keys.pop(strategy_id, None)
+            if key is not None and self._conn is not None and not self._conn.closed:
+                try:
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+                except psycopg.Error:  # the connection died: the server let go already
+                    self._forget()
+
+    def held(self, *, verify: bool = False) -> set[str]:
+        """Give the strategies whose locks this process holds on the server now.
+
+        Without `verify` there is no round trip unless the server sent the connection
+        something (it does before it ends one); while a verification runs on another thread,
+        its last answer. With `verify`, the server is asked which locks the connection holds.
+        """
+        if not self._lock.acquire(blocking=verify):
+            return set(self._keys)
+        try:
+            conn = self._conn
+            if conn is None or conn.closed:
+                self._keys.clear()
+                return set()
+            if not verify and not _readable(conn):
+                return set(self._keys)
+            try:
+                rows = conn.execute(
+                    "SELECT classid::bigint, objid::bigint FROM pg_locks "
+                    "WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND granted "
+                    "AND objsubid = 1"
+                ).fetchall()
+            except psycopg.Error:  # the connection is gone, and its locks with it
+                self._forget()
+                return set()
+            on_server = {(int(c), int(o)) for c, o in rows}
+            self._keys = {
+                sid: key
+                for sid, key in self._keys.items()
+                if ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF) in on_server
+            }
+            return set(self._keys)
+        finally:
+            self._lock.release()
+
+    def _forget(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        self._keys.clear()
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._forget()
+
+
+def _readable(conn: psycopg.Connection[Any]) -> bool:
+    """Give whether an idle connection has something to read (the server ended it)."""
+    try:
+        ready, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(ready)

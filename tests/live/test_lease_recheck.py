@@ -1,0 +1,184 @@
+"""Leases checked while the engine runs (PostgreSQL): a lease the server ended stops the
+strategy's orders at once; it is taken back, replayed and reconciled before it trades again,
+or left to the engine that took it meanwhile. On a real server, with a real local exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pandas as pd
+import psycopg
+import pytest
+from local_market import Market, bar_ms, open_market, step
+from shipped import CANDLE_DIR, ROOT
+
+from workbench.backtest.engine import backtest
+from workbench.broker.paper import PaperBroker
+from workbench.fills import FillModel
+from workbench.live.engine import LiveEngine
+from workbench.live.events import EngineEvent, Notice, NoticeKind, OrderChanged, StateChanged
+from workbench.live.events import StrategyState
+from workbench.localexchange import load_csv_history
+from workbench.store import Store
+from workbench.store.lease import lock_key, this_process
+from workbench.store.local_postgres import LocalPostgres
+from workbench.strategy import load_spec
+
+FILL_MODEL = FillModel(fee_rate=0.001)
+BARS = 300
+
+
+@pytest.fixture(scope="module")
+def candles() -> pd.DataFrame:
+    return load_csv_history(CANDLE_DIR, ["ETH/BTC"])["ETH/BTC"].iloc[:BARS]
+
+
+@pytest.fixture
+async def market(candles: pd.DataFrame) -> AsyncIterator[Market]:
+    async for opened in open_market(candles):
+        yield opened
+
+
+def spec() -> dict[str, Any]:
+    raw = json.loads((ROOT / "data" / "strategies" / "sma_cross.json").read_text())
+    raw["params"]["fast"]["default"] = 5
+    raw["params"]["slow"]["default"] = 20
+    raw["risk"] = {"sizing": {"method": "fixed_fraction", "fraction": 0.5}}
+    return raw
+
+
+def traded_between(candles: pd.DataFrame, first: int, last: int) -> int:
+    """Give how many entries and exits the backtest (the oracle) makes in bars first..last."""
+    trades = backtest(load_spec(spec()), candles).trades
+    lo, hi = candles.index[first], candles.index[last]
+    times = [*trades["entry_time"], *trades[trades["exit_reason"] != "open"]["exit_time"]]
+    return sum(lo <= t <= hi for t in times)
+
+
+async def until(check: Any, clock: Any, engine: LiveEngine, what: str, bars: int = 30) -> None:
+    """Wait (at most 10 s) until `check()` holds, stepping the market at most `bars` bars."""
+    steps = bars * 3
+    for _ in range(500):
+        if check():
+            return
+        if steps > 0:
+            steps -= 1
+            await step(clock, engine)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never: {what}")
+
+
+def lease_backends(admin: psycopg.Connection[Any], database: str) -> list[int]:
+    rows = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
+        [this_process(), database],
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def new_orders(events: list[EngineEvent], sid: str) -> list[str]:
+    return [
+        e.order.client_order_id
+        for e in events
+        if isinstance(e, OrderChanged) and e.order.strategy_id == sid
+    ]
+
+
+async def test_a_lease_the_server_ended_stops_orders_until_it_is_taken_back(
+    market: Market, candles: pd.DataFrame, pg_server: LocalPostgres
+) -> None:
+    server, clock, clients = market
+    # A login that can be refused for a while: the lease cannot be taken back meanwhile.
+    pg_server.create_user("leaser", "pw")
+    url = pg_server.create_database("lease_back", owner="leaser").replace("@", ":pw@")
+    admin = psycopg.connect(pg_server.url(), autocommit=True)
+    events: list[EngineEvent] = []
+    with Store.open(url) as store:
+        engine = LiveEngine(store, clients, PaperBroker(FILL_MODEL), housekeeping_s=0.1)
+        engine.subscribe(events.append)
+        sid = await engine.add_strategy(spec(), allocation=10_000.0, strategy_id="lease-a")
+        await engine.start()
+        while clock.now_ms() < bar_ms(candles, 60):
+            await step(clock, engine)
+
+        admin.execute("ALTER ROLE leaser NOLOGIN")
+        [backend] = lease_backends(admin, "lease_back")
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+        await until(lambda: engine.strategies[sid].lease_problem is not None, clock, engine,
+                    "the lost lease noticed", bars=1)  # fmt: skip
+        placed_before = len(new_orders(events, sid))
+        lost_at = len(events)
+        while clock.now_ms() < bar_ms(candles, 160):
+            await step(clock, engine)
+        # A hundred bars without the lease: the rules called for orders, none went out.
+        assert traded_between(candles, 62, 158) >= 2, "the window must hold signals"
+        assert len(new_orders(events, sid)) == placed_before
+        assert engine.strategies[sid].lease_problem is not None
+        assert engine.strategies[sid].state is StrategyState.DEGRADED
+        shown = [e for e in events[lost_at - 5 :] if isinstance(e, StateChanged)]
+        assert any("lease lost" in (e.reason or "") for e in shown)
+
+        admin.execute("ALTER ROLE leaser LOGIN")
+
+        def recovered() -> bool:
+            return any(
+                isinstance(e, Notice) and e.kind is NoticeKind.RECOVERED and "lease" in e.detail
+                for e in events[lost_at:]
+            )
+
+        await until(recovered, clock, engine, "the lease taken back", bars=3)
+        assert engine.strategies[sid].lease_problem is None
+        # Held again on the server, on a new connection.
+        assert lease_backends(admin, "lease_back") not in ([], [backend])
+        back_at = len(new_orders(events, sid))
+        while clock.now_ms() < bar_ms(candles, 299):
+            await step(clock, engine)
+        await engine.stop()
+        assert traded_between(candles, 165, 297) >= 2
+        assert len(new_orders(events, sid)) > back_at, "it trades again"
+        assert engine.strategies[sid].state is StrategyState.RUNNING
+    admin.close()
+
+
+async def test_a_strategy_another_engine_took_meanwhile_is_left_to_it(
+    market: Market, candles: pd.DataFrame, pg_url: str
+) -> None:
+    server, clock, clients = market
+    database = pg_url.rsplit("/", 1)[1]
+    events: list[EngineEvent] = []
+    with Store.open(pg_url) as store:
+        engine = LiveEngine(store, clients, PaperBroker(FILL_MODEL), housekeeping_s=0.1)
+        engine.subscribe(events.append)
+        taken = await engine.add_strategy(spec(), allocation=10_000.0, strategy_id="lease-b")
+        kept = await engine.add_strategy(spec(), allocation=10_000.0, strategy_id="lease-c")
+        await engine.start()
+        while clock.now_ms() < bar_ms(candles, 60):
+            await step(clock, engine)
+
+        other = psycopg.connect(pg_url, autocommit=True, application_name="engine B elsewhere")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            [backend] = lease_backends(admin, database)
+            admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+        # The second engine takes the strategy as soon as the server lets go of it.
+        while not other.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(taken)]).fetchone()[0]:
+            await asyncio.sleep(0.001)
+        placed = len(new_orders(events, taken))
+        await until(lambda: taken in engine.left, clock, engine, "left to engine B", bars=1)
+        while clock.now_ms() < bar_ms(candles, 299):
+            await step(clock, engine)
+        await engine.stop()
+
+        assert traded_between(candles, 62, 297) >= 4, "the rules called for orders"
+        assert len(new_orders(events, taken)) == placed, "no order after engine B took it"
+        assert "engine B elsewhere" in engine.left[taken] and taken not in engine.strategies
+        assert any(
+            isinstance(e, StateChanged) and e.strategy_id == taken and "left to" in (e.reason or "")
+            for e in events
+        )
+        # The other strategy's lease was lost with the connection, taken back, and it traded.
+        assert engine.strategies[kept].lease_problem is None
+        assert any(o.created_ms > bar_ms(candles, 62) for o in store.trading.orders(kept))
+    other.close()

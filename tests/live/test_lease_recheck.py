@@ -19,8 +19,14 @@ from workbench.backtest.engine import backtest
 from workbench.broker.paper import PaperBroker
 from workbench.fills import FillModel
 from workbench.live.engine import LiveEngine
-from workbench.live.events import EngineEvent, Notice, NoticeKind, OrderChanged, StateChanged
-from workbench.live.events import StrategyState
+from workbench.live.events import (
+    EngineEvent,
+    Notice,
+    NoticeKind,
+    OrderChanged,
+    StateChanged,
+    StrategyState,
+)
 from workbench.localexchange import load_csv_history
 from workbench.store import Store
 from workbench.store.lease import lock_key, this_process
@@ -90,7 +96,7 @@ def new_orders(events: list[EngineEvent], sid: str) -> list[str]:
 async def test_a_lease_the_server_ended_stops_orders_until_it_is_taken_back(
     market: Market, candles: pd.DataFrame, pg_server: LocalPostgres
 ) -> None:
-    server, clock, clients = market
+    _server, clock, clients = market
     # A login that can be refused for a while: the lease cannot be taken back meanwhile.
     pg_server.create_user("leaser", "pw")
     url = pg_server.create_database("lease_back", owner="leaser").replace("@", ":pw@")
@@ -146,7 +152,7 @@ async def test_a_lease_the_server_ended_stops_orders_until_it_is_taken_back(
 async def test_a_strategy_another_engine_took_meanwhile_is_left_to_it(
     market: Market, candles: pd.DataFrame, pg_url: str
 ) -> None:
-    server, clock, clients = market
+    _server, clock, clients = market
     database = pg_url.rsplit("/", 1)[1]
     events: list[EngineEvent] = []
     with Store.open(pg_url) as store:

@@ -50,6 +50,14 @@ def pg_server() -> Iterator[LocalPostgres]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def restartable_pg() -> Iterator[LocalPostgres]:
+    """Give a PostgreSQL server of its own that a test may restart or stop (never the shared
+    `pg_server`), started once per session on first use."""
+    with LocalPostgres() as server:
+        yield server
+
+
 @pytest.fixture
 def pg_url(pg_server: LocalPostgres) -> str:
     """Give the URL of a new, empty PostgreSQL database (one per test)."""

@@ -188,3 +188,40 @@ async def test_a_strategy_another_engine_took_meanwhile_is_left_to_it(
         assert engine.strategies[kept].lease_problem is None
         assert any(o.created_ms > bar_ms(candles, 62) for o in store.trading.orders(kept))
     other.close()
+
+
+async def test_the_engine_trades_on_after_the_server_restarts_and_loses_no_bar(
+    market: Market, candles: pd.DataFrame, restartable_pg: LocalPostgres
+) -> None:
+    _server, clock, clients = market
+    url = restartable_pg.create_database("engine_restart")
+    events: list[EngineEvent] = []
+    with Store.open(url) as store:
+        engine = LiveEngine(store, clients, PaperBroker(FILL_MODEL), housekeeping_s=0.1)
+        engine.subscribe(events.append)
+        sid = await engine.add_strategy(spec(), allocation=10_000.0, strategy_id="restarted")
+        await engine.start()
+        while clock.now_ms() < bar_ms(candles, 60):
+            await step(clock, engine)
+        restart = asyncio.ensure_future(asyncio.to_thread(restartable_pg.restart))
+        while not restart.done():  # bars go on closing while the server is away
+            await step(clock, engine)
+        await restart
+        restarted_at = clock.now_ms()
+        while clock.now_ms() < bar_ms(candles, 299):
+            await step(clock, engine)
+        await engine.stop()
+
+        assert any(
+            isinstance(e, Notice) and e.kind is NoticeKind.RECOVERED and "lease" in e.detail
+            for e in events
+        )
+        assert engine.strategies[sid].state is StrategyState.RUNNING
+        assert any(o.created_ms > restarted_at for o in store.trading.orders(sid)), "trades on"
+        # Candles and equity marks of the outage were kept and written: no bar is missing.
+        seen = candles.iloc[: BARS - 1]
+        stored = store.candles.read("local", "ETH/BTC", "5m")
+        assert list(stored.index) == list(seen.index)
+        marks = pd.DatetimeIndex(store.trading.equity(sid)["ts"]).tz_localize("UTC")
+        missing = seen.index.difference(marks)
+        assert marks.is_unique and list(missing) == [], f"bars without a mark: {list(missing)}"

@@ -748,7 +748,20 @@ class LiveEngine:
             return  # taken up again from the store when the lease is back
         runner = live.runner
         sid = runner.strategy_id
-        await self._step(live, lambda: runner.on_close(candle), candle.ts_ms, fresh)
+        taken = False
+
+        def decide() -> list[OrderIntent]:
+            # Asked under the strategy's lock: a bar waiting for it may have been caught up
+            # meanwhile (a strategy taken up again while its feed went on).
+            nonlocal taken
+            if _seen(runner, candle):
+                return []
+            taken = True
+            return runner.on_close(candle)
+
+        await self._step(live, decide, candle.ts_ms, fresh)
+        if not taken:
+            return
         if live.volatility is not None:
             live.volatility.update(candle.close)
         equity = runner.equity()

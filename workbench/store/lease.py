@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import select
 import socket
 import threading
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from typing import Any
 import psycopg
 
 from workbench.store.errors import StrategyLeased
-from workbench.store.postgres import connect_error
+from workbench.store.postgres import connect_error, connection_options, readable
 from workbench.store.target import PostgresTarget
 
 _NAMESPACE = "workbench.strategy:"
@@ -108,14 +107,8 @@ class ServerLeases:
                     self.target.url,
                     autocommit=True,
                     application_name=this_process(),
-                    connect_timeout=max(1, round(self.connect_timeout_s)),
                     # A holder whose host vanished is noticed within about a minute.
-                    keepalives=1,
-                    keepalives_idle=30,
-                    keepalives_interval=10,
-                    keepalives_count=3,
-                    # A request the server does not acknowledge fails within this (ms).
-                    tcp_user_timeout=max(1000, round(self.connect_timeout_s * 1000)),
+                    **connection_options(self.connect_timeout_s),
                 )
             except psycopg.Error as exc:
                 raise connect_error(self.target, exc) from exc
@@ -181,7 +174,7 @@ class ServerLeases:
             if conn is None or conn.closed:
                 self._keys.clear()
                 return set()
-            if not verify and not _readable(conn):
+            if not verify and not readable(conn):
                 return set(self._keys)
             try:
                 rows = conn.execute(
@@ -211,12 +204,3 @@ class ServerLeases:
     def close(self) -> None:
         with self._lock:
             self._forget()
-
-
-def _readable(conn: psycopg.Connection[Any]) -> bool:
-    """Give whether an idle connection has something to read (the server ended it)."""
-    try:
-        ready, _, _ = select.select([conn.fileno()], [], [], 0)
-    except (OSError, ValueError, psycopg.Error):
-        return True
-    return bool(ready)

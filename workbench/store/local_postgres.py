@@ -66,6 +66,7 @@ class LocalPostgres:
         self.bindir = find_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="workbench-pg-"))
         self.port = 0
+        self._options: list[str] = []
         self._as_postgres = os.geteuid() == 0
 
     def _run(self, *args: str) -> None:
@@ -96,16 +97,25 @@ class LocalPostgres:
         options = [f"-c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=200"]
         if not self.durable:
             options.append("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        self._options = options
         for _ in range(5):
             self.port = free_port()
             try:
-                self._run("pg_ctl", "start", "-w", "-D", str(data), "-l",
-                          str(self.root / "server.log"), "-o",
-                          " ".join([f"-p {self.port}", *options]))  # fmt: skip
+                self.start_again()
                 return self
             except StoreError:
                 continue  # the port was taken meanwhile
         raise StoreError(f"the local PostgreSQL server did not start: see {self.root}/server.log")
+
+    def start_again(self) -> None:
+        """Start the cluster's server on its port (after `shut_down`)."""
+        self._run("pg_ctl", "start", "-w", "-D", str(self.root / "data"), "-l",
+                  str(self.root / "server.log"), "-o",
+                  " ".join([f"-p {self.port}", *self._options]))  # fmt: skip
+
+    def shut_down(self) -> None:
+        """Stop the server, keeping its cluster (fast: every connection ends)."""
+        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.root / "data"))
 
     def url(self, database: str = "postgres", user: str = SUPERUSER) -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
@@ -128,6 +138,12 @@ class LocalPostgres:
                     sql.Identifier(name), sql.Literal(password)
                 )
             )
+
+    def restart(self) -> None:
+        """Restart the server on its port (`pg_ctl restart`, fast: every connection ends)."""
+        # The log file again: without it the new server would hold pg_ctl's output open.
+        self._run("pg_ctl", "restart", "-w", "-m", "fast", "-D", str(self.root / "data"),
+                  "-l", str(self.root / "server.log"))  # fmt: skip
 
     def stop(self) -> None:
         if self.port:

@@ -7,11 +7,23 @@ connection works in UTC. Bulk rows go in through `COPY ... FROM STDIN (FORMAT BI
 built with numpy for fixed-width columns without NULLs (candles, equity) and row by row
 otherwise. Errors that stop a connection are told once, with the URL (password masked) and
 what to do (`connect_error`).
+
+Reconnecting. A server that restarts (or ends a connection) leaves dead connections in the
+pool; each is checked when taken (`_check`: no round trip while it is quiet, one when the
+server sent it something, as it does before it ends a connection) and a dead one is replaced
+by a new one, so the first statement after a restart runs on a live connection. When no
+connection comes within `DOWN_WAIT_S`, a direct connection tells a server away (fails at once
+with `StoreUnavailable`, the connect error) from a busy pool (waited for as configured). A
+statement whose connection died under it raises `StoreUnavailable` saying its outcome is
+unknown: a write is never lost silently (the caller keeps or retries it).
 """
 
 from __future__ import annotations
 
+import logging
+import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +50,9 @@ _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's zero time, in µs
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 _BINARY_WIDTH = {FLOAT8: ">f8", INT8: ">i8", INT4: ">i4", TIMESTAMP: ">i8", BOOL: "u1"}
 _TYPE_OF_DTYPE = {"f": "DOUBLE PRECISION", "i": "BIGINT", "b": "BOOLEAN", "M": "TIMESTAMP"}
+DOWN_WAIT_S = 1.0  # waited for a pooled connection before asking whether the server is there
+RECONNECT_S = 30.0  # the pool's retries of one connection back off within this, then start over
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -229,6 +244,36 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
 
 
+def readable(conn: psycopg.Connection[Any]) -> bool:
+    """Give whether an idle connection has something to read (the server is ending it)."""
+    try:
+        ready, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(ready)
+
+
+def _check(conn: psycopg.Connection[Any]) -> None:
+    """Refuse a pooled connection the server ended (the pool replaces it)."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    if readable(conn):
+        psycopg_pool.ConnectionPool.check_connection(conn)
+
+
+def connection_options(connect_timeout_s: float) -> dict[str, Any]:
+    """Give the connection options that notice a server gone without a word (a cut network)."""
+    return {
+        "connect_timeout": max(1, round(connect_timeout_s)),
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        # A request the server does not acknowledge fails within this (ms).
+        "tcp_user_timeout": max(1000, round(connect_timeout_s * 1000)),
+    }
+
+
 def connect_error(target: PostgresTarget, exc: Exception) -> StoreError:
     """Give the one clear error for a failed connection or a refused first statement."""
     where = target.describe()
@@ -289,29 +334,71 @@ class PgDatabase(Database):
             min_size=config.min_size,
             max_size=max(config.max_size, config.min_size),
             timeout=config.timeout_s,
-            kwargs={"autocommit": True, "connect_timeout": max(1, round(config.connect_timeout_s))},
+            kwargs={"autocommit": True, **connection_options(config.connect_timeout_s)},
             configure=_configure,
+            check=_check,
+            reconnect_timeout=RECONNECT_S,
             name=f"workbench {target.describe()}",
             open=False,
         )
         self.pool.open(wait=False)
         self.users = 0
         self.migrated = False
+        # When the server was last found away (0: it answers), to wait less for it.
+        self._down_since = 0.0
 
     def describe(self) -> str:
         return self.target.describe()
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        conn = self._take()
         try:
-            with self.pool.connection() as conn:
-                yield conn
+            yield conn
+        except psycopg.OperationalError as exc:
+            if not (conn.closed or conn.broken):
+                raise
+            self._down_since = self._down_since or time.monotonic()
+            raise StoreUnavailable(
+                f"the connection to {self.describe()} was lost during a statement "
+                f"({str(exc).strip().splitlines()[0] if str(exc).strip() else exc}): its outcome "
+                "is unknown (a write may or may not be stored); the pool reconnects when the "
+                "server is back"
+            ) from exc
+        finally:
+            self.pool.putconn(conn)
+        if self._down_since:
+            log.warning("%s answers again%s", self.describe(), self._away())
+            self._down_since = 0.0
+
+    def _take(self) -> psycopg.Connection[Any]:
+        """Give a pooled connection; StoreUnavailable says whether the server is away (told
+        within DOWN_WAIT_S) or the pool busy (after the pool's wait)."""
+        wait_s = self.config.timeout_s
+        try:
+            return self.pool.getconn(timeout=min(wait_s, DOWN_WAIT_S))
+        except psycopg_pool.PoolTimeout:
+            pass
+        try:  # none free: is the server there at all?
+            probe(self.target, self.config).close()
+        except StoreUnavailable as exc:
+            self._down_since = self._down_since or time.monotonic()
+            raise StoreUnavailable(
+                f"{exc}{self._away()}; the pool reconnects by itself when it is back"
+            ) from exc
+        try:
+            return self.pool.getconn(timeout=max(0.0, wait_s - DOWN_WAIT_S))
         except psycopg_pool.PoolTimeout as exc:
             raise StoreUnavailable(
-                f"no connection to {self.describe()} within {self.config.timeout_s:g} s: the "
-                f"pool's {self.config.max_size} connections are busy or the server stopped "
-                "answering (raise db_pool_max or db_pool_timeout_s, or check the server)"
+                f"no connection to {self.describe()} within {wait_s:g} s: the pool's "
+                f"{self.config.max_size} connections are busy or the server stopped answering "
+                "(raise db_pool_max or db_pool_timeout_s, or check the server)"
             ) from exc
+
+    def _away(self) -> str:
+        if not self._down_since:
+            return ""
+        return f" (away for {time.monotonic() - self._down_since:.1f} s)"
 
     @contextmanager
     def session(self) -> Iterator[Session]:

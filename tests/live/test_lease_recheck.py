@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import psycopg
 import pytest
-from local_market import Market, bar_ms, open_market, step
+from local_market import Market, bar_ms, open_market, run_to, step
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.backtest.engine import backtest
@@ -208,8 +208,7 @@ async def test_the_engine_trades_on_after_the_server_restarts_and_loses_no_bar(
             await step(clock, engine)
         await restart
         restarted_at = clock.now_ms()
-        while clock.now_ms() < bar_ms(candles, 299):
-            await step(clock, engine)
+        await run_to(clock, engine, bar_ms(candles, 299), settle_s=0.2)  # every bar seen
         await engine.stop()
 
         assert any(

@@ -103,7 +103,7 @@ class CandleStore:
     ) -> pd.DataFrame:
         """Give the stored candles of one series in [start, end)."""
         where, args = _range_sql(start, end)
-        raw = self.db.frame(
+        raw = self.db.numbers_frame(
             f"SELECT ts, {', '.join(COLUMNS)} FROM candles "
             f"WHERE exchange = ? AND symbol = ? AND timeframe = ?{where} ORDER BY ts",
             [exchange, symbol, timeframe, *args],
@@ -133,7 +133,7 @@ class CandleStore:
         where, args = _range_sql(start, end)
         # Buckets start at 2000-01-03, a Monday at midnight, on both backends.
         sql = self.db.dialect
-        raw = self.db.frame(
+        raw = self.db.numbers_frame(
             f"SELECT {sql.time_bucket(target_s, 'ts')} AS ts, "
             f"{sql.first_by('open', 'ts')} AS open, max(high) AS high, min(low) AS low, "
             f"{sql.last_by('close', 'ts')} AS close, sum(volume) AS volume FROM candles "

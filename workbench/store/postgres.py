@@ -135,6 +135,37 @@ def _binary_copy(frame: pd.DataFrame, oids: list[int]) -> bytes | None:
     return _COPY_HEADER + out.tobytes() + b"\xff\xff"
 
 
+def _from_binary_copy(data: bytes, description: Any) -> pd.DataFrame | None:
+    """Give COPY BINARY rows of fixed-width columns as a frame, or None when a row holds a
+    NULL (its fields are not where a fixed layout puts them)."""
+    ext = int.from_bytes(data[15:19], "big") if len(data) >= 19 else 0
+    body = memoryview(data)[19 + ext : len(data) - 2]
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for i, d in enumerate(description):
+        fields += [(f"len{i}", ">i4"), (f"val{i}", _BINARY_WIDTH[d.type_code])]
+    layout = np.dtype(fields)
+    if len(body) % layout.itemsize:
+        return None
+    rows = np.frombuffer(body, dtype=layout)
+    if (rows["count"] != len(description)).any():
+        return None
+    data_out: dict[str, Any] = {}
+    for i, d in enumerate(description):
+        width = np.dtype(_BINARY_WIDTH[d.type_code]).itemsize
+        if (rows[f"len{i}"] != width).any():
+            return None
+        values = rows[f"val{i}"]
+        if d.type_code == TIMESTAMP:
+            data_out[d.name] = (values.astype(np.int64) + _PG_EPOCH_US).astype("datetime64[us]")
+        elif d.type_code == BOOL:
+            data_out[d.name] = values.astype(bool)
+        elif d.type_code in _INTS:
+            data_out[d.name] = values.astype(np.int64)
+        else:
+            data_out[d.name] = values.astype(np.float64)
+    return pd.DataFrame(data_out, columns=[d.name for d in description])
+
+
 def _python_rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
     columns = []
     for name in frame.columns:
@@ -193,6 +224,21 @@ class PgSession(Session):
         with self._cursor(sql, args) as cursor:
             return to_frame(cursor.description, cursor.fetchall())
 
+    def numbers_frame(self, sql: str, args: Args = ()) -> pd.DataFrame:
+        # COPY BINARY parsed by numpy: no Python object per value (ten times quicker than
+        # rows of tuples for candles). Any other column type, or a NULL, takes `frame`.
+        query, params = (_translate(sql), list(args)) if args else (sql, None)
+        with self.conn.cursor(binary=True) as cursor:
+            cursor.execute(f"SELECT * FROM ({query}) AS q LIMIT 0", params)
+            description = cursor.description or []
+        if any(d.type_code not in _BINARY_WIDTH for d in description):
+            return self.frame(sql, args)
+        statement = f"COPY ({query}) TO STDOUT (FORMAT BINARY)"
+        with self.conn.cursor() as cursor, cursor.copy(statement, params) as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+        parsed = _from_binary_copy(data, description)
+        return parsed if parsed is not None else self.frame(sql, args)
+
     def iter_frames(self, sql: str, args: Args = (), rows: int = 100_000) -> Iterator[pd.DataFrame]:
         with self.conn.cursor(name="workbench_rows", binary=True, withhold=True) as cursor:
             cursor.execute(_translate(sql) if args else sql, list(args) or None)
@@ -242,6 +288,8 @@ class PgSession(Session):
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
+    # JIT compiling costs more than it saves on the store's queries (80 ms of a resample).
+    conn.execute("SET jit = off")
 
 
 def readable(conn: psycopg.Connection[Any]) -> bool:

@@ -64,3 +64,27 @@ def test_settings_show_the_database_url_with_its_password_masked() -> None:
     assert mask_url("postgresql://db/wb?user=t&password=s3cret") == (
         "postgresql://db/wb?user=t&password=***"
     )
+
+
+def test_a_newer_schema_opened_for_writing_masks_the_password_and_says_what_to_do(
+    pg_server: LocalPostgres,
+) -> None:
+    pg_server.create_user("carol", "pw")
+    url = pg_server.create_database("newer_rw", owner="carol").replace("carol@", "carol:pw@")
+    with Store.open(url) as store:
+        store.db.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'later')")
+    with pytest.raises(SchemaTooNew, match="upgrade the workbench") as refused:
+        Store.open(url)
+    assert "carol:***@" in str(refused.value) and ":pw@" not in str(refused.value)
+
+
+def test_a_user_who_may_not_read_the_tables_is_told_what_to_grant(
+    pg_server: LocalPostgres,
+) -> None:
+    owned = pg_server.create_database("migrated_by_owner")
+    Store.open(owned).close()  # migrated by its owner
+    pg_server.create_user("dave", "pw")
+    url = pg_server.url("migrated_by_owner", "dave").replace("dave@", "dave:pw@")
+    with pytest.raises(StorePermission, match="GRANT") as failed:
+        Store.open(url, read_only=True)
+    assert "dave:***@" in str(failed.value) and "user dave" in str(failed.value)

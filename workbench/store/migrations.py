@@ -73,10 +73,18 @@ def latest_version() -> int:
 
 
 def _version(session: Session) -> int:
-    exists = session.fetchone(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_name = 'schema_migrations' AND table_schema = current_schema()"
-    )
+    if session.dialect.is_postgres:
+        # The catalog, not information_schema: that one hides the tables a user may not
+        # read, and a user without rights must hear so, not "no workbench tables yet".
+        exists = session.fetchone(
+            "SELECT count(*) FROM pg_class WHERE relname = 'schema_migrations' "
+            "AND relnamespace = current_schema()::regnamespace"
+        )
+    else:
+        exists = session.fetchone(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name = 'schema_migrations' AND table_schema = current_schema()"
+        )
     if not exists or exists[0] == 0:
         return 0
     row = session.fetchone("SELECT coalesce(max(version), 0) FROM schema_migrations")

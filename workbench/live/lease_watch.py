@@ -45,7 +45,7 @@ class LeaseWatch:
     async def verify(self, strategy_ids: list[str]) -> list[LeaseLost]:
         """Give the leases of `strategy_ids` the server no longer holds for this engine (all
         of them when it has not answered within `answer_s`)."""
-        if not strategy_ids:
+        if not strategy_ids or not self.store.leases_can_be_lost:
             return []
         if self._pending is None:
             self._since = time.monotonic()

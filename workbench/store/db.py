@@ -288,6 +288,11 @@ class Store:
         self._leases[strategy_id] = lease
         return lease
 
+    @property
+    def leases_can_be_lost(self) -> bool:
+        """Whether a server holds this store's leases (PostgreSQL), so they can end under it."""
+        return self._server is not None
+
     def lost_leases(self, *, verify: bool = False) -> list[str]:
         """Give the strategies leased by this store that the server no longer holds for it
         (its connection ended: a restart, a terminated backend, a cut network).

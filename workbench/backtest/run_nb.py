@@ -14,7 +14,6 @@ valuation of its bars: `_fast_forward` runs through those bars, in O(1) per stre
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from workbench import fills, fills_nb, signals_nb
 from workbench.backtest import ledger, plan, stats_nb, trades_nb
@@ -55,7 +54,7 @@ from workbench.backtest.stats_nb import (
     trade_stats_nb,
 )
 from workbench.backtest.trades_nb import TRADE_STATE_SIZE, book_trade_nb, record_open_trades_nb
-from workbench.kernel_cache import drop_stale
+from workbench.kernel_cache import drop_stale, njit
 from workbench.strategy.rules_jit import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
 
 

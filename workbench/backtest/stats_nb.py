@@ -11,8 +11,8 @@ Sharpe, Sortino, CAGR, drawdowns, trade statistics) are those documented in
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from workbench.kernel_cache import njit
 from workbench.portfolio.stats import STAT_COLUMNS
 
 #: The statistics of a run: those of `workbench.portfolio.stats`, and the orders the market's

@@ -16,13 +16,13 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from workbench.store.errors import StrategyLeased
-from workbench.store.postgres import connect_error
 from workbench.store.target import PostgresTarget
+
+if TYPE_CHECKING:  # psycopg loads only when a PostgreSQL store opens
+    import psycopg
 
 _NAMESPACE = "workbench.strategy:"
 
@@ -90,6 +90,10 @@ class ServerLeases:
         self._lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        from workbench.store.postgres import connect_error
+
         if self._conn is None or self._conn.closed:
             try:
                 self._conn = psycopg.connect(

@@ -11,9 +11,9 @@ Levels are floats, NaN meaning "not set"; ``side`` is the position's (+1 long, -
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from workbench import fills
+from workbench.kernel_cache import njit
 
 REASON_NONE = 0
 REASON_SIGNAL = 1
@@ -114,9 +114,3 @@ def entry_levels_nb(
             sl = min(sl, atr_level)
     tp = fill * (1.0 + side * take_profit) if not np.isnan(take_profit) else np.nan
     return sl, tp
-
-
-# Load the compiled forms the live path calls from Python now, at import: the first call in a
-# process would otherwise pay numba's one-time set-up (about a second) on the order path.
-entry_levels_nb(1, 1.0, np.nan, np.nan, np.nan)
-walk_nb(1, np.zeros(1), False, np.nan, np.nan, np.nan, 1.0)

@@ -1,17 +1,46 @@
-"""numba's on-disk cache, kept honest across modules.
+"""Where the workbench's numba kernels get `njit`: numba set up for a short cold start, and
+its on-disk cache kept honest across modules.
 
-numba's cache (``cache=True``) watches only the source file a function is defined in, and a
-cached function carries its callees compiled in (inlined, often). After an edit to a module a
-kernel calls, the kernel would silently run the old callee. `drop_stale` forgets the cached
-compilations of a module's kernels that are older than any module they call.
+Every kernel module imports ``njit`` from here, not from numba, so that both hold before the
+first kernel compiles or loads from the cache:
+
+* numba's first compilation in a process loads its NumPy support (``numba.np.arraymath``),
+  which checks that a BLAS is there by importing ``scipy.linalg`` (with numpy 2.4 and scipy
+  1.17 that drags in ``numpy.f2py``): about 0.4 s of a 2 s cold start, for kernels that call
+  no BLAS. scipy is a dependency of the project, so the check's answer is known; the import
+  is deferred to numba's own ``ensure_blas`` call when a kernel using ``np.dot`` or
+  ``np.linalg`` is typed (it makes that call itself then). `defer_blas_check` does this once.
+* numba's cache (``cache=True``) watches only the source file a function is defined in, and
+  a cached function carries its callees compiled in (inlined, often). After an edit to a
+  module a kernel calls, the kernel would silently run the old callee. `drop_stale` forgets
+  the cached compilations of a module's kernels that are older than any module they call.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
+
+from numba import njit
+
+__all__ = ["defer_blas_check", "drop_stale", "njit"]
+
+
+def defer_blas_check() -> None:
+    """Load numba's NumPy support without importing scipy.linalg for its BLAS check."""
+    if "numba.np.arraymath" in sys.modules:
+        return
+    import numba.np.linalg as linalg
+
+    check = linalg.ensure_blas
+    linalg.ensure_blas = lambda: None
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        linalg.ensure_blas = check
 
 
 def drop_stale(kernels: Iterable[Any], callees: Iterable[ModuleType]) -> None:
@@ -26,3 +55,6 @@ def drop_stale(kernels: Iterable[Any], callees: Iterable[ModuleType]) -> None:
         stale = index and os.path.exists(index) and os.path.getmtime(index) < newest
         if cache is not None and stale:
             cache.flush()
+
+
+defer_blas_check()

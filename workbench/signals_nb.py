@@ -12,7 +12,7 @@ before this, on the opening tick.
 
 from __future__ import annotations
 
-from numba import njit
+from workbench.kernel_cache import njit
 
 OPEN_NONE = 0
 OPEN_EXIT = 1
@@ -37,7 +37,3 @@ def open_action_nb(
     if go_long == go_short:
         return OPEN_NONE
     return OPEN_LONG if go_long else OPEN_SHORT
-
-
-# Load the compiled form the live trader calls from Python now, at import (see fills_nb).
-open_action_nb(0, False, False, False, False)

@@ -8,6 +8,7 @@ so the engine sees every bar from the start, as the backtest does.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -171,6 +172,20 @@ async def test_a_failing_strategy_is_isolated_and_metrics_match_the_backtest(
     ).stats
     for name in ("total_return", "max_drawdown", "sharpe", "win_rate", "trades"):
         assert metrics[name] == pytest.approx(tested[name], rel=1e-9), name
+    # The snapshot the live views read: frozen values, equal to the backtest's and the store's.
+    snap = engine.snapshot()
+    assert not snap.running and snap.halt is None and snap.exchange == engine.exchange
+    by_id = {s.strategy_id: s for s in snap.strategies}
+    assert list(by_id) == [healthy, broken]
+    assert by_id[broken].state is StrategyState.ERROR
+    mine = by_id[healthy]
+    assert mine.state is not StrategyState.ERROR and mine.problem is None
+    assert mine.equity == pytest.approx(tested["final_equity"], rel=1e-9)
+    assert mine.total_return == pytest.approx(tested["total_return"], rel=1e-9)
+    assert mine.trades == len(store.trading.round_trips(healthy))
+    assert mine.last_close_ms == int(seen.index[-1].value // 1_000_000)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mine.equity = 0.0  # type: ignore[misc]
 
 
 async def test_refused_orders_are_stored_with_the_rule_and_the_numbers(

@@ -13,7 +13,7 @@ thing however it was imported. The modules:
 * `search` (Optuna), `walkforward`, `montecarlo`, `overfit` (deflated Sharpe);
 * `persist`: candles from the store in, runs to the store out.
 
-Fill rules: `workbench.backtest.plan`; sizing: `workbench.backtest.sizing`; statistics and
+Fill rules: `workbench.backtest.plan`; sizing: `workbench.risk.sizing`; statistics and
 annualization: `workbench.portfolio.stats` (shared with the live metrics). Nothing heavy is
 imported until a name is used (numba's kernels take a second or more).
 """

@@ -6,7 +6,7 @@ operation, without importing vectorbt); ``backtest`` runs one combination and gi
 `BacktestResult` with stats, trades and the equity curve. ``Simulation.portfolio`` gives the
 same run as a vectorbt Portfolio (`workbench.backtest.reference`), which the tests hold equal.
 
-Conventions (see also `workbench.backtest.plan` and `workbench.backtest.sizing`):
+Conventions (see also `workbench.backtest.plan` and `workbench.risk.sizing`):
 
 * Fills: a signal on bar t's close fills at bar t+1's open, at the fill model's market price
   (slippage against the taker), fees ``fee_rate * notional`` in the fill model's fee asset

@@ -28,12 +28,12 @@ import pandas as pd
 
 from workbench.backtest.ledger import fee_rates
 from workbench.backtest.run_nb import run_nb as _run
-from workbench.backtest.sizing import entry_sizes
 from workbench.backtest.stats_nb import INT_STATS, N_STATS, RUN_COLUMNS
 from workbench.backtest.trades_nb import N_FIELDS
 from workbench.fills import FeeIn, FillModel, Side
 from workbench.lots import LotRules
 from workbench.portfolio.stats import SECONDS_PER_YEAR, periods_per_year
+from workbench.risk.sizing import entry_sizes
 from workbench.strategy.fields import check_candles
 from workbench.strategy.model import Spec
 from workbench.strategy.params import normalize_params

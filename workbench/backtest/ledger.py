@@ -19,9 +19,9 @@ base received is the same trade in those terms (`fee_rates`).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from workbench.fills import FeeIn, FillModel, Side
+from workbench.kernel_cache import njit
 
 REL_TOL = 1e-9  # vectorbt.utils.math_.rel_tol
 ABS_TOL = 1e-12  # vectorbt.utils.math_.abs_tol

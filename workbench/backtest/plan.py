@@ -24,7 +24,6 @@ sweep (`workbench.backtest.fused`), so both follow one set of rules:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from workbench import fills, fills_nb, signals_nb
 from workbench.fills_nb import (
@@ -37,7 +36,7 @@ from workbench.fills_nb import (
     entry_levels_nb,
     walk_nb,
 )
-from workbench.kernel_cache import drop_stale
+from workbench.kernel_cache import drop_stale, njit
 from workbench.signals_nb import OPEN_EXIT, OPEN_LONG, OPEN_SHORT, open_action_nb
 
 REASON_NAMES = {

@@ -18,9 +18,9 @@ import pandas as pd
 
 from workbench.backtest.ledger import fee_rates
 from workbench.backtest.plan import REASON_NAMES, plan_orders_nb
-from workbench.backtest.sizing import entry_sizes
 from workbench.fills import FillModel
 from workbench.portfolio.stats import equity_stats, stats_frame, trade_stats
+from workbench.risk.sizing import entry_sizes
 from workbench.strategy.model import Spec
 from workbench.strategy.vectorized import evaluate
 

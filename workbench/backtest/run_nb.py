@@ -14,7 +14,6 @@ valuation of its bars: `_fast_forward` runs through those bars, in O(1) per stre
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from workbench import fills, fills_nb, signals_nb
 from workbench.backtest import ledger, plan, stats_nb, trades_nb
@@ -29,10 +28,6 @@ from workbench.backtest.plan import (
     rest_step_nb,
 )
 from workbench.backtest.stats_nb import (
-    ACC_BLOCK,
-    ACC_BLOCK_N,
-    ACC_COMP,
-    ACC_DOWN,
     ACC_LONGEST,
     ACC_LOW,
     ACC_MAX_DD,
@@ -41,21 +36,19 @@ from workbench.backtest.stats_nb import (
     ACC_PREV,
     ACC_RUN,
     ACC_SIZE,
-    ACC_SQ,
-    ACC_SUM,
     EXPOSURE,
     FEES,
     REFUSED,
     acc_bar_nb,
     acc_finish_nb,
     acc_flat_nb,
+    acc_held_nb,
     acc_start_nb,
-    acc_step_nb,
     pairwise_sum_nb,
     trade_stats_nb,
 )
 from workbench.backtest.trades_nb import TRADE_STATE_SIZE, book_trade_nb, record_open_trades_nb
-from workbench.kernel_cache import drop_stale
+from workbench.kernel_cache import drop_stale, njit
 from workbench.strategy.rules_jit import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
 
 
@@ -466,26 +459,12 @@ def _fast_forward(
             acc[ACC_LONGEST],
         )
         return stop, 0
-    # Held: every bar is valued and taken into the statistics, the accumulator in registers.
-    prev, n, block, block_n = acc[ACC_PREV], acc[ACC_N], acc[ACC_BLOCK], acc[ACC_BLOCK_N]
-    total, comp, sq, down = acc[ACC_SUM], acc[ACC_COMP], acc[ACC_SQ], acc[ACC_DOWN]
-    peak, low, max_dd = acc[ACC_PEAK], acc[ACC_LOW], acc[ACC_MAX_DD]
-    run, longest = acc[ACC_RUN], acc[ACC_LONGEST]
-    for j in range(lo, stop):
-        e = cash + (0.0 + close[0, j] * units)
-        prev, n, block, block_n, total, comp, sq, down, peak, low, max_dd, run, longest = (
-            acc_step_nb(
-                e, prev, n, block, block_n, total, comp, sq, down, peak, low, max_dd, run, longest
-            )
-        )
+    # Held: every bar is valued and taken into the statistics.
+    acc_held_nb(acc, close[0], lo, stop, cash, units)
     if keep:
         for j in range(lo, stop):
             equity[j - start_bar] = cash + (0.0 + close[0, j] * units)
             held_row[j - start_bar] = True
-    acc[ACC_PREV], acc[ACC_N], acc[ACC_BLOCK], acc[ACC_BLOCK_N] = prev, n, block, block_n
-    acc[ACC_SUM], acc[ACC_COMP], acc[ACC_SQ], acc[ACC_DOWN] = total, comp, sq, down
-    acc[ACC_PEAK], acc[ACC_LOW], acc[ACC_MAX_DD] = peak, low, max_dd
-    acc[ACC_RUN], acc[ACC_LONGEST] = run, longest
     return stop, count
 
 

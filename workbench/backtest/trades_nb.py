@@ -10,11 +10,10 @@ statistics; a run that keeps records writes every trade as a row of `N_FIELDS` f
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from workbench.backtest import ledger
 from workbench.backtest.ledger import is_close_nb, trade_pnl_nb
-from workbench.kernel_cache import drop_stale
+from workbench.kernel_cache import drop_stale, njit
 
 # A symbol's open trade: in a trade, short, size, gross (size x price), fees, entry row.
 T_OPEN, T_SHORT, T_SIZE, T_GROSS, T_FEES, T_ROW = 0, 1, 2, 3, 4, 5

@@ -1,50 +1,86 @@
-"""The `workbench` command: one subcommand per job, `workbench <noun> <verb>`."""
+"""The `workbench` command: one subcommand per job, `workbench <noun> <verb>`.
+
+Each subcommand's module is imported only when that subcommand runs (or help lists it), so
+`workbench backtest` does not pay for the live engine, the dashboard or the user store.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+from typing import Any, ClassVar
 
+import click
 import typer
 
-from workbench.cli import (
-    audit,
-    config,
-    data,
-    db,
-    demo,
-    exchange,
-    keys,
-    live,
-    ops,
-    serve,
-    strategy,
-    users,
-)
-from workbench.cli import backtest as backtest_cli
 from workbench.cli.common import WorkbenchGroup
 
+#: name -> "module:attribute", the attribute a `typer.Typer` (a command group) or a function.
+COMMANDS = {
+    "config": "workbench.cli.config:app",
+    "data": "workbench.cli.data:app",
+    "db": "workbench.cli.db:app",
+    "demo": "workbench.cli.demo:demo",
+    "exchange": "workbench.cli.exchange:app",
+    "strategy": "workbench.cli.strategy:app",
+    "live": "workbench.cli.live:app",
+    "serve": "workbench.cli.serve:serve",
+    "users": "workbench.cli.users:app",
+    "keys": "workbench.cli.keys:app",
+    "audit": "workbench.cli.audit:app",
+    "status": "workbench.cli.ops:status",
+    "doctor": "workbench.cli.ops:doctor",
+    "backup": "workbench.cli.ops:backup",
+    "restore": "workbench.cli.ops:restore",
+    "backtest": "workbench.cli.backtest:backtest_command",
+    "sweep": "workbench.cli.optimize:sweep_command",
+    "walkforward": "workbench.cli.optimize:walkforward_command",
+    "montecarlo": "workbench.cli.optimize:montecarlo_command",
+    "runs": "workbench.cli.backtest:runs_app",
+}
+
+
+def load_command(name: str, target: str) -> click.Command:
+    """Import one subcommand and build its click command under ``name``."""
+    module, attribute = target.split(":")
+    value = getattr(importlib.import_module(module), attribute)
+    if isinstance(value, typer.Typer):
+        command = typer.main.get_group(value)
+    else:
+        single = typer.Typer()
+        single.command(name)(value)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class RootGroup(WorkbenchGroup):
+    """The root group: subcommands from `COMMANDS`, each loaded on first use."""
+
+    lazy: ClassVar[dict[str, str]] = COMMANDS
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.commands, *(name for name in self.lazy if name not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in self.lazy:
+            command = load_command(cmd_name, self.lazy[cmd_name])
+            self.commands[cmd_name] = command
+        return command
+
+
 app = typer.Typer(
-    cls=WorkbenchGroup,
+    cls=RootGroup,
     help="Crypto trading workbench: candle data, strategies, backtests, live trading.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(config.app, name="config")
-app.add_typer(data.app, name="data")
-app.add_typer(db.app, name="db")
-app.command("demo")(demo.demo)
-app.add_typer(exchange.app, name="exchange")
-app.add_typer(strategy.app, name="strategy")
-app.add_typer(live.app, name="live")
-app.command("serve")(serve.serve)
-app.add_typer(users.app, name="users")
-app.add_typer(keys.app, name="keys")
-app.add_typer(audit.app, name="audit")
-app.command("status")(ops.status)
-app.command("doctor")(ops.doctor)
-app.command("backup")(ops.backup)
-app.command("restore")(ops.restore)
-backtest_cli.register(app)
+
+
+@app.callback()
+def root() -> None:
+    """Crypto trading workbench: candle data, strategies, backtests, live trading."""
 
 
 def main() -> None:

@@ -1,8 +1,5 @@
-"""`workbench backtest` and `workbench runs list/show/compare`; registers the optimization
-commands of `workbench.cli.optimize` (`sweep`, `walkforward`, `montecarlo`) too.
-
-Register with ``register(app)``.
-"""
+"""`workbench backtest` and `workbench runs list/show/compare` (the optimization commands
+are in `workbench.cli.optimize`)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,6 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from workbench.cli import optimize
 from workbench.cli.backtest_options import (
     CashOpt,
     EndOpt,
@@ -30,7 +26,6 @@ from workbench.cli.backtest_options import (
     fmt,
     json_safe,
     load_inputs,
-    load_lot_rules,
     parse_params,
     save_run,
 )
@@ -61,21 +56,20 @@ def backtest_command(
     from workbench.backtest.engine import backtest
     from workbench.backtest.persist import save_backtest
 
-    spec, candles, exch, db_path = load_inputs(
-        spec_path, symbol, timeframe, start, end, exchange, db
-    )
+    inputs = load_inputs(spec_path, symbol, timeframe, start, end, exchange, db, ideal_sizes)
+    spec = inputs.spec
     result = backtest(
         spec,
-        candles,
+        inputs.candles,
         parse_params(spec, param),
         cash,
         fees,
         slippage,
         shared_cash=not separate_cash,
         fee_asset=fee_asset,
-        lot_rules=load_lot_rules(db_path, exch, list(candles), ideal_sizes),
+        lot_rules=inputs.lot_rules,
     )
-    run_id = save_run(db_path, save_backtest, result, exch)
+    run_id = save_run(inputs.db, save_backtest, result, inputs.exchange)
     if as_json:
         trades = result.trades.astype({"entry_time": str, "exit_time": str})
         print_json(
@@ -152,12 +146,3 @@ def runs_compare(
 def _runs(db: str | None) -> Iterator[RunStore]:
     with Store.open(settings_with(db).db, read_only=True) as store:
         yield store.runs
-
-
-def register(app: typer.Typer) -> None:
-    """Add these commands to the main `workbench` app."""
-    app.command("backtest")(backtest_command)
-    app.command("sweep")(optimize.sweep_command)
-    app.command("walkforward")(optimize.walkforward_command)
-    app.command("montecarlo")(optimize.montecarlo_command)
-    app.add_typer(runs_app, name="runs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,6 +55,18 @@ def load_spec_arg(path: Path) -> Any:
     return load_spec(path)
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What a backtest command reads before it runs."""
+
+    spec: Any
+    candles: dict[str, pd.DataFrame]
+    exchange: str
+    db: str
+    #: stored market rules by symbol; None with ``--ideal-sizes`` or when none are stored
+    lot_rules: Any
+
+
 def load_inputs(
     spec_path: Path,
     symbol: list[str] | None,
@@ -62,8 +75,9 @@ def load_inputs(
     end: str | None,
     exchange: str | None,
     db: str | None,
-) -> tuple[Any, dict[str, pd.DataFrame], str, str]:
-    """Give (spec, candles per symbol, exchange, database path) for a backtest command."""
+    ideal_sizes: bool,
+) -> Inputs:
+    """Give the spec, candles per symbol and market rules of a backtest command (one read)."""
     from dataclasses import replace
 
     from workbench.backtest.persist import load_candles
@@ -75,17 +89,13 @@ def load_inputs(
     symbols = symbol or [spec.market.symbol]
     with Store.open(settings.db, read_only=True) as store:
         candles = load_candles(store, settings.exchange, symbols, spec.market.timeframe, start, end)
-    return spec, candles, settings.exchange, settings.db
+        rules = None if ideal_sizes else _lot_rules(store, settings.exchange, list(candles))
+    return Inputs(spec, candles, settings.exchange, settings.db, rules)
 
 
-def load_lot_rules(db: str, exchange: str, symbols: list[str], ideal: bool) -> Any:
-    """Give the stored market rules of ``symbols`` by symbol (None with ``ideal`` or none)."""
-    if ideal:
-        return None
-    with Store.open(db, read_only=True) as store:
-        found = {s: store.markets.get(exchange, s) for s in symbols}
-    rules = {s: r for s, r in found.items() if r is not None}
-    return rules or None
+def _lot_rules(store: Store, exchange: str, symbols: list[str]) -> Any:
+    found = {s: store.markets.get(exchange, s) for s in symbols}
+    return {s: r for s, r in found.items() if r is not None} or None
 
 
 def parse_params(spec: Any, pairs: list[str] | None) -> dict[str, Any]:

@@ -27,7 +27,6 @@ from workbench.cli.backtest_options import (
     fmt,
     json_safe,
     load_inputs,
-    load_lot_rules,
     progress_bar,
     save_run,
 )
@@ -90,10 +89,14 @@ def sweep_command(
         fail(f"--metric {metric!r}: choose from {list(STAT_COLUMNS)}")
     if study is not None and search != "optuna":
         fail("--study keeps an Optuna search: give --search optuna too")
-    spec, candles, exch, db_path = load_inputs(
-        spec_path, symbol, timeframe, start, end, exchange, db
+    inputs = load_inputs(spec_path, symbol, timeframe, start, end, exchange, db, ideal_sizes)
+    spec, candles, exch, db_path, rules = (
+        inputs.spec,
+        inputs.candles,
+        inputs.exchange,
+        inputs.db,
+        inputs.lot_rules,
     )
-    rules = load_lot_rules(db_path, exch, list(candles), ideal_sizes)
     settings = SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
     axes = dict(parse_grid_arg(spec, g) for g in grid or [])
     with progress_bar(f"{search} {spec.name}") as bar:
@@ -292,10 +295,14 @@ def walkforward_command(
     from workbench.backtest.sweep import SweepSettings, build_grid, parse_grid_arg
     from workbench.backtest.walkforward import walk_forward
 
-    spec, candles, exch, db_path = load_inputs(
-        spec_path, symbol, timeframe, start, end, exchange, db
+    inputs = load_inputs(spec_path, symbol, timeframe, start, end, exchange, db, ideal_sizes)
+    spec, candles, exch, db_path, rules = (
+        inputs.spec,
+        inputs.candles,
+        inputs.exchange,
+        inputs.db,
+        inputs.lot_rules,
     )
-    rules = load_lot_rules(db_path, exch, list(candles), ideal_sizes)
     settings = SweepSettings(cash, fees, slippage, not separate_cash, fee_asset, rules)
     combos = build_grid(spec, dict(parse_grid_arg(spec, g) for g in grid or []), constraint)
     spans = _span("--train", train), _span("--test", test)

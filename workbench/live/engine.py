@@ -74,7 +74,12 @@ from workbench.live.feed import CandleFeed
 from workbench.live.lease_watch import LeaseWatch
 from workbench.live.order_manager import OrderManager
 from workbench.live.reconcile import reconcile_balances
-from workbench.live.reports import metrics_frame, status_frame
+from workbench.live.reports import (
+    EngineSnapshot,
+    metrics_frame,
+    status_frame,
+    strategy_snapshot,
+)
 from workbench.live.runner import StrategyRunner
 from workbench.live.running import LiveStrategy
 from workbench.lots import LotRules
@@ -1045,6 +1050,15 @@ class LiveEngine:
         """Give live metrics per strategy: return, drawdown, Sharpe to date, win rate, trades."""
         self.flush()
         return metrics_frame(self.store, self.strategies)
+
+    def snapshot(self) -> EngineSnapshot:
+        """Give the engine as it stands, as frozen values (for the live views)."""
+        return EngineSnapshot(
+            self.exchange,
+            self._running,
+            self.halted,
+            tuple(strategy_snapshot(live) for live in self.strategies.values()),
+        )
 
     def status(self) -> pd.DataFrame:
         """Give one row per strategy: state, position, cash, equity, P&L, trades."""

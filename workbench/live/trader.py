@@ -27,14 +27,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from workbench.broker.models import Fill, OrderIntent, OrderPurpose, OrderType
 from workbench.candles import Candle
 from workbench.fills import Exit, FillModel, Protection, Side, StopKind, bar_path, first_exit
-from workbench.fills_nb import entry_levels_nb
+from workbench.fills_nb import entry_levels_nb, walk_nb
 from workbench.risk.sizing import EntrySizer
 from workbench.signals_nb import OPEN_EXIT, OPEN_LONG, OPEN_NONE, open_action_nb
 from workbench.strategy.incremental import SignalEvent
 from workbench.strategy.risk import Risk
+
+# Load the compiled forms the trader calls from Python now, at import: the first call in a
+# process would otherwise pay numba's one-time set-up (about a second) on the order path. (A
+# backtest never pays for these: its kernels have them compiled in.)
+entry_levels_nb(1, 1.0, np.nan, np.nan, np.nan)
+walk_nb(1, np.zeros(1), False, np.nan, np.nan, np.nan, 1.0)
+open_action_nb(0, False, False, False, False)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,9 @@
-"""Entry sizes: the formulas of the four sizing methods, and the live sizer that applies them.
-
-The backtest (`workbench.backtest.sizing`, whole arrays of bars) and the live sizer
-(`EntrySizer`, one closed candle at a time) call the same functions here, so a size means the
-same thing in both. An entry filled at bar i's open is sized from data up to bar i-1's close
-and bar i's open. ``cost`` is the quote one unit of order quantity takes from the cash, fee
-included (`unit_cost`: for a buy ``1 / max_buy_quantity(1, fill)`` of the fill model, so
+"""Entry sizes, the one implementation: the formulas of the four sizing methods, applied to
+whole arrays of bars (`entry_sizes`: backtest and sweep) and one closed candle at a time
+(`EntrySizer`: the live trader, paper or real), so a size means the same thing in both. An
+entry filled at bar i's open is sized from data up to bar i-1's close and bar i's open.
+``cost`` is the quote one unit of order quantity takes from the cash, fee included
+(`unit_cost`: for a buy ``1 / max_buy_quantity(1, fill)`` of the fill model, so
 ``fill * (1 + fee)`` with fees in quote and ``fill`` with fees in the asset received).
 
 * fixed_amount: spend ``amount`` quote, fee included: ``amount / cost`` units.
@@ -20,20 +19,40 @@ included (`unit_cost`: for a buy ``1 / max_buy_quantity(1, fill)`` of the fill m
 
 Fractions are capped at 1 (no leverage). NaN means "no entry possible" (warm-up). Every
 formula takes floats or numpy arrays alike.
+
+Whole arrays of bars (`entry_sizes`, for the backtest and the sweep kernel) are in vectorbt's
+terms: either an AMOUNT of base units (``fixed_amount``) or a FRACTION of the cash available
+to the position (the other methods: its equity while flat; with shared cash, the pool's cash
+balance for a long entry — which holds the proceeds of another symbol's open short — and the
+pool's free cash for a short entry, as vectorbt sizes them), which vectorbt spends fee
+included. Amounts are what the position will hold: with the fee taken from the base received
+a buy of ``q`` holds ``q * (1 - fee)`` (see `workbench.backtest.ledger.fee_rates` for the fee
+vectorbt then charges on it).
+
+Where each trading rule lives: docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from workbench.candles import Candle
 from workbench.fills import FeeIn, FillModel, Side
 from workbench.strategy.indicators.registry import KINDS
-from workbench.strategy.risk import FixedAmount, FixedFraction, FixedRisk, Sizing, VolatilityTarget
+from workbench.strategy.risk import (
+    FixedAmount,
+    FixedFraction,
+    FixedRisk,
+    Risk,
+    Sizing,
+    VolatilityTarget,
+)
 
 SECONDS_PER_YEAR = 365 * 86400
 
@@ -141,3 +160,73 @@ class EntrySizer:
         if side is Side.BUY:
             return self.fill_model.max_buy_quantity(spend, fill)
         return spend / unit_cost(self.fill_model, side, fill)
+
+
+@dataclass(frozen=True)
+class EntrySizes:
+    """Sizes for an entry at each bar's open, long and short, and an extra ATR stop distance."""
+
+    long: np.ndarray
+    short: np.ndarray
+    atr_stop: np.ndarray
+    as_fraction: bool  # True: fraction of cash (vectorbt Percent); False: base units
+
+
+def _lagged(values: np.ndarray) -> np.ndarray:
+    out = np.full(values.shape, np.nan)
+    out[1:] = values[:-1]
+    return out
+
+
+def atr(candles: pd.DataFrame, period: int) -> np.ndarray:
+    """Give Wilder's ATR per bar, as the strategy indicator `atr` computes it."""
+    fields = {c: candles[c].to_numpy(dtype=np.float64)[None, :] for c in ("high", "low", "close")}
+    (out,) = KINDS["atr"].vector(fields, {"period": np.array([period], dtype=np.int64)}, 1)
+    return np.asarray(out)[0]
+
+
+def bar_volatility(close: np.ndarray, lookback: int, timeframe_seconds: int) -> np.ndarray:
+    """Give per bar the realized volatility of the ``lookback`` returns up to its close."""
+    out = np.full(close.shape, np.nan)
+    windows = realized_volatility(log_returns(close), lookback, timeframe_seconds)
+    out[lookback : lookback + len(windows)] = windows
+    return out
+
+
+def entry_sizes(
+    risk: Risk, candles: pd.DataFrame, timeframe_seconds: int, fill_model: FillModel
+) -> EntrySizes:
+    """Give the size of an entry filled at each bar's open under the spec's sizing method.
+
+    ``fill_model`` is the one the account books by (`FillModel.on_pair`).
+    """
+    open_ = candles["open"].to_numpy(dtype=np.float64)
+    n = len(open_)
+    fill_long = fill_model.market_price(Side.BUY, open_)
+    fill_short = fill_model.market_price(Side.SELL, open_)
+    cost_long = unit_cost(fill_model, Side.BUY, fill_long)
+    cost_short = unit_cost(fill_model, Side.SELL, fill_short)
+    no_stop = np.full(n, np.nan)
+    sizing = risk.sizing
+    if isinstance(sizing, FixedAmount):
+        held = 1.0 - fill_model.effective_rate if fill_model.fee_in(Side.BUY) is FeeIn.BASE else 1.0
+        return EntrySizes(
+            sizing.amount / cost_long * held, sizing.amount / cost_short, no_stop, False
+        )
+    if isinstance(sizing, FixedFraction):
+        frac = np.full(n, min(sizing.fraction, 1.0))
+        return EntrySizes(frac, frac.copy(), no_stop, as_fraction=True)
+    if isinstance(sizing, FixedRisk):
+        signal_atr = _lagged(atr(candles, sizing.atr_period))
+        return EntrySizes(
+            fixed_risk_fraction(sizing, cost_long, signal_atr),
+            fixed_risk_fraction(sizing, cost_short, signal_atr),
+            sizing.atr_multiple * signal_atr,
+            True,
+        )
+    if isinstance(sizing, VolatilityTarget):
+        close = candles["close"].to_numpy(dtype=np.float64)
+        realized = _lagged(bar_volatility(close, sizing.lookback, timeframe_seconds))
+        frac = volatility_fraction(sizing, realized)
+        return EntrySizes(frac, frac.copy(), no_stop, as_fraction=True)
+    raise TypeError(f"unknown sizing method {sizing!r}")

@@ -19,11 +19,10 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self, cast
 
 import duckdb
 import pandas as pd
-import psycopg
 
 from workbench.store.audit import AuditLog
 from workbench.store.candles import CandleStore
@@ -35,13 +34,15 @@ from workbench.store.lease import Lease, LocalLeases, ServerLeases, this_process
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
 from workbench.store.ops import OpsStore
-from workbench.store.postgres import PgDatabase, PoolConfig, acquire, connect_error, release
 from workbench.store.risk import RiskStore
 from workbench.store.runs import RunStore
 from workbench.store.studies import StudyStore
 from workbench.store.target import PostgresTarget, parse_target
 from workbench.store.trading import TradingStore, apply_writes
 from workbench.store.users import UserStore
+
+if TYPE_CHECKING:  # psycopg loads only when a PostgreSQL store opens
+    from workbench.store.postgres import PgDatabase, PoolConfig
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +107,10 @@ class Store:
         self.ops = OpsStore(db)
         self._leases: dict[str, Lease] = {}
         self._local = _leases_of(lease_key or f"memory:{id(db)}")
-        self._server = (
-            ServerLeases(db.target, db.config.connect_timeout_s)
-            if isinstance(db, PgDatabase)
-            else None
-        )
+        self._server: ServerLeases | None = None
+        if db.dialect.is_postgres:
+            pg = cast("PgDatabase", db)
+            self._server = ServerLeases(pg.target, pg.config.connect_timeout_s)
 
     @property
     def backend(self) -> Backend:
@@ -220,6 +220,10 @@ class Store:
         migrate_schema: bool,
         pool: PoolConfig | None,
     ) -> Self:
+        import psycopg
+
+        from workbench.store.postgres import acquire, connect_error, release
+
         db = acquire(target, pool)
         try:
             cls._prepare_postgres(db, target, read_only, migrate_schema)
@@ -312,8 +316,10 @@ class Store:
             lease.release()
         if self._server is not None:
             self._server.close()
-        if isinstance(self.db, PgDatabase):
-            release(self.db)
+        if self.db.dialect.is_postgres:
+            from workbench.store.postgres import release
+
+            release(cast("PgDatabase", self.db))
             return
         if self.owner and self.path is not None:
             with _held_lock:

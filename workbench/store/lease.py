@@ -24,13 +24,13 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from workbench.store.errors import StrategyLeased
-from workbench.store.postgres import connect_error, connection_options, readable
 from workbench.store.target import PostgresTarget
+
+if TYPE_CHECKING:  # psycopg loads only when a PostgreSQL store opens
+    import psycopg
 
 _NAMESPACE = "workbench.strategy:"
 
@@ -100,6 +100,10 @@ class ServerLeases:
         self._lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        from workbench.store.postgres import connect_error, connection_options
+
         if self._conn is None or self._conn.closed:
             self._keys.clear()  # a new connection holds nothing yet
             try:
@@ -117,6 +121,10 @@ class ServerLeases:
     def take(self, strategy_id: str) -> None:
         """Take a strategy's lock (again, on a new connection, after it was lost); a no-op
         while this process holds it. StrategyLeased names the holder of a lock taken."""
+        import psycopg
+
+        from workbench.store.postgres import connect_error
+
         key = lock_key(strategy_id)
         with self._lock:
             conn = self._connection()
@@ -152,6 +160,8 @@ class ServerLeases:
         )
 
     def drop(self, strategy_id: str) -> None:
+        import psycopg
+
         with self._lock:
             key = self._keys.pop(strategy_id, None)
             if key is not None and self._conn is not None and not self._conn.closed:
@@ -167,6 +177,10 @@ class ServerLeases:
         something (it does before it ends one); while a verification runs on another thread,
         its last answer. With `verify`, the server is asked which locks the connection holds.
         """
+        import psycopg
+
+        from workbench.store.postgres import readable
+
         if not self._lock.acquire(blocking=verify):
             return set(self._keys)
         try:

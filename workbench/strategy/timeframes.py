@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
+from workbench.kernel_cache import njit
 from workbench.timeframes import timeframe_seconds
 
 __all__ = ["bucket_start_ns", "resample_ohlcv", "timeframe_seconds", "usable_htf_positions"]

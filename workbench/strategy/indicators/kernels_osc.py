@@ -9,9 +9,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from workbench.kernel_cache import drop_stale
+from workbench.kernel_cache import drop_stale, njit
 from workbench.strategy.indicators import kernels_trend
 from workbench.strategy.indicators.kernels_trend import first_valid
 

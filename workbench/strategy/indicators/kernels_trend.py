@@ -13,7 +13,8 @@ Each recurrence here is mirrored operation for operation by the incremental clas
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from workbench.kernel_cache import njit
 
 
 @njit(cache=True)

@@ -1,0 +1,47 @@
+"""A cold start loads only what the command runs (the figures are in benchmarks/bench_coldstart.py).
+
+One fresh interpreter runs a backtest through the face and resolves the `backtest` command of
+the CLI, then lists the heavy modules it loaded: none of vectorbt (only a vectorbt Portfolio
+asks for it), psycopg (only a PostgreSQL store), scipy.linalg (numba's BLAS check, deferred by
+`workbench.kernel_cache`), the live engine, the dashboard or the user store.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from shipped import ROOT
+
+UNWANTED = (
+    "vectorbt",
+    "psycopg",
+    "scipy.linalg",
+    "workbench.live.engine",
+    "workbench.live.trader",
+    "workbench.auth.accounts",
+    "panel",
+)
+
+PROGRAM = f"""
+import json, sys
+from workbench import backtest, load_spec
+from workbench.data import read_candle_file
+result = backtest(load_spec("data/strategies/sma_cross.json"),
+                  read_candle_file("data/candles/ETH_BTC-5m.csv.gz", "5m"))
+assert result.stats["trades"] > 0
+import click
+from workbench.cli import app
+import typer.main
+group = typer.main.get_command(app)
+assert group.get_command(click.Context(group), "backtest") is not None
+print(json.dumps([m for m in {UNWANTED!r} if m in sys.modules]))
+"""
+
+
+def test_a_backtest_and_its_command_load_nothing_they_do_not_run() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROGRAM], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

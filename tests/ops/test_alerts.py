@@ -293,10 +293,9 @@ def test_the_daily_summary_gives_each_strategys_day(setup: Setup) -> None:
 
 
 BOT_TOKEN = "123456789:canaryBOTtoken0a1b2c3d"
-HOOK_TOKEN, HEADER_TOKEN, SINK_PASSWORD = "canaryHOOK5e6f7a8b", "canaryHDR9c0d1e2f", "canaryPW3a4b5c"
-DEAD_SINK = (
-    f"json://alerts:{SINK_PASSWORD}@127.0.0.1:9/hooks/{HOOK_TOKEN}?+X-Token={HEADER_TOKEN}"
-)
+HOOK_TOKEN, HEADER_TOKEN = "canaryHOOK5e6f7a8b", "canaryHDR9c0d1e2f"
+SINK_PASSWORD = "canaryPW3a4b5c"
+DEAD_SINK = f"json://alerts:{SINK_PASSWORD}@127.0.0.1:9/hooks/{HOOK_TOKEN}?+X-Token={HEADER_TOKEN}"
 
 
 def test_alert_url_tokens_are_hidden_from_logs_config_show_and_doctor(
@@ -306,6 +305,7 @@ def test_alert_url_tokens_are_hidden_from_logs_config_show_and_doctor(
 
     from workbench.auth import redact
     from workbench.cli import app
+
     canaries = (HOOK_TOKEN, HEADER_TOKEN, SINK_PASSWORD)
     # Telegram's token is the URL's "host": apprise logs it inside the API address it posts
     # to (never contacted here: no network in tests).

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shipped import ARTIFACTS
 from ui.conftest import COOKIE_SECRET, serve_with_login
 
 from workbench.store.sharing import query
@@ -152,8 +153,40 @@ def test_a_viewer_sees_no_controls_and_a_crafted_click_is_refused_and_audited(
     )
     assert state["state"].tolist() == ["running"]
     assert ("set_state", "refused", "sma_cross-ETHBTC") in audit_rows(server, "vic")
+
+    # The Risk tab's money controls, crafted the same way: enabled in BokehJS, then clicked.
+    page.locator(".bk-tab", has_text="Risk").click()
+    page.locator("text=/Halt and resume are not for vic/").wait_for(timeout=30_000)
+    enable = """([label, reason]) => {
+        for (const doc of Bokeh.documents)
+          for (const m of doc.all_models) {
+            if (m.label === label) m.disabled = false;
+            if (reason && m.placeholder && m.placeholder.startsWith("why trading halts")) {
+              m.disabled = false; m.value = reason;
+            }
+          }
+      }"""
+    page.evaluate(enable, ["Halt", "crafted by a viewer"])
+    page.get_by_role("button", name="Halt", exact=True).click()
+    page.get_by_role("button", name="Confirm halt").click()
+    page.locator("text=/Not done: vic \\(viewer\\) may not halt/").wait_for(timeout=15_000)
+    page.evaluate(enable, ["Apply limits", None])
+    page.get_by_role("button", name="Apply limits").click()
+    page.locator("text=/Not applied: vic \\(viewer\\) may not set_risk_limits/").wait_for(
+        timeout=15_000
+    )
+    refused = audit_rows(server, "vic")
+    assert ("halt", "refused", None) in refused and ("set_risk_limits", "refused", None) in refused
+    assert query("SELECT count(*) AS n FROM halts", db=server.db)["n"].tolist() == [0]
     server.pages.append(page.content())
     assert problems == []
+
+
+def test_the_research_app_needs_a_login_too(server: Server) -> None:
+    with pytest.raises(urllib.error.HTTPError) as redirected:  # a redirect, not followed
+        NO_REDIRECTS.open(f"{server.base}/research", timeout=30)
+    assert redirected.value.code == 302
+    assert redirected.value.headers["Location"].startswith("/login")
 
 
 def test_wrong_passwords_lock_the_login_out_until_it_ends(
@@ -259,8 +292,18 @@ def test_a_session_expires_on_the_open_page_and_on_the_server(server: Server, ea
     assert "/login" in page.url
 
 
-def test_no_secret_reached_a_page_or_a_websocket_frame(server: Server) -> None:
+def test_no_secret_reached_a_page_a_websocket_frame_the_log_or_the_database(
+    server: Server,
+) -> None:
     assert server.frames and server.pages
-    for text in [*server.frames, *server.pages]:
+    log = ARTIFACTS / "panel-serve-auth.log"
+    files = [log, *server.db.parent.glob(server.db.name + "*")]  # the database, its WAL
+    texts = [
+        *server.frames,
+        *server.pages,
+        *(path.read_bytes().decode("latin-1") for path in files),
+    ]
+    assert len(files) >= 2 and "live engine running" in log.read_text()
+    for text in texts:
         for secret in (CANARY_KEY, CANARY_SECRET, COOKIE_SECRET):
             assert secret not in text

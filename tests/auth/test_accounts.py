@@ -188,3 +188,22 @@ def test_the_users_command_adds_lists_changes_and_removes_users(db_path: Path) -
     assert ops == ["add", "add", "set-role", "passwd", "remove"]
     assert rows["actor"].str.startswith("cli:").all()
     assert list(rows["target"]) == ["ada", "tess", "tess", "tess", "tess"]
+
+
+async def test_the_users_tab_sets_a_password_for_admins_only(store: Store) -> None:
+    from workbench.auth.acting import ActingEngine
+    from workbench.ui.admin import UsersView
+
+    acc = accounts(store)
+    acc.add_user(ADMIN, "tess", "trader", PASSWORD)
+    old = acc.login("tess", PASSWORD)
+    view = UsersView(acc, ActingEngine(None, ADMIN, store.audit))
+    view.name.value, view.password.value = "tess", "tess's new password"
+    await view._passwd()
+    assert view.message.object == "Password of tess set (their sessions ended)."
+    assert acc.user_for(old.token) is None and view.password.value == ""
+    assert acc.login("tess", "tess's new password").user.name == "tess"
+    trader = UsersView(acc, ActingEngine(None, User("tess", Role.TRADER), store.audit))
+    trader.name.value, trader.password.value = "root-operator", "taken over now!"
+    await trader._passwd()  # a crafted click: the tab is built for admins only
+    assert trader.message.object.startswith("Not done: tess (trader) may not manage_users")

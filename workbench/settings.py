@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     oauth_key: str | None = Field(None, description="OAuth client id")
     oauth_secret: SecretStr | None = Field(None, description="OAuth client secret")
     oauth_encryption_key: SecretStr | None = Field(None, description="encrypts OAuth cookies")
+    key_store: Literal["file", "keyring"] = Field(
+        "file", description="where `keys set` keeps exchange keys: the key file or the OS keyring"
+    )
     key_file: Path = Field(DEFAULT_KEY_FILE, description="encrypted exchange key file")
     keys_passphrase: SecretStr | None = Field(None, description="unlocks the key file")
     risk: RiskSettings = Field(

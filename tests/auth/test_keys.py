@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
+import keyring.backends.fail
+import keyring.errors
 import pytest
+from keyring.backend import KeyringBackend
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
@@ -108,3 +113,83 @@ def test_the_cli_stores_lists_and_removes_keys_and_audits_without_values(
     assert KEY not in rows.to_json(date_format="iso") and SECRET not in rows.to_json(
         date_format="iso"
     )
+
+
+class MemoryKeyring(KeyringBackend):
+    """An OS keyring backend kept in memory (this machine has none: headless Linux)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.items.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+@pytest.fixture
+def os_keyring() -> Iterator[MemoryKeyring]:
+    before = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(before)
+
+
+def test_keys_go_to_the_os_keyring_where_it_has_a_backend(
+    os_keyring: MemoryKeyring, tmp_path: Path, db_path: Path
+) -> None:
+    runner = CliRunner()
+    env = {
+        "WORKBENCH_KEY_STORE": "keyring",
+        "WORKBENCH_KEY_FILE": str(tmp_path / "keys.json"),
+        "WORKBENCH_NEW_API_KEY": KEY,
+        "WORKBENCH_NEW_API_SECRET": SECRET,
+        "WORKBENCH_KEYS_PASSPHRASE": None,  # none asked: the user's login unlocks the keyring
+    }
+    db = ["--db", str(db_path)]
+    stored = runner.invoke(app, ["keys", "set", "binance", *db], env=env)
+    assert stored.exit_code == 0, stored.output
+    assert "the OS keyring (MemoryKeyring)" in stored.output
+    assert not (tmp_path / "keys.json").exists()
+    assert json.loads(os_keyring.items[("workbench", "binance")]) == {
+        "api_key": KEY,
+        "api_secret": SECRET,
+    }
+    listed = runner.invoke(app, ["keys", "list", "--json", *db], env=env)
+    assert list(json.loads(listed.output)) == ["binance"]
+    settings = Settings(exchange="binance", key_store="keyring", key_file=tmp_path / "keys.json")
+    unlocked = with_unlocked_keys(settings)
+    assert unlocked.api_key is not None and unlocked.api_key.get_secret_value() == KEY
+    assert unlocked.api_secret is not None and unlocked.api_secret.get_secret_value() == SECRET
+    assert runner.invoke(app, ["keys", "remove", "binance", *db], env=env).exit_code == 0
+    assert ("workbench", "binance") not in os_keyring.items
+    assert with_unlocked_keys(settings).api_key is None
+    missing = runner.invoke(app, ["keys", "remove", "binance", *db], env=env)
+    assert missing.exit_code == 1 and "no keys of binance in the OS keyring" in missing.output
+    for output in (stored.output, listed.output):
+        assert KEY not in output and SECRET not in output
+    with Store.open(db_path) as store:
+        ops = [json.loads(a)["op"] for a in store.audit.frame()["after"]]
+    assert ops == ["remove", "set"]
+
+
+def test_without_a_keyring_backend_the_key_file_is_named(tmp_path: Path) -> None:
+    before = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    try:
+        settings = Settings(exchange="binance", key_store="keyring")
+        with pytest.raises(KeyFileError, match=r"no OS keyring backend.*WORKBENCH_KEY_STORE=file"):
+            with_unlocked_keys(settings)
+        refused = CliRunner().invoke(app, ["keys", "list"], env={"WORKBENCH_KEY_STORE": "keyring"})
+        assert refused.exit_code == 1 and "no OS keyring backend" in refused.output
+    finally:
+        keyring.set_keyring(before)

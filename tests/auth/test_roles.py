@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from workbench.auth.accounts import Accounts
-from workbench.auth.acting import ActingEngine
+from workbench.auth.acting import ActingEngine, BadInput
 from workbench.auth.roles import PERMISSIONS, Action, NotAuthorized, Role, User, authorize
 from workbench.store import Store
 
@@ -27,27 +28,63 @@ def _spec() -> dict[str, Any]:
     return {"name": "x"}
 
 
-# One call per action: the facade method a user's click ends in (users through Accounts).
-CALLS: dict[Action, Callable[[ActingEngine, Accounts], Any]] = {
-    Action.ADD_STRATEGY: lambda a, _: a.add_strategy(_spec(), allocation=1.0, symbol="ETH/BTC"),
-    Action.SET_STATE: lambda a, _: a.set_state("sma-ETHBTC", "paused"),
-    Action.PLACE_ORDER: lambda a, _: a.place_order("sma-ETHBTC", "buy", 1.0),
-    Action.CANCEL_ORDER: lambda a, _: a.cancel_order("order-1"),
-    Action.HALT: lambda a, _: a.halt("test"),
-    Action.RESUME: lambda a, _: a.resume(),
-    Action.SET_RISK_LIMITS: lambda a, _: a.set_risk_limits({"max_drawdown_fraction": 0.1}),
-    Action.MANAGE_USERS: lambda a, accounts: accounts.add_user(a.user, "eve", "admin", "x" * 12),
-    Action.MANAGE_KEYS: lambda a, _: a.manage_keys("binance", "set"),
-    Action.VIEW_AUDIT: lambda a, _: a.verify_audit(),
+# One call per way in: every public method of the facade (the engine's actions as a user
+# takes them) and every user-management method of Accounts, with the action it is checked as.
+Call = Callable[[ActingEngine, Accounts], Any]
+CALLS: dict[str, tuple[Action, Call]] = {
+    "add_strategy": (
+        Action.ADD_STRATEGY,
+        lambda a, _: a.add_strategy(_spec(), allocation=1.0, symbol="ETH/BTC"),
+    ),
+    "set_state": (Action.SET_STATE, lambda a, _: a.set_state("sma-ETHBTC", "paused")),
+    "place_order": (Action.PLACE_ORDER, lambda a, _: a.place_order("sma-ETHBTC", "buy", 1.0)),
+    "cancel_order": (Action.CANCEL_ORDER, lambda a, _: a.cancel_order("order-1")),
+    "halt": (Action.HALT, lambda a, _: a.halt("test", flatten=True)),
+    "resume": (Action.RESUME, lambda a, _: a.resume()),
+    "set_risk_limits": (
+        Action.SET_RISK_LIMITS,
+        lambda a, _: a.set_risk_limits({"max_drawdown_fraction": 0.1}),
+    ),
+    "manage_keys": (Action.MANAGE_KEYS, lambda a, _: a.manage_keys("binance", "set")),
+    "audit_frame": (Action.VIEW_AUDIT, lambda a, _: a.audit_frame(actor="ada")),
+    "verify_audit": (Action.VIEW_AUDIT, lambda a, _: a.verify_audit()),
+    "Accounts.add_user": (
+        Action.MANAGE_USERS,
+        lambda a, accounts: accounts.add_user(a.user, "eve", "admin", "x" * 12),
+    ),
+    "Accounts.set_role": (
+        Action.MANAGE_USERS,
+        lambda a, accounts: accounts.set_role(a.user, "eve", "admin"),
+    ),
+    "Accounts.set_password": (
+        Action.MANAGE_USERS,
+        lambda a, accounts: accounts.set_password(a.user, "eve", "y" * 12),
+    ),
+    "Accounts.remove_user": (
+        Action.MANAGE_USERS,
+        lambda a, accounts: accounts.remove_user(a.user, "eve"),
+    ),
 }
+# What every role may do, so unchecked: reading who acts and whether a control is offered.
+FACADE_READS = {"may", "user"}
+# Accounts' own ways in: logging in and out, and the first admin (made by the server itself).
+ACCOUNT_SESSIONS = {"login", "user_for", "logout", "ensure_first_admin"}
 
 
-def test_every_action_but_viewing_has_a_call_in_the_table() -> None:
-    assert set(CALLS) == set(Action) - {Action.VIEW}
+def _public(kind: type) -> set[str]:
+    return {name for name in vars(kind) if not name.startswith("_")}
 
 
-def call(acting: ActingEngine, accounts: Accounts, action: Action) -> None:
-    result = CALLS[action](acting, accounts)
+def test_every_way_in_is_in_the_table_and_every_action_has_one() -> None:
+    facade = {name for name in CALLS if "." not in name}
+    assert _public(ActingEngine) - FACADE_READS == facade
+    accounts = {name.split(".", 1)[1] for name in CALLS if name.startswith("Accounts.")}
+    assert _public(Accounts) - ACCOUNT_SESSIONS == accounts
+    assert {action for action, _ in CALLS.values()} == set(Action) - {Action.VIEW}
+
+
+def call(acting: ActingEngine, accounts: Accounts, name: str) -> None:
+    result = CALLS[name][1](acting, accounts)
     if asyncio.iscoroutine(result):
         asyncio.run(result)
 
@@ -60,11 +97,12 @@ def shared_store() -> Iterator[Store]:
 
 
 @pytest.mark.parametrize("role", list(Role))
-@pytest.mark.parametrize("action", sorted(set(Action) - {Action.VIEW}))
-def test_each_action_is_refused_below_its_role_and_audited(
-    shared_store: Store, role: Role, action: Action
+@pytest.mark.parametrize("name", list(CALLS))
+def test_each_way_in_is_refused_below_its_role_and_audited(
+    shared_store: Store, role: Role, name: str
 ) -> None:
     store = shared_store
+    action = CALLS[name][0]
     user = User(f"someone-{role}", role)
     acting = ActingEngine(Untouchable(), user, store.audit, address="10.1.2.3")
     accounts = Accounts(store)
@@ -73,7 +111,7 @@ def test_each_action_is_refused_below_its_role_and_audited(
         return
     before = store.audit.verify().rows
     with pytest.raises(NotAuthorized, match=f"may not {action}: needs the"):
-        call(acting, accounts, action)
+        call(acting, accounts, name)
     rows = store.audit.frame(limit=None)
     assert len(rows) == before + 1
     row = rows.iloc[0]
@@ -82,6 +120,30 @@ def test_each_action_is_refused_below_its_role_and_audited(
         assert row["address"] == "10.1.2.3"
     assert row["reason"].startswith("needs the ")
     assert store.users.count() == 0  # a refused user change changed nothing
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"max_order_notional": float("nan")}, "max_order_notional must be a finite number"),
+        ({"max_exposure": float("inf")}, "max_exposure must be a finite number"),
+        ({"max_order_notional": "100"}, "max_order_notional is a number, got '100'"),
+        ({"max_open_positions": 2.5}, "max_open_positions is a whole number"),
+        ({"daily_loss_fraction": 1.5}, "daily_loss_fraction is a fraction"),
+        ({"flatten_on_drawdown": "yes"}, "flatten_on_drawdown is true or false"),
+        ({"max_drawdown": 0.1}, "unknown account limits: max_drawdown"),
+        ([("max_order_notional", 1.0)], "limits: a mapping of limit to value is needed"),
+    ],
+)
+def test_bad_risk_limits_are_named_audited_and_reach_no_engine(
+    shared_store: Store, limits: Any, message: str
+) -> None:
+    admin = ActingEngine(Untouchable(), User("ada", Role.ADMIN), shared_store.audit)
+    with pytest.raises(BadInput, match=re.escape(message)):
+        asyncio.run(admin.set_risk_limits(limits))
+    row = shared_store.audit.frame().iloc[0]
+    assert (row["actor"], row["action"], row["result"]) == ("ada", "set_risk_limits", "failed")
+    assert message in row["reason"]
 
 
 def test_a_viewer_may_view_only_and_an_admin_may_do_everything() -> None:

@@ -14,6 +14,7 @@ from shipped import CANDLE_DIR, ROOT
 from workbench.auth.acting import ActingEngine, BadInput
 from workbench.auth.roles import NotAuthorized, Role, User
 from workbench.broker.paper import PaperBroker
+from workbench.live.control import control_handler
 from workbench.live.engine import LiveEngine
 from workbench.live.runner import StrategyState
 from workbench.localexchange import load_csv_history
@@ -99,6 +100,15 @@ async def test_trader_viewer_and_bad_input_through_the_facade(tmp_path: Path) ->
                 await trader.add_strategy({"name": "broken"}, allocation=1.0)
             assert stored(store) == before, "nothing stored half-way"
             assert list(engine.strategies) == [sid]
+
+            # The owner's /control route (`live halt`): the caller names itself, but is only
+            # ever audited as a command-line operator, never as a dashboard user.
+            control = control_handler(engine, store.audit)
+            answer = await control({"action": "halt", "reason": "from a shell", "by": "tess"})
+            assert answer["halted"] and answer["by"] == "cli:tess"
+            assert (await control({"action": "resume", "by": "cli:ops"}))["halted"] is False
+            with pytest.raises(BadInput, match="action: 'set_risk_limits' is not one of"):
+                await control({"action": "set_risk_limits", "limits": {}, "by": "ada"})
             await engine.stop()
             audit = store.audit.frame(limit=None).iloc[::-1]
     rows = audit[["actor", "action", "result"]].values.tolist()
@@ -117,6 +127,11 @@ async def test_trader_viewer_and_bad_input_through_the_facade(tmp_path: Path) ->
         '{"state":"running"}',
         '{"state":"paused"}',
     )
+    from_shell = audit[audit["actor"].str.startswith("cli:")]
+    assert from_shell[["actor", "action", "result"]].values.tolist() == [
+        ["cli:tess", "halt", "allowed"],
+        ["cli:ops", "resume", "allowed"],
+    ]
     failed = audit[audit["result"] == "failed"]
     assert len(failed) == 1 + len(bad_orders) + 2 + len(bad_adds) + 1
     assert pd.notna(failed["reason"]).all()

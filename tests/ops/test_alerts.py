@@ -5,6 +5,7 @@ fails is retried, one that hangs never holds up the caller; every alert is store
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -289,3 +290,46 @@ def test_the_daily_summary_gives_each_strategys_day(setup: Setup) -> None:
     assert alert.title.startswith(f"daily summary 2024-03-01: P&L {1.21 - 1.10 + 1.80 - 2.0:+.8g}")
     assert next_summary_at(dt.datetime(2024, 3, 2, 0, 0, 1), 0) == dt.datetime(2024, 3, 3)
     assert next_summary_at(dt.datetime(2024, 3, 2, 5), 8) == dt.datetime(2024, 3, 2, 8)
+
+
+BOT_TOKEN = "123456789:canaryBOTtoken0a1b2c3d"
+HOOK_TOKEN, HEADER_TOKEN = "canaryHOOK5e6f7a8b", "canaryHDR9c0d1e2f"
+SINK_PASSWORD = "canaryPW3a4b5c"
+DEAD_SINK = f"json://alerts:{SINK_PASSWORD}@127.0.0.1:9/hooks/{HOOK_TOKEN}?+X-Token={HEADER_TOKEN}"
+
+
+def test_alert_url_tokens_are_hidden_from_logs_config_show_and_doctor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from typer.testing import CliRunner
+
+    from workbench.auth import redact
+    from workbench.cli import app
+
+    canaries = (HOOK_TOKEN, HEADER_TOKEN, SINK_PASSWORD)
+    # Telegram's token is the URL's "host": apprise logs it inside the API address it posts
+    # to (never contacted here: no network in tests).
+    redact.install(redact.settings_secrets(Settings(alert_urls=[f"tgram://{BOT_TOKEN}/55555"])))
+    line = f"Telegram POST URL: https://api.telegram.org/bot{BOT_TOKEN}/sendMessage"
+    assert "canaryBOT" not in redact.redact(line) and "api.telegram.org" in redact.redact(line)
+
+    settings = Settings(db=str(tmp_path / "t.duckdb"), alert_urls=[DEAD_SINK])
+    with Store.open(settings.db) as store, caplog.at_level(logging.DEBUG):
+        alerting = Alerting(store, settings, clock=Clock(), backoff_s=0.01).start()
+        alerting.on_event(StateChanged("s1", StrategyState.ERROR, "boom"))
+        assert alerting.sender.wait_idle(20)
+        alerting.stop()
+    assert "hooks/" in caplog.text or "127.0.0.1" in caplog.text  # apprise said where it went
+    env = {"WORKBENCH_ALERT_URLS": DEAD_SINK, "WORKBENCH_DB": str(tmp_path / "d.duckdb")}
+    runner = CliRunner()
+    shown = runner.invoke(app, ["config", "show", "--json"], env=env)
+    checked = runner.invoke(app, ["doctor", "--json"], env=env)  # sends a test message
+    assert shown.exit_code == 0 and "alert_urls" in shown.output
+    assert "alert sink json://" in checked.output
+    for text, where in (
+        (caplog.text, "log lines"),
+        (shown.output, "config show"),
+        (checked.output, "doctor"),
+    ):
+        for canary in canaries:
+            assert canary not in text, f"{canary} in {where}"

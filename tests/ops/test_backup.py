@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,12 +19,15 @@ from shipped import ROOT
 from typer.testing import CliRunner
 
 from workbench.cli import app
+from workbench.ops.backup import pg_connection
 from workbench.store import Store
 from workbench.store.copy import columns_of, frame_hash
 from workbench.store.local_postgres import free_port
 from workbench.store.sharing import query
+from workbench.store.target import PostgresTarget
 
 TABLES = ("orders", "fills", "candles", "equity", "strategies", "process_runs")
+CANARY_KEY, CANARY_SECRET = "canaryKEY-b4ck7p0a1b2c", "canarySECRET-b4ck7p9d8c"
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -40,7 +44,13 @@ def counts(db: Path) -> dict[str, int]:
 def trading(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[str]]]:
     """`workbench live run` at 3000x on a DuckDB file, with its /ready on a port."""
     db, port = tmp_path / "live.duckdb", free_port()
-    env = {**os.environ, "WORKBENCH_DB": str(db), "WORKBENCH_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "WORKBENCH_DB": str(db),
+        "WORKBENCH_LOG_FORMAT": "json",
+        "WORKBENCH_API_KEY": CANARY_KEY,
+        "WORKBENCH_API_SECRET": CANARY_SECRET,
+    }
     log = (tmp_path / "live.log").open("w")
     run = subprocess.Popen(
         [
@@ -101,6 +111,11 @@ def test_backup_while_trading_then_restore(
     assert cli("backup", "--db", str(db), "--to", str(second))[0] == 0
     code, out = cli("backup", "--db", str(db), "--to", str(second))
     assert code == 1 and "never overwrites" in out
+    for made in (first, second):  # readable by this user only, and no key in them
+        assert stat.S_IMODE(made.stat().st_mode) == 0o600
+        assert CANARY_KEY.encode() not in made.read_bytes()
+        assert CANARY_SECRET.encode() not in made.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".b")) == []
     got = counts(first)
     assert got["fills"] >= 2 and got["candles"] > 0 and got["equity"] > 0
     assert counts(second)["equity"] > got["equity"]  # a later moment, taken through the owner
@@ -143,6 +158,7 @@ def test_postgres_backup_and_restore_round_trip(
     dump = tmp_path / "pg.pgdump"
     code, out = cli("backup", "--db", pg_url, "--to", str(dump))
     assert code == 0, out
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     with Store.open(pg_url) as store:
         store.db.execute("DELETE FROM strategies")
     code, out = cli("restore", str(dump), "--db", pg_url, "--yes")
@@ -150,3 +166,13 @@ def test_postgres_backup_and_restore_round_trip(
     with Store.open(pg_url) as store:
         assert store.db.fetchall("SELECT strategy_id, allocation FROM strategies") == [("s1", 1.0)]
         assert store.db.fetchone("SELECT count(*) FROM process_runs") == (1,)
+
+
+def test_pg_tools_get_the_password_by_environment_not_on_their_command_line() -> None:
+    url, env = pg_connection(
+        PostgresTarget("postgresql://wb:s3cr%40t-pw@db.example:5432/workbench?sslmode=require")
+    )
+    assert url == "postgresql://wb@db.example:5432/workbench?sslmode=require"
+    assert env["PGPASSWORD"] == "s3cr@t-pw"
+    url, env = pg_connection(PostgresTarget("postgresql://db.example/wb?password=qp-secret-1"))
+    assert "qp-secret-1" not in url and env["PGPASSWORD"] == "qp-secret-1"

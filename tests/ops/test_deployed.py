@@ -47,6 +47,18 @@ from workbench.store import Store
 DEPLOY = ROOT / "deploy"
 COOKIE_SECRET = "deploy-test-cookie-secret-0123456789abcdef"
 METRICS_TOKEN = "deploy-test-metrics-token-0123456789"
+# Planted secrets: an exchange key pair, and the alert sink's password and header token (the
+# receiver takes the alert whatever they are).
+CANARY_KEY, CANARY_SECRET = "canaryKEY-d3pl0y3d1a2b", "canarySECRET-d3pl0y3d9z8y"
+SINK_PASSWORD, SINK_TOKEN = "canarySINKpw-7d6c5b4a", "canarySINKtoken-3e2f1a0b"
+SECRETS = (CANARY_KEY, CANARY_SECRET, SINK_PASSWORD, SINK_TOKEN, COOKIE_SECRET, METRICS_TOKEN)
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"{secret[:12]}... in {where}"
+
+
 ADMIN = ("ada", "admin password 1")
 WATCHDOG_USEC = 1_000_000  # a ping every 0.5 s
 CLIENT = "127.0.0.2"  # the browser's address as the proxy sees it (the proxy is 127.0.0.1)
@@ -220,7 +232,12 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             **os.environ,
             "WORKBENCH_DB": str(db),
             "WORKBENCH_COOKIE_SECRET": COOKIE_SECRET,
-            "WORKBENCH_ALERT_URLS": receiver.url,
+            "WORKBENCH_ALERT_URLS": receiver.url.replace(
+                "json://", f"json://alerts:{SINK_PASSWORD}@"
+            )
+            + f"?+X-Token={SINK_TOKEN}",
+            "WORKBENCH_API_KEY": CANARY_KEY,
+            "WORKBENCH_API_SECRET": CANARY_SECRET,
             "WORKBENCH_LOCAL_SPEED": "3000",
             "WORKBENCH_LOGIN_MAX_FAILURES": "3",
             "WORKBENCH_METRICS_TOKEN": METRICS_TOKEN,
@@ -299,7 +316,9 @@ def test_health_and_ready_are_public_metrics_are_not(deployed: Deployed) -> None
     ready = json.loads(body)
     assert status == 200 and ready["ready"] is True, body
     assert ready["strategies"].get("running", 0) >= 1
-    assert ADMIN[0] not in body and COOKIE_SECRET not in body
+    assert ADMIN[0] not in body
+    assert_no_secret(body, "/ready")
+    assert_no_secret(deployed.request("GET", "/health", direct=True)[1], "/health")
     status, _, headers = deployed.request("GET", "/dashboard", direct=True)
     assert status == 302 and "/login" in headers["Location"]  # the apps need a login
     status, text, headers = deployed.request("GET", "/metrics", direct=True)  # this machine
@@ -316,6 +335,7 @@ def test_health_and_ready_are_public_metrics_are_not(deployed: Deployed) -> None
     assert deployed.request("GET", "/metrics", direct=True, **proxied)[0] == 401
     authorized = {**proxied, "Authorization": f"Bearer {METRICS_TOKEN}"}
     assert deployed.request("GET", "/metrics", direct=True, **authorized)[0] == 200
+    assert_no_secret(text, "/metrics")
 
 
 def test_through_the_proxy_health_and_login_answer_metrics_do_not(deployed: Deployed) -> None:
@@ -351,7 +371,9 @@ def test_a_page_through_the_proxy_and_a_lockout_of_the_forwarded_address(
     toast.first.wait_for(timeout=30_000)
     page.locator(".bk-tab", has_text="Alerts").click()
     page.locator(".tabulator-cell", has_text="lockout").first.wait_for(timeout=30_000)
+    assert_no_secret(page.content(), "the Alerts tab")
     context.close()
+    assert_no_secret((ARTIFACTS / "deployed-serve.log").read_text(), "the server's log")
     # Everyone else comes through the same proxy, from its address: still let in.
     assert deployed.login(*ADMIN, source="127.0.0.1") == 302
 

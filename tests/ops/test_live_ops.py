@@ -6,6 +6,7 @@ a market stepped by the test: test_feed_lag.py."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,16 @@ async def test_clock_skew_makes_the_engine_not_ready(running: Running) -> None:
     assert "clock skew" in ready["checks"]["exchange"]["detail"]
     running.server.clear_faults()
     await running.until("/ready", 200)
+
+
+async def test_a_failing_database_is_named_on_ready_without_its_error_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "private-folder" / "gone.duckdb"
+    db.parent.mkdir()
+    store = Store.open(db)
+    store.close()  # every write now fails, with the file's path in the error
+    probe = await OpsService(None, store, Settings(db=str(db)))._probe_database()
+    # /ready is public: the kind of error only, never its text (paths, SQL, hosts)
+    assert not probe.ok and re.fullmatch(r"write failed: \w+", probe.detail), probe.detail
+    assert "readiness: the database write failed" in caplog.text  # the text is in the log

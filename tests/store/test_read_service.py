@@ -43,18 +43,21 @@ async def test_the_token_sits_in_an_owner_only_file_and_answers_select(served) -
     assert frame["n"].tolist() == [0]
 
 
+@pytest.mark.parametrize("route", ["query", "control", "backup"])
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Bearer "])
-async def test_a_request_without_the_token_is_refused(served, header: str | None) -> None:
+async def test_a_request_without_the_token_is_refused(
+    served, header: str | None, route: str, tmp_path: Path
+) -> None:
     db, _ = served
-    url = json.loads(owner_file(db).read_text())["url"]
+    url = json.loads(owner_file(db).read_text())["url"].rsplit("/", 1)[0] + f"/{route}"
     headers = {"Content-Type": "application/json"} | ({"Authorization": header} if header else {})
-    request = urllib.request.Request(
-        url, data=json.dumps({"sql": "SELECT 1"}).encode(), headers=headers
-    )
+    body = {"sql": "SELECT 1", "action": "status", "path": str(tmp_path / "copy.duckdb")}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
     with pytest.raises(urllib.error.HTTPError) as refused:
         await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
     assert refused.value.code == 401
     assert "token" in json.loads(refused.value.read())["error"]
+    assert not (tmp_path / "copy.duckdb").exists()
 
 
 async def test_no_query_reaches_a_file(served, tmp_path: Path) -> None:

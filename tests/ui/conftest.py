@@ -70,9 +70,11 @@ def serve(
     *,
     setup: bool = False,
     args: list[str] | None = None,
+    also: tuple[Path, ...] = (),
 ) -> Iterator[str]:
-    """Serve one app with `panel serve` on 127.0.0.1 against ``db``; give its URL (with
-    ``setup``, the live engine starts with the server, as `workbench demo` does)."""
+    """Serve one app (and the apps in ``also``) with `panel serve` on 127.0.0.1 against
+    ``db``; give the first app's URL (with ``setup``, the live engine starts with the server,
+    as `workbench demo` does)."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / log_name).open("wb")
@@ -83,6 +85,7 @@ def serve(
             "panel",
             "serve",
             str(app),
+            *[str(more) for more in also],
             "--address",
             "127.0.0.1",
             "--port",
@@ -123,8 +126,9 @@ def serve_with_login(
     users: dict[str, tuple[str, str]],
     env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """Serve apps/dashboard.py with login on (the engine started with the server) for
-    ``users`` (name: (role, password)), added to ``db`` first; give the server's base URL."""
+    """Serve apps/dashboard.py and apps/research.py with login on (the engine started with
+    the server), as `workbench serve` does, for ``users`` (name: (role, password)), added to
+    ``db`` first; give the server's base URL."""
     from workbench.auth.accounts import Accounts
     from workbench.auth.roles import Role, User
     from workbench.cli.serve import HOOKS
@@ -143,7 +147,8 @@ def serve_with_login(
     }
     app = ROOT / "apps" / "dashboard.py"
     args = ["--auth-module", str(HOOKS)]
-    with serve(app, db, log_name, login_env, setup=True, args=args) as url:
+    research = ROOT / "apps" / "research.py"
+    with serve(app, db, log_name, login_env, setup=True, args=args, also=(research,)) as url:
         yield url.rsplit("/", 1)[0]
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from shipped import ARTIFACTS
 from ui.conftest import COOKIE_SECRET, serve_with_login
 
 from workbench.store.sharing import query
@@ -30,8 +32,8 @@ class _Stay(urllib.request.HTTPRedirectHandler):
 
 NO_REDIRECTS = urllib.request.build_opener(_Stay)
 CANARY_KEY, CANARY_SECRET = "canaryKEY-44aa9d0e7c1b", "canarySECRET-9d8c7b6a5f4e"
-SESSION_TTL_S = 45
-LOCKOUT_S = 3
+SESSION_TTL_S = 75  # the viewer's page (opened first) must outlive its own crafted clicks
+LOCKOUT_S = 8  # longer than a busy machine takes from one submit to the next
 PASSWORDS = {"ada": "admin password 1", "tess": "trader password 1", "vic": "viewer password 1"}
 ROLES = {"ada": "admin", "tess": "trader", "vic": "viewer"}
 
@@ -152,8 +154,53 @@ def test_a_viewer_sees_no_controls_and_a_crafted_click_is_refused_and_audited(
     )
     assert state["state"].tolist() == ["running"]
     assert ("set_state", "refused", "sma_cross-ETHBTC") in audit_rows(server, "vic")
+
+    # The Risk tab's kill switch, crafted the same way: enabled in BokehJS, then clicked.
+    page.locator(".bk-tab", has_text="Risk").click()
+    page.locator("text=/Halt and resume are not for vic/").wait_for(timeout=30_000)
+    enable = """([label, reason]) => {
+        for (const doc of Bokeh.documents)
+          for (const m of doc.all_models) {
+            if (m.label === label) m.disabled = false;
+            if (reason && m.placeholder && m.placeholder.startsWith("why trading halts")) {
+              m.disabled = false; m.value = reason;
+            }
+          }
+      }"""
+
+    def crafted_click(label: str, then: str, reason: str | None = None) -> None:
+        # The server disables the button again on its next refresh (every 2 s): a DOM click
+        # landing after that sends nothing, so the crafted client tries again, as an attacker
+        # would. Each try that reaches the server is refused.
+        for _ in range(5):
+            page.evaluate(enable, [label, reason])
+            try:
+                page.get_by_role("button", name=label, exact=True).click(timeout=5_000)
+                if then:
+                    page.get_by_role("button", name=then).click(timeout=5_000)
+            except PlaywrightTimeout:  # disabled again before the click, or nothing to confirm
+                continue
+            if page.locator(f"text=/may not {action[label]}/").count():
+                return
+            page.wait_for_timeout(2_000)
+            if page.locator(f"text=/may not {action[label]}/").count():
+                return
+        raise AssertionError(f"the crafted {label} click never reached the server")
+
+    action = {"Halt": "halt"}
+    crafted_click("Halt", "Confirm halt", "crafted by a viewer")
+    page.locator("text=/Not done: vic \\(viewer\\) may not halt/").wait_for(timeout=15_000)
+    assert ("halt", "refused") in [row[:2] for row in audit_rows(server, "vic")]
+    assert query("SELECT count(*) AS n FROM halts", db=server.db)["n"].tolist() == [0]
     server.pages.append(page.content())
     assert problems == []
+
+
+def test_the_research_app_needs_a_login_too(server: Server) -> None:
+    with pytest.raises(urllib.error.HTTPError) as redirected:  # a redirect, not followed
+        NO_REDIRECTS.open(f"{server.base}/research", timeout=30)
+    assert redirected.value.code == 302
+    assert "login?next=%2Fresearch" in redirected.value.headers["Location"]
 
 
 def test_wrong_passwords_lock_the_login_out_until_it_ends(
@@ -168,9 +215,14 @@ def test_wrong_passwords_lock_the_login_out_until_it_ends(
     submit(page, "tess", "still not it")
     submit(page, "tess", "third time")
     assert "Too many failed logins" in page.locator("#login-error").inner_text()
-    submit(page, "tess", PASSWORDS["tess"])  # the right one, while locked out: refused
-    assert "Too many failed logins" in page.locator("#login-error").inner_text()
-    page.wait_for_timeout(LOCKOUT_S * 1000 + 300)
+    locked_at = time.monotonic()  # the answer is here: the lockout began before it
+    # The right one, while locked out: refused. Sent at once (a browser's next submit can take
+    # longer than the lockout on a busy machine).
+    form = urllib.parse.urlencode({"username": "tess", "password": PASSWORDS["tess"]}).encode()
+    with pytest.raises(urllib.error.HTTPError) as locked:
+        NO_REDIRECTS.open(urllib.request.Request(f"{server.base}/login", data=form), timeout=30)
+    assert locked.value.code == 429 and b"Too many failed logins" in locked.value.read()
+    page.wait_for_timeout(max(LOCKOUT_S + 0.3 - (time.monotonic() - locked_at), 0) * 1000)
     submit(page, "tess", PASSWORDS["tess"])
     page.wait_for_url(re.compile(r".*/dashboard$"), timeout=30_000)
     server.pages.append(page.content())
@@ -259,8 +311,18 @@ def test_a_session_expires_on_the_open_page_and_on_the_server(server: Server, ea
     assert "/login" in page.url
 
 
-def test_no_secret_reached_a_page_or_a_websocket_frame(server: Server) -> None:
+def test_no_secret_reached_a_page_a_websocket_frame_the_log_or_the_database(
+    server: Server,
+) -> None:
     assert server.frames and server.pages
-    for text in [*server.frames, *server.pages]:
+    log = ARTIFACTS / "panel-serve-auth.log"
+    files = [log, *server.db.parent.glob(server.db.name + "*")]  # the database, its WAL
+    texts = [
+        *server.frames,
+        *server.pages,
+        *(path.read_bytes().decode("latin-1") for path in files),
+    ]
+    assert len(files) >= 2 and "live engine running" in log.read_text()
+    for text in texts:
         for secret in (CANARY_KEY, CANARY_SECRET, COOKIE_SECRET):
             assert secret not in text

@@ -170,14 +170,24 @@ class KeyFile:
 
 
 def with_unlocked_keys(settings: Settings, passphrase: str | None = None) -> Settings:
-    """Give the settings with the exchange's keys from the key file when the environment has
-    none (the local exchange uses its own pair and takes none).
+    """Give the settings with the exchange's keys from the key file (or the OS keyring, with
+    `key_store = "keyring"`) when the environment has none (the local exchange uses its own
+    pair and takes none).
 
     The passphrase comes from the argument, else WORKBENCH_KEYS_PASSPHRASE; without either,
     a file entry for the exchange is an error that says so.
     """
     if settings.exchange == "local" or (settings.api_key and settings.api_secret):
         return settings
+    if settings.key_store == "keyring":
+        from workbench.auth.os_keyring import OsKeyring
+
+        found = OsKeyring().get(settings.exchange)
+        if found is None:
+            return settings
+        return settings.model_copy(
+            update={"api_key": found.api_key, "api_secret": found.api_secret}
+        )
     keyfile = KeyFile(settings.key_file)
     if settings.exchange not in keyfile.exchanges():
         return settings

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 MASK = "[redacted]"
 MIN_LENGTH = 6  # shorter values would redact ordinary words; no real key is that short
@@ -104,9 +105,23 @@ def install(secrets: Iterable[Any] = ()) -> None:
 
 
 def settings_secrets(settings: Any) -> list[Any]:
-    """Give every secret value a Settings object holds (its SecretStr fields)."""
-    return [
+    """Give every secret value a Settings object holds: its SecretStr fields, the password
+    of a database URL, and the tokens in the alert URLs."""
+    found: list[Any] = [
         value
         for name in type(settings).model_fields
         if hasattr(value := getattr(settings, name), "get_secret_value")
     ]
+    db = str(getattr(settings, "db", "") or "")
+    if "://" in db:
+        user = urlsplit(db).netloc.rpartition("@")[0]
+        if ":" in user:
+            found += [user.split(":", 1)[1], unquote(user.split(":", 1)[1])]
+        found += [v for k, v in parse_qsl(urlsplit(db).query) if k == "password"]
+    urls = list(getattr(settings, "alert_urls", None) or [])
+    if urls:
+        from workbench.ops.notify import url_secrets  # apprise: only when alerts are set
+
+        for url in urls:
+            found += url_secrets(url)
+    return found

@@ -21,7 +21,7 @@ from typing import Any
 import tornado.web
 from tornado.web import decode_signed_value
 
-from workbench.auth.accounts import Accounts, LoginRefused, accounts_for
+from workbench.auth.accounts import LOGIN_FAILED, Accounts, LoginRefused, accounts_for
 from workbench.auth.roles import Role, User
 from workbench.settings import load_settings
 
@@ -189,7 +189,18 @@ def oauth_authorize(user_info: dict[str, Any], _path: str) -> bool:
     """Panel's `authorize_callback` under OAuth: only users added with `workbench users add
     NAME --oauth` (or with a password) get in."""
     name = str(user_info.get("user") or "")
-    return bool(name) and accounts().store.users.user(name) is not None
+    found = accounts().store.users
+    if name and found.user(name) is not None:
+        return True
+    # Signed in at the provider, but no user here: refused, and audited like a failed login.
+    accounts().store.audit.append(
+        actor=name[:200] or "unknown",
+        action=LOGIN_FAILED,
+        result="refused",
+        reason="signed in through OAuth but not a workbench user (workbench users add NAME "
+        "--oauth)",
+    )
+    return False
 
 
 def session_address() -> str | None:

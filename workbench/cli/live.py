@@ -68,6 +68,7 @@ def _ask_passphrase(settings: Any) -> str | None:
 
     if (
         settings.exchange == "local"
+        or settings.key_store == "keyring"
         or (settings.api_key and settings.api_secret)
         or settings.keys_passphrase is not None
         or not sys.stdin.isatty()

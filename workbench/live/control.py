@@ -47,7 +47,10 @@ def control_handler(engine: LiveEngine, audit: AuditLog) -> Control:
     "reason", "flatten", "by"}."""
 
     async def control(body: dict[str, Any]) -> dict[str, Any]:
-        by = str(body.get("by") or "cli:unknown")
+        # Who the caller says it is, always as a command-line operator: a holder of the owner
+        # file's token can never be audited as a dashboard user (their names have no colon).
+        claimed = str(body.get("by") or "unknown")[:100]
+        by = claimed if claimed.startswith("cli:") else f"cli:{claimed}"
         acting = ActingEngine(engine, User(by, Role.TRADER), audit, address="127.0.0.1")
         action = body.get("action")
         if action == "halt":

@@ -22,10 +22,12 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from workbench.store.copy import TableCopy, columns_of, frame_hash
 from workbench.store.db import Store
@@ -77,9 +79,11 @@ def snapshot_to_file(store: Store, dest: Path) -> Backup:
     """Copy every table of a DuckDB store, as of one moment, to a new DuckDB file."""
     dest = Path(dest)
     _check_destination(dest)
-    partial = dest.with_name(dest.name + ".partial")
-    partial.unlink(missing_ok=True)
     store.trading.writes.drain()  # the copy holds every trading write made before it
+    # Written in a folder only this user can enter, then moved into place readable by this
+    # user only: a backup holds the password hashes and the audit log.
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    partial = work / dest.name
     copies = []
     try:
         with store.db.transaction() as tx:  # one snapshot for every table
@@ -111,9 +115,10 @@ def snapshot_to_file(store: Store, dest: Path) -> Backup:
                         raise BackupError(f"{table}: the copy read back differs from the source")
                     copies.append(TableCopy(table, rows, f"{sent:016x}"))
                 target.db.execute("CHECKPOINT")
+        os.chmod(partial, 0o600)
         os.replace(partial, dest)
     finally:
-        partial.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     return Backup(dest, store.describe(), tuple(copies))
 
 
@@ -167,8 +172,28 @@ def pg_tool(name: str) -> str:
     raise BackupError(f"{name} is not installed: apt-get install postgresql-client")
 
 
-def _run(command: list[str], what: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True)
+def pg_connection(target: PostgresTarget) -> tuple[str, dict[str, str]]:
+    """Give the URL to hand pg_dump / pg_restore without its password, and their environment
+    with the password in PGPASSWORD: a command line is readable by every user of the machine
+    (`ps`), an environment only by the same user."""
+    parts = urlsplit(target.url)
+    env = dict(os.environ)
+    netloc = parts.netloc
+    user, at, host = netloc.rpartition("@")
+    if at and ":" in user:
+        name, password = user.split(":", 1)
+        env["PGPASSWORD"] = unquote(password)
+        netloc = f"{name}@{host}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    for key, value in pairs:
+        if key == "password":
+            env["PGPASSWORD"] = value
+    query = urlencode([(k, v) for k, v in pairs if k != "password"])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), env
+
+
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise BackupError(f"{what} failed: {done.stderr.strip()[-2000:]}")
 
@@ -178,6 +203,9 @@ def backup_postgres(target: PostgresTarget, dest: Path) -> Backup:
     dest = Path(dest)
     _check_destination(dest)
     partial = dest.with_name(dest.name + ".partial")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # this user only
+    url, env = pg_connection(target)
     try:
         _run(
             [
@@ -185,9 +213,10 @@ def backup_postgres(target: PostgresTarget, dest: Path) -> Backup:
                 "--format=custom",
                 "--no-owner",
                 f"--file={partial}",
-                f"--dbname={target.url}",
+                f"--dbname={url}",
             ],
             f"pg_dump of {target.describe()}",
+            env,
         )
         os.replace(partial, dest)
     finally:
@@ -214,16 +243,18 @@ def restore(backup_file: Path, db: str) -> Path | None:
             raise BackupError(
                 f"{backup_file} is not a pg_dump file ({PG_SUFFIX}): restore it to a DuckDB file"
             )
+        url, env = pg_connection(target)
         _run(
             [
                 pg_tool("pg_restore"),
                 "--clean",
                 "--if-exists",
                 "--no-owner",
-                f"--dbname={target.url}",
+                f"--dbname={url}",
                 str(backup_file),
             ],
             f"pg_restore into {target.describe()}",
+            env,
         )
         return None
     if backup_file.suffix != DUCKDB_SUFFIX:

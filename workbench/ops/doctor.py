@@ -75,8 +75,14 @@ def check_keys(settings: Settings) -> Check:
         return Check("exchange keys", True, "local exchange: it uses its own key pair")
     if settings.api_key and settings.api_secret:
         return Check("exchange keys", True, f"{settings.exchange}: from the environment")
+    keyring = settings.key_store == "keyring"
     try:
-        stored = settings.exchange in KeyFile(settings.key_file).exchanges()
+        if keyring:
+            from workbench.auth.os_keyring import OsKeyring
+
+            stored = settings.exchange in OsKeyring().exchanges()
+        else:
+            stored = settings.exchange in KeyFile(settings.key_file).exchanges()
         if not stored:
             return Check(
                 "exchange keys",
@@ -91,7 +97,9 @@ def check_keys(settings: Settings) -> Check:
             "exchange keys",
             False,
             str(exc),
-            "set WORKBENCH_KEYS_PASSPHRASE to the key file's passphrase",
+            "use the key file (WORKBENCH_KEY_STORE=file)"
+            if keyring
+            else "set WORKBENCH_KEYS_PASSPHRASE to the key file's passphrase",
         )
     if not (unlocked.api_key and unlocked.api_secret):
         return Check(
@@ -100,7 +108,8 @@ def check_keys(settings: Settings) -> Check:
             "the key file gave no keys",
             f"workbench keys set {settings.exchange}",
         )
-    return Check("exchange keys", True, f"{settings.exchange}: unlocked from {settings.key_file}")
+    where = "the OS keyring" if keyring else settings.key_file
+    return Check("exchange keys", True, f"{settings.exchange}: unlocked from {where}")
 
 
 def check_database(settings: Settings) -> Check:

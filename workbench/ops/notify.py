@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import unquote
 
 import apprise
 
@@ -37,6 +39,56 @@ class AlertSinkError(WorkbenchError, ValueError):
 def masked_url(url: str) -> str:
     """Give an alert URL fit to print: its service, never its tokens."""
     return url.split("://", 1)[0] + "://…" if "://" in url else "…"
+
+
+_PIECES = re.compile(r"[/?&=@:#,;]+")
+# Query arguments that carry secrets in apprise's generic webhooks: `+name` headers, `-name`
+# payload fields, `:name` renamed fields, and anything named like a credential.
+_SECRET_ARG = re.compile(r"^[+:-]|token|key|secret|pass|auth|sig", re.IGNORECASE)
+_WEBHOOKS = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+
+
+def url_secrets(url: str) -> list[str]:
+    """Give the parts of an alert URL that must never be shown, and remember them with
+    `workbench.auth.redact`.
+
+    The password, the values of credential-like and header arguments, the whole path of a
+    generic webhook (json://, xml://, form://: apprise shows it, but it is often the token),
+    and every other piece that apprise's own privacy view of the URL hides (a Telegram bot's
+    token, a Discord webhook's). Hosts, ports and options stay readable in the logs. A URL
+    apprise cannot parse gives all its pieces.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        redact.remember(url)
+        return [url]
+    before, _, query = rest.partition("?")
+    found = {rest}
+    user, at, _host = before.partition("/")[0].rpartition("@")
+    if at and ":" in user:
+        found.add(user.split(":", 1)[1])
+    values = []
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        values.append(value)  # the names are no secret
+        if value and _SECRET_ARG.search(unquote(key)):
+            found |= {value, unquote(value)}
+    if scheme.lower() in _WEBHOOKS:
+        path = "/" + before.partition("/")[2]
+        found |= {path, unquote(path)}
+    redact.remember(*found)  # before apprise logs the URL it loads
+    pieces = {p for part in (before, *values) for p in _PIECES.split(part) if p}
+    pieces |= {unquote(p) for p in pieces}
+    try:
+        plugin = apprise.Apprise.instantiate(url)
+        shown = plugin.url(privacy=True) if plugin else ""
+    except Exception:  # apprise cannot read it: hide everything
+        shown = ""
+    shown_pieces = {p for p in _PIECES.split(shown.partition("://")[2]) if p}
+    shown_pieces |= {unquote(p) for p in shown_pieces}
+    found |= {p for p in pieces if p not in shown_pieces}
+    redact.remember(*found)
+    return sorted(found)
 
 
 def sink_of(url: str) -> apprise.Apprise:
@@ -63,7 +115,8 @@ class AlertSender:
         capacity: int = 1000,
         outcome: Callable[[Alert, str], None] | None = None,
     ) -> None:
-        redact.remember(*urls)  # tokens in the URLs never reach a log line
+        for url in urls:  # tokens in the URLs never reach a log line
+            url_secrets(url)
         self.store = store
         self.sinks = [(masked_url(url), sink_of(url)) for url in urls]
         self.retries = retries

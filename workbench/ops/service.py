@@ -187,8 +187,9 @@ class OpsService:
             await asyncio.wait_for(
                 asyncio.to_thread(self.store.ops.beat, self.run_id), PROBE_TIMEOUT_S
             )
-        except Exception as exc:
-            return Probe(False, f"write failed: {type(exc).__name__}: {str(exc)[:200]}")
+        except Exception as exc:  # /ready is public: the text (paths, SQL) goes to the log only
+            log.warning("readiness: the database write failed: %s", exc)
+            return Probe(False, f"write failed: {type(exc).__name__}")
         ms = (time.perf_counter() - started) * 1000
         return Probe(True, "writable", {"write_ms": round(ms, 2)})
 

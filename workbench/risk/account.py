@@ -27,6 +27,7 @@ adding a strategy adds capital, not profit, so it moves neither the peak nor the
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -75,6 +76,8 @@ class AccountLimits:
                     raise ValueError(f"account limit {f.name} is a whole number, got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"account limit {f.name} is a number, got {value!r}")
+            if not math.isfinite(value):  # NaN compares false to everything: no limit at all
+                raise ValueError(f"account limit {f.name} must be a finite number, got {value}")
             if value <= 0:
                 raise ValueError(f"account limit {f.name} must be > 0, got {value}")
             if f.name.endswith("_fraction") and f.name != "max_exposure_fraction" and value > 1:

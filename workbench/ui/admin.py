@@ -33,13 +33,17 @@ class UsersView:
         )  # fmt: skip
         self.name = pn.widgets.TextInput(name="Name", width=200)
         self.role = pn.widgets.Select(name="Role", options=[r.value for r in Role], width=120)
-        self.password = pn.widgets.PasswordInput(name="Password (new users)", width=200)
+        self.password = pn.widgets.PasswordInput(
+            name="Password (new user, or new password)", width=200
+        )
         self.add_button = pn.widgets.Button(name="Add user", button_type="primary")
         self.role_button = pn.widgets.Button(name="Set role", button_type="default")
+        self.passwd_button = pn.widgets.Button(name="Set password", button_type="default")
         self.remove_button = pn.widgets.Button(name="Remove user", button_type="danger")
         self.message = pn.pane.Markdown("", name="users-message")
         self.add_button.on_click(self._add)
         self.role_button.on_click(self._set_role)
+        self.passwd_button.on_click(self._passwd)
         self.remove_button.on_click(self._remove)
         self.refresh()
 
@@ -51,6 +55,9 @@ class UsersView:
 
     async def _set_role(self, _event: Any = None) -> None:
         await self._do("set-role")
+
+    async def _passwd(self, _event: Any = None) -> None:
+        await self._do("passwd")
 
     async def _remove(self, _event: Any = None) -> None:
         await self._do("remove")
@@ -66,6 +73,10 @@ class UsersView:
             "set-role": (
                 partial(self.accounts.set_role, actor, name, role),
                 f"{name} is now {role}.",
+            ),
+            "passwd": (
+                partial(self.accounts.set_password, actor, name, self.password.value),
+                f"Password of {name} set (their sessions ended).",
             ),
             "remove": (partial(self.accounts.remove_user, actor, name), f"Removed {name}."),
         }
@@ -85,7 +96,7 @@ class UsersView:
             "### Users",
             self.table,
             pn.Row(self.name, self.role, self.password),
-            pn.Row(self.add_button, self.role_button, self.remove_button),
+            pn.Row(self.add_button, self.role_button, self.passwd_button, self.remove_button),
             self.message,
             sizing_mode="stretch_width",
         )

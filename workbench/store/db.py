@@ -206,9 +206,12 @@ class Store:
     @classmethod
     def _apply_journal(cls, path: Path, wait_s: float) -> None:
         """Apply what a dead process journaled before reading the file (a read-only open
-        cannot): open it read-write once. When another process holds it, read without."""
+        cannot): open it read-write once. A live owner holds the file and applies its own
+        journal: then read without (through it)."""
         try:
-            cls._open_duckdb(path, False, min(wait_s, 2.0), False).close()
+            cls._open_duckdb(path, False, 0.0, False).close()
+        except StoreLocked:
+            pass
         except StoreError as exc:
             log.warning("%s: journaled writes not applied before reading (%s)", path, exc)
 

@@ -42,7 +42,8 @@ def test_each_limit_shows_its_use_as_a_share_of_what_it_allows() -> None:
     limits = AccountLimits(max_exposure=2.0, max_open_positions=4, max_orders_per_minute=10)
     rows = usage_rows(AccountRisk(limits).usage(holdings, now_ms=0)).to_dict("records")
     exposure = {r["quote"]: r for r in rows if r["limit"] == "exposure"}
-    assert exposure["BTC"]["used"] == "0.75 BTC" and exposure["BTC"]["allowed"] == "2 BTC"
+    assert exposure["BTC"]["used"] == "0.75000000 BTC"
+    assert exposure["BTC"]["allowed"] == "2.00000000 BTC"
     assert exposure["BTC"]["use_pct"] == pytest.approx(100 * 0.75 / 2.0, abs=0.05)
     assert exposure["USDT"]["use_pct"] == 0.0
     positions = next(r for r in rows if r["limit"] == "open positions" and r["quote"] == "BTC")

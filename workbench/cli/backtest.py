@@ -23,7 +23,6 @@ from workbench.cli.backtest_options import (
     StartOpt,
     SymbolOpt,
     TimeframeOpt,
-    fmt,
     json_safe,
     load_inputs,
     parse_params,
@@ -33,6 +32,7 @@ from workbench.cli.common import DbOption, JsonOption, print_frame, print_json, 
 from workbench.fills import DEFAULT_FEE_ASSET
 from workbench.store import Store
 from workbench.store.runs import RunStore, dumps
+from workbench.ui.formats import format_stat, format_stats, run_quote
 
 
 def backtest_command(
@@ -85,7 +85,8 @@ def backtest_command(
             }
         )
         return
-    stats = pd.DataFrame([{"stat": k, "value": fmt(v)} for k, v in result.stats.items()])
+    shown = format_stats(result.stats, run_quote(result.symbols))
+    stats = pd.DataFrame({"stat": list(shown), "value": list(shown.values())})
     print_frame(stats, title=f"{spec.name} {result.params} — run {run_id}")
 
 
@@ -100,11 +101,11 @@ def runs_list(
 ) -> None:
     """List the latest runs."""
     with _runs(db) as runs:
-        print_frame(
-            runs.list_runs(limit).map(fmt) if not as_json else runs.list_runs(limit),
-            title="runs",
-            as_json=as_json,
-        )
+        listed = runs.list_runs(limit)
+    if not as_json:  # as traders read them; --json keeps the raw numbers
+        quotes = [run_quote(s.split(", ")) for s in listed["symbols"]]
+        listed = _shown(listed, quotes)
+    print_frame(listed, title="runs", as_json=as_json)
 
 
 @runs_app.command("show")
@@ -122,9 +123,13 @@ def runs_show(
     if as_json:
         print_json({**json_safe(run), "rows": json_safe(detail.astype(str).to_dict("records"))})
         return
+    quote = run_quote(run["symbols"])
     for key, value in run.items():
+        if key == "stats":
+            value = format_stats(value, quote)
         typer.echo(f"{key:16s} {dumps(value) if isinstance(value, dict | list) else value}")
-    print_frame(detail.head(trades).map(fmt), title=f"{len(detail)} rows")
+    shown = detail.head(trades)
+    print_frame(_shown(shown, [quote] * len(shown)), title=f"{len(detail)} rows")
 
 
 @runs_app.command("compare")
@@ -139,7 +144,21 @@ def runs_compare(
     if as_json:
         print_json(json_safe(table.to_dict()))
         return
-    print_frame(table.map(fmt).reset_index(names="field"), title="runs compared")
+    shown = {
+        run_id: [format_stat(str(name), v, run_quote(str(column["symbols"]).split(", ")))
+                 for name, v in column.items()]
+        for run_id, column in table.items()
+    }  # fmt: skip
+    frame = pd.DataFrame(shown, index=table.index)
+    print_frame(frame.reset_index(names="field"), title="runs compared")
+
+
+def _shown(frame: pd.DataFrame, quotes: list[str | None]) -> pd.DataFrame:
+    """Give a frame's values as traders read them, each column by its name."""
+    return pd.DataFrame(
+        {c: [format_stat(str(c), v, q) for v, q in zip(frame[c], quotes, strict=True)]
+         for c in frame.columns}
+    )  # fmt: skip
 
 
 @contextmanager

@@ -25,10 +25,10 @@ from bokeh.plotting import figure
 
 from workbench.backtest.montecarlo import METHODS, _indices, trade_returns
 from workbench.ui.charts import candle_source, price_figure
+from workbench.ui.formats import format_stat, format_stats
 
 ENTRY = "#1565c0"
 EXIT = "#ff6f00"
-PERCENT_STATS = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure"}
 
 
 def _naive(index: Any) -> np.ndarray:
@@ -36,24 +36,11 @@ def _naive(index: Any) -> np.ndarray:
     return (idx.tz_convert(None) if idx.tz is not None else idx).to_numpy()
 
 
-def format_stat(name: str, value: Any) -> str:
-    """Give a statistic as display text: 6 significant digits, percent-like ones as fractions."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "–"
-    if isinstance(value, bool | np.bool_):
-        return str(value)
-    if isinstance(value, int | np.integer):
-        return f"{int(value):d}"
-    if isinstance(value, float | np.floating):
-        return f"{float(value):.6g}"
-    return str(value)
-
-
-def stats_table(stats: dict[str, Any]) -> pd.DataFrame:
-    """Give statistics as a two-column (stat, value) table of display text."""
-    return pd.DataFrame(
-        {"stat": list(stats), "value": [format_stat(k, v) for k, v in stats.items()]}
-    )
+def stats_table(stats: dict[str, Any], quote: str | None = None) -> pd.DataFrame:
+    """Give statistics as a two-column (stat, value) table of display text (amounts in
+    ``quote``, the market's quote currency)."""
+    shown = format_stats(stats, quote)
+    return pd.DataFrame({"stat": list(shown), "value": list(shown.values())})
 
 
 def closed_trades(trades: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from workbench.auth.acting import BadInput
 from workbench.risk.account import AccountLimits, Halt, Usage
 from workbench.risk.limits import RiskLimits
 from workbench.risk.settings import RiskSettings
+from workbench.ui.formats import money, percent
 
 ROWS = 200  # newest halts and refusals shown
 HOUR_MS = 3_600_000
@@ -34,16 +35,17 @@ def _amount(value: float) -> str:
 
 
 def usage_rows(usages: Sequence[Usage]) -> pd.DataFrame:
-    """Give one row per limit in force: what is used, what is allowed, and the use in % (the
-    bar; over 100 when a limit was lowered below what is already held)."""
+    """Give one row per limit in force: what is used, what is allowed (fractions in percent,
+    amounts in the quote currency), and the use in % (the bar; over 100 when a limit was
+    lowered below what is already held)."""
     rows = []
     for u in usages:
         if u.limit in FRACTIONS:
-            used, allowed = f"{u.used:.2%}", f"{u.allowed:.2%}"
+            used, allowed = percent(u.used), percent(u.allowed)
         elif u.limit in COUNTS:
             used, allowed = f"{u.used:.0f}", f"{u.allowed:.0f}"
         else:
-            used, allowed = f"{_amount(u.used)} {u.quote}", f"{_amount(u.allowed)} {u.quote}"
+            used, allowed = money(u.used, u.quote), money(u.allowed, u.quote)
         rows.append(
             {
                 "limit": u.limit,

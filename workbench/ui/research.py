@@ -20,11 +20,13 @@ from workbench.backtest.persist import save_backtest
 from workbench.jobs.research import backtest_job
 from workbench.store import Store
 from workbench.ui.backtest_charts import backtest_chart, stats_table
+from workbench.ui.formats import quote_of
 from workbench.ui.jobs import Jobs
 from workbench.ui.layout import lazy_tabs
 from workbench.ui.research_analysis import MonteCarloView, RunsView
 from workbench.ui.research_setup import REPO_STRATEGIES, ResearchSetup
 from workbench.ui.research_sweep import SweepView, WalkForwardView
+from workbench.ui.stat_tables import colour_signed, stat_table
 
 TRADE_COLUMNS = ["side", "entry_time", "entry_price", "size", "exit_time", "exit_price"]
 TRADE_COLUMNS += ["exit_reason", "pnl", "return"]
@@ -69,13 +71,15 @@ async def backtest_in_worker(
 def result_panel(setup: ResearchSetup, result: BacktestResult, title: str = "") -> pn.Column:
     """Give a result's charts (price with trades, equity, drawdown), stats and trades."""
     chart = backtest_chart(setup.candles(), result, setup.bar_ms(), title)
-    trades = result.trades[TRADE_COLUMNS]
-    stats = pn.widgets.Tabulator(
-        stats_table(result.stats),
-        show_index=False,
-        disabled=True,
-        widths={"stat": 170, "value": 120},
-        height=560,
+    quote = quote_of(setup.symbol)
+    stats = colour_signed(
+        pn.widgets.Tabulator(
+            stats_table(result.stats, quote),
+            show_index=False,
+            disabled=True,
+            widths={"stat": 150, "value": 140},
+            height=560,
+        )
     )
     return pn.Column(
         pn.Row(
@@ -84,10 +88,9 @@ def result_panel(setup: ResearchSetup, result: BacktestResult, title: str = "") 
             sizing_mode="stretch_width",
         ),
         "### Trades",
-        pn.widgets.Tabulator(
-            trades,
-            show_index=False,
-            disabled=True,
+        stat_table(
+            result.trades[TRADE_COLUMNS],
+            quote,
             pagination="local",
             page_size=10,
             sizing_mode="stretch_width",

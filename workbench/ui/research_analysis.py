@@ -16,24 +16,43 @@ from workbench.ui.backtest_charts import (
     distribution_figure,
     equity_figure,
     fan_figure,
-    format_stat,
 )
+from workbench.ui.formats import format_stat, quote_of, run_quote
 from workbench.ui.jobs import Jobs
 from workbench.ui.research_setup import ResearchSetup
+from workbench.ui.stat_tables import colour_signed, display_frame, sort_config
 
 RUN_COLUMNS = ["run_id", "kind", "spec_name", "symbols", "timeframe", "total_return", "sharpe"]
 RUN_COLUMNS += ["max_drawdown", "trades", "combinations", "created_at"]
+RUN_NUMBERS = ["total_return", "sharpe", "max_drawdown", "trades", "combinations"]
 
 
-def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """Give a Monte Carlo summary flattened to (statistic, value) display rows."""
+def summary_table(summary: dict[str, Any], quote: str | None = None) -> pd.DataFrame:
+    """Give a Monte Carlo summary flattened to (statistic, value) display rows (amounts in
+    ``quote``)."""
     rows = []
     for key, value in summary.items():
         if isinstance(value, dict):
-            rows += [(f"{key} {q}", format_stat(key, v)) for q, v in value.items()]
+            rows += [(f"{key} {q}", format_stat(key, v, quote)) for q, v in value.items()]
         else:
-            rows.append((key, format_stat(key, value)))
+            rows.append((key, format_stat(key, value, quote)))
     return pd.DataFrame(rows, columns=["statistic", "value"])
+
+
+def runs_shown(runs: pd.DataFrame) -> pd.DataFrame:
+    """Give stored runs (`RunStore.list_runs`) as display text, amounts in each run's quote."""
+    quotes = [run_quote(str(s).split(", ")) for s in runs["symbols"]] if "symbols" in runs else None
+    return display_frame(runs, quotes=quotes)
+
+
+def compared_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Give runs side by side (`RunStore.compare`: a column per run, a row per field or
+    statistic) as display text, each row read by its name."""
+    shown = {}
+    for run_id, column in table.items():
+        quote = run_quote(str(column.get("symbols") or "").split(", "))
+        shown[run_id] = [format_stat(str(name), v, quote) for name, v in column.items()]
+    return pd.DataFrame(shown, index=table.index)
 
 
 class MonteCarloView(param.Parameterized):
@@ -79,7 +98,7 @@ class MonteCarloView(param.Parameterized):
                     sizing_mode="stretch_width",
                 ),
                 pn.widgets.Tabulator(
-                    summary_table(self.result.summary),
+                    summary_table(self.result.summary, quote_of(self.setup.symbol)),
                     show_index=False,
                     disabled=True,
                     width=340,
@@ -112,13 +131,16 @@ class RunsView(param.Parameterized):
     def __init__(self, setup: ResearchSetup, jobs: Jobs, **kw: Any) -> None:
         super().__init__(**kw)
         self.setup, self.jobs = setup, jobs
-        self.table = pn.widgets.Tabulator(
-            pd.DataFrame(),
-            show_index=False,
-            disabled=True,
-            selectable="checkbox",
-            sizing_mode="stretch_width",
-            height=300,
+        self.table = colour_signed(
+            pn.widgets.Tabulator(
+                pd.DataFrame(),
+                show_index=False,
+                disabled=True,
+                selectable="checkbox",
+                sizing_mode="stretch_width",
+                height=300,
+                configuration=sort_config(RUN_NUMBERS),
+            )
         )
         self.refresh_button = pn.widgets.Button(label="Refresh")
         self.compare_button = pn.widgets.Button(label="Compare selected", color="primary")
@@ -137,13 +159,14 @@ class RunsView(param.Parameterized):
             runs = pd.DataFrame()
         first = [c for c in RUN_COLUMNS if c in runs.columns]
         runs = runs[first + [c for c in runs.columns if c not in first]]
-        self.table.value = runs
+        self.runs = runs
+        self.table.value = runs_shown(runs)
         return runs
 
     def compare(self, run_ids: list[str] | None = None) -> pd.DataFrame | None:
         """Give runs side by side (the selected ones by default) and overlay their equity."""
         if run_ids is None:
-            runs = self.table.value
+            runs = self.runs
             run_ids = [runs.iloc[i]["run_id"] for i in self.table.selection] if len(runs) else []
         if not run_ids:
             self.jobs._show("Select runs in the table to compare them.", "warning")
@@ -153,7 +176,7 @@ class RunsView(param.Parameterized):
             table = rs.compare(run_ids)
             curves = {f"{rid} {rs.get(rid)['spec_name']}": rs.equity(rid) for rid in run_ids}
         curves = {k: v for k, v in curves.items() if len(v)}
-        shown = table.map(lambda v: format_stat("", v))
+        shown = compared_shown(table)
         self.comparison[:] = [
             pn.widgets.Tabulator(shown, disabled=True, sizing_mode="stretch_width"),
             *(

@@ -15,9 +15,11 @@ from workbench.jobs.research import sweep_job, walk_forward_job
 from workbench.portfolio.stats import STAT_COLUMNS
 from workbench.settings import load_settings
 from workbench.strategy import Spec
-from workbench.ui.backtest_charts import format_stat, heatmap_figure, walkforward_figure
+from workbench.ui.backtest_charts import heatmap_figure, walkforward_figure
+from workbench.ui.formats import format_stat
 from workbench.ui.jobs import Jobs
 from workbench.ui.research_setup import ResearchSetup, axis_text
+from workbench.ui.stat_tables import stat_table
 
 METRICS = [c for c in STAT_COLUMNS if c not in ("max_drawdown_bars", "max_drawdown_days")]
 CHUNK_SIZE = 32  # combinations per chunk: progress (and the Dask cluster's tasks) per chunk
@@ -213,12 +215,7 @@ class WalkForwardView(param.Parameterized):
                 pn.pane.Bokeh(walkforward_figure(result, cash), sizing_mode="stretch_width"),
                 pn.Row(
                     pn.widgets.Tabulator(summary, disabled=True, width=320),
-                    pn.widgets.Tabulator(
-                        result.windows,
-                        disabled=True,
-                        show_index=False,
-                        sizing_mode="stretch_width",
-                    ),
+                    stat_table(result.windows, sizing_mode="stretch_width"),
                     sizing_mode="stretch_width",
                 ),
             ]

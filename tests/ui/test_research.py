@@ -13,7 +13,6 @@ from ui.pages import open_page
 from workbench.backtest.engine import backtest
 from workbench.store import Store
 from workbench.strategy import load_spec
-from workbench.ui.backtest_charts import format_stat
 
 pytestmark = pytest.mark.browser
 
@@ -46,9 +45,17 @@ def test_a_backtest_run_from_the_ui_shows_the_direct_backtest_stats(
     spec = load_spec(ROOT / "data" / "strategies" / "ema_cross_rsi.json")
     with Store.open(served_db, read_only=True) as store:
         candles = store.candles.read("local", "ETH/BTC", "5m")
-    direct = backtest(spec, candles, spec.default_params(), cash=10_000.0, fees=0.001)
-    for name in ("total_return", "sharpe", "max_drawdown", "trades", "final_equity"):
-        assert stat_cell(page, name) == format_stat(name, direct.stats[name]), name
+        rules = {"ETH/BTC": store.markets.get("local", "ETH/BTC")}  # the app sizes by them
+    direct = backtest(
+        spec, candles, spec.default_params(), cash=10_000.0, fees=0.001, lot_rules=rules
+    )
+    # Shown as traders read them (worked out here, not by the app's formatter).
+    stats = direct.stats
+    assert stat_cell(page, "total_return") == f"{100 * stats['total_return']:+.2f}%"
+    assert stat_cell(page, "max_drawdown") == f"{100 * stats['max_drawdown']:.2f}%"
+    assert stat_cell(page, "sharpe") == f"{stats['sharpe']:.2f}"
+    assert stat_cell(page, "trades") == f"{stats['trades']:,d}"
+    assert stat_cell(page, "final_equity") == f"{stats['final_equity']:,.8f} BTC"
 
     # Saved, the run is listed in the Runs tab.
     page.get_by_role("button", name="Save run").click()

@@ -16,6 +16,18 @@ from workbench.store.local_postgres import LocalPostgres
 _databases = itertools.count(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run files holding slow or browser tests first, each file's tests in their order: the
+    two xdist workers take a file at a time, and a long file started last would keep one
+    worker busy while the other idles."""
+    heavy = {
+        item.path
+        for item in items
+        if item.get_closest_marker("slow") or item.get_closest_marker("browser")
+    }
+    items.sort(key=lambda item: item.path not in heavy)  # stable: files stay whole
+
+
 @pytest.fixture(autouse=True, scope="session")
 def isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Point every test, subprocess and notebook at a scratch database, never the user's."""

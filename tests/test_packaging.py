@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,7 @@ def test_the_code_is_ruff_clean() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_make_lab_serves_the_notebooks_on_localhost() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

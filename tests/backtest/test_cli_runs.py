@@ -39,6 +39,7 @@ def run(db: Path):
     return invoke
 
 
+@pytest.mark.slow
 def test_backtest_json_is_stored_and_reloads_identically(run, db: Path) -> None:
     out = json.loads(run("backtest", SPEC, "--param", "fast=10", "--fees", "0.001", "--json"))
     closed = [t for t in out["trades"] if t["exit_reason"] != "open"]

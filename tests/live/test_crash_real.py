@@ -91,6 +91,7 @@ def spec_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 async def test_killed_at_each_point_of_the_order_path_the_real_books_stay_whole(
     spec_file: Path, tmp_path: Path
 ) -> None:

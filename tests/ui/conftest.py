@@ -52,6 +52,16 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90) 
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
+def worker_log_name(name: str) -> str:
+    """Give the log's name for this pytest-xdist worker (``panel-serve-gw1.log``): two test
+    files on two workers may serve the same app at once, each to its own log."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return name
+    path = Path(name)
+    return f"{path.stem}-{worker}{path.suffix}"
+
+
 @pytest.fixture(scope="module")
 def served_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Give a database holding the shipped candles, as `make demo` prepares it."""
@@ -77,7 +87,7 @@ def serve(
     as `workbench demo` does)."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / log_name).open("wb")
+    log = (ARTIFACTS / worker_log_name(log_name)).open("wb")
     process = subprocess.Popen(
         [
             sys.executable,

@@ -13,8 +13,10 @@ MIN_LENGTH = 10
 MAX_LENGTH = 1024  # argon2 takes any length; a bound keeps a hostile request cheap to refuse
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that a wrong name costs as much time as
-# a wrong password and the answer's delay does not tell which one was wrong.
-_DUMMY = _hasher.hash(secrets.token_urlsafe(16))
+# a wrong password and the answer's delay does not tell which one was wrong. Made at the first
+# verification, not at import: a hash costs 0.1-0.5 s by design, and every command-line start
+# imports this module.
+_DUMMY: str | None = None
 
 
 class PasswordRejected(WorkbenchError, ValueError):
@@ -39,6 +41,9 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """Tell whether `password` matches `stored_hash` (None: no such user, always False)."""
+    global _DUMMY
+    if _DUMMY is None:  # made before any verification, whether the user exists or not
+        _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
     if len(password) > MAX_LENGTH:
         return False
     try:

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -150,7 +151,9 @@ class _Rows:
     columns: Sequence[str]
     key: Sequence[str] = ()
 
+    @cached_property
     def one(self) -> str:
+        """The statement of one row (built once)."""
         return (
             upsert(self.table, self.columns, self.key)
             if self.key
@@ -197,7 +200,7 @@ def apply_writes(session: Session, writes: Sequence[Write]) -> None:
         elif name == "save_fill":
             _save_fills(session, rows)
         elif len(rows) == 1:
-            session.execute(_ROWS[name].one(), rows[0])
+            session.execute(_ROWS[name].one, rows[0])
         else:
             _ROWS[name].many(session, rows)
 

@@ -1,4 +1,5 @@
-"""Jobs for the worker-pool tests: module-level, so that a spawned worker can import them."""
+"""Jobs for the worker-pool tests: module-level, so that a spawned worker can import them;
+and `gone`, how the tests see a worker ended."""
 
 from __future__ import annotations
 
@@ -36,3 +37,15 @@ def refuse(report: Report, field: str) -> None:
 
 def die(report: Report, code: int) -> None:
     os._exit(code)
+
+
+def gone(pid: int, within_s: float = 10.0) -> bool:
+    """Tell whether process `pid` has ended within `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False

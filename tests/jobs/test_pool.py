@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pool_work
 import pytest
+from pool_work import gone
 
 from workbench.jobs.pool import JobCancelled, JobFailed, JobPool
 
@@ -25,17 +25,6 @@ def pool() -> Iterator[JobPool]:
 def parent_of(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[1])
-
-
-def gone(pid: int, within_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 async def test_a_job_runs_in_a_child_process_and_gives_its_result(pool: JobPool) -> None:

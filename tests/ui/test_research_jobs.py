@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pool_work import gone
 from shipped import ROOT
 
 from workbench.backtest.sweep import sweep
@@ -67,17 +68,6 @@ def loop_gaps(period_s: float = 0.01) -> Iterator[list[float]]:
 
 def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def gone(pid: int, within_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 async def test_a_sweep_runs_in_a_worker_process_and_the_engine_loop_keeps_pace(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from shipped import ARTIFACTS
-from ui.conftest import COOKIE_SECRET, serve_with_login
+from ui.conftest import COOKIE_SECRET, serve_with_login, worker_log_name
 
 from workbench.store.sharing import query
 
@@ -315,7 +315,7 @@ def test_no_secret_reached_a_page_a_websocket_frame_the_log_or_the_database(
     server: Server,
 ) -> None:
     assert server.frames and server.pages
-    log = ARTIFACTS / "panel-serve-auth.log"
+    log = ARTIFACTS / worker_log_name("panel-serve-auth.log")  # this worker's server
     files = [log, *server.db.parent.glob(server.db.name + "*")]  # the database, its WAL
     texts = [
         *server.frames,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import ccxt
 import pytest
-from shipped import CANDLE_DIR, ROOT
+from shipped import CANDLE_DIR, live_run
 from typer.testing import CliRunner
 
 from workbench.auth import redact
@@ -115,18 +115,7 @@ async def test_forced_exchange_errors_carry_no_key(caplog: pytest.LogCaptureFixt
 def test_a_live_run_leaves_no_key_in_its_output_or_database(tmp_path: Path) -> None:
     db = tmp_path / "canary.duckdb"
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workbench",
-            "live",
-            "run",
-            str(ROOT / "data" / "strategies" / "sma_cross.json"),
-            "--speed",
-            "3000",
-            "--bars",
-            "3",
-        ],
+        live_run("--bars", "3"),
         capture_output=True,
         text=True,
         timeout=240,

@@ -16,19 +16,24 @@ from workbench.venue.client import ExchangeClients
 STEP_MS = 300_000
 
 
-async def collect(feed: CandleFeed, bars: int, timeout_s: float = 30) -> list[Candle]:
+async def collect(
+    feed: CandleFeed, bars: int, timeout_s: float = 30, *, until_healthy: bool = False
+) -> list[Candle]:
+    """Give the first `bars` closed bars (with `until_healthy`, also wait until the feed
+    has no problem: a bar caught up by REST arrives before the stream speaks again)."""
     got: list[Candle] = []
-    enough = asyncio.Event()
+    task = asyncio.create_task(feed.run())
 
     async def take(candle: Candle, fresh: bool) -> None:
         got.append(candle)
-        if len(got) >= bars:
-            enough.set()
+
+    async def enough() -> None:
+        while len(got) < bars or (until_healthy and feed.problem is not None):
+            await asyncio.sleep(0.005)
 
     feed.on_closed(take)
-    task = asyncio.create_task(feed.run())
     try:
-        await asyncio.wait_for(enough.wait(), timeout_s)
+        await asyncio.wait_for(enough(), timeout_s)
     finally:
         task.cancel()
     return got
@@ -164,9 +169,36 @@ async def test_any_error_of_the_stream_is_survived_and_reported(
 
     clients.pro.watch_ohlcv = broken_once  # type: ignore[method-assign]
     try:
-        got = await collect(feed, 5)
+        got = await collect(feed, 5, until_healthy=True)
     finally:
         clients.pro.watch_ohlcv = real_watch  # type: ignore[method-assign]
     assert_same(got, expected_bars(history["ETH/BTC"], bar_open, len(got)))
     assert problems[0] is not None and "not a network error" in problems[0]
     assert problems[-1] is None, "the problem ends when the stream speaks again"
+
+
+async def test_each_bar_opens_once_right_after_the_bar_before_it_closed(
+    clients: ExchangeClients, history: dict[str, pd.DataFrame], start_ms: int
+) -> None:
+    bar_open = start_ms - start_ms % STEP_MS
+    feed = CandleFeed(clients, "ETH/BTC", "5m", last_closed_ms=bar_open - STEP_MS)
+    seen: list[tuple[str, int, float]] = []
+
+    async def opened(candle: Candle) -> None:
+        seen.append(("opened", candle.ts_ms, candle.open))
+
+    async def closed(candle: Candle, fresh: bool) -> None:
+        seen.append(("closed", candle.ts_ms, candle.open))
+
+    feed.on_opened(opened)
+    feed.on_closed(closed)
+    await collect(feed, 20)
+    opens = [(ts, price) for what, ts, price in seen if what == "opened"]
+    # (a bar backfilled by REST was never seen forming: the engine opens it at its close)
+    assert len(opens) >= 10 and len({ts for ts, _ in opens}) == len(opens), "each bar once"
+    frame = history["ETH/BTC"]
+    for ts, price in opens:
+        assert price == float(frame.loc[pd.Timestamp(ts, unit="ms", tz="UTC"), "open"])
+    for i, (what, ts, _) in enumerate(seen):
+        if what == "opened" and ts > bar_open:
+            assert seen[i - 1][:2] == ("closed", ts - STEP_MS), "acts in the close's own step"

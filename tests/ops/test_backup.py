@@ -9,13 +9,12 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from shipped import ROOT
+from shipped import live_run
 from typer.testing import CliRunner
 
 from workbench.cli import app
@@ -53,18 +52,7 @@ def trading(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[str]]]
     }
     log = (tmp_path / "live.log").open("w")
     run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench",
-            "live",
-            "run",
-            str(ROOT / "data" / "strategies" / "sma_cross.json"),
-            "--speed",
-            "3000",
-            "--http-port",
-            str(port),
-        ],
+        live_run("--http-port", str(port)),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

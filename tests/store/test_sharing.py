@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from shipped import ROOT
+from shipped import live_run
 
 from workbench.store import Store, StoreError, StoreLocked
 from workbench.store.sharing import owner_file, query
@@ -30,14 +30,7 @@ async def wait_for_line(stream: asyncio.StreamReader, prefix: str, timeout_s: fl
 async def test_a_notebook_reads_while_the_engine_owns_the_file(tmp_path: Path) -> None:
     db = tmp_path / "owned.duckdb"
     run = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "workbench",
-        "live",
-        "run",
-        str(ROOT / "data" / "strategies" / "sma_cross.json"),
-        "--speed",
-        "3000",
+        *live_run(),
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "WORKBENCH_DB": str(db)},
     )

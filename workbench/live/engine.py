@@ -290,6 +290,7 @@ class LiveEngine:
             feed = CandleFeed(
                 self.clients, runner.symbol, runner.timeframe, last_closed_ms=start_at
             )
+            feed.on_opened(lambda c, k=key: self._open_bar(k, c, current=True))
             feed.on_forming(lambda c, k=key: self._on_forming(k, c))
             feed.on_closed(lambda c, fresh, k=key: self._on_closed(k, c, fresh))
             feed.on_status(lambda problem, k=key: self._on_feed_status(k, problem))

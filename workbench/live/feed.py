@@ -2,10 +2,13 @@
 
 Built on ccxt.pro `watch_ohlcv`, which gives the bars updated since the last call. A bar is
 closed when a later bar has been seen; listeners get each closed bar exactly once, in order,
-and every forming update (for charts). Before a closed bar is delivered the feed makes sure
-nothing is missing since the last one: a hole (a dropped socket, a slow consumer) is filled
-from REST `fetch_ohlcv` first, so no bar is skipped or seen twice. After a reconnect the bar
-that was forming is fetched again too, since its last updates may have been lost. A hole the
+each bar's first update as soon as it is seen (`on_opened`: the bar's open is known then, so
+orders decided on the close before act at once, in the same step as that close, not after
+every other market's close that arrived with it), and every forming update (for charts).
+Before a closed bar is delivered the feed makes sure nothing is missing since the last one:
+a hole (a dropped socket, a slow consumer) is filled from REST `fetch_ohlcv` first, so no
+bar is skipped or seen twice. After a reconnect the bar that was forming is fetched again
+too, since its last updates may have been lost. A hole the
 exchange itself has (no trading) stays a hole.
 
 A bar is delivered only after every listener handled it: one that raises leaves the bar
@@ -34,6 +37,7 @@ from workbench.venue.client import market_now_ms
 log = logging.getLogger(__name__)
 
 ClosedListener = Callable[[Candle, bool], Awaitable[None]]  # (bar, fresh)
+OpenedListener = Callable[[Candle], Awaitable[None]]  # a bar's first update
 FormingListener = Callable[[Candle], None]
 StatusListener = Callable[[str | None], None]  # the problem, or None when it is over
 
@@ -80,6 +84,7 @@ class CandleFeed:
         self.page_limit = page_limit
         self.stats = FeedStats()
         self._closed_listeners: list[ClosedListener] = []
+        self._opened_listeners: list[OpenedListener] = []
         self._forming_listeners: list[FormingListener] = []
         self._status_listeners: list[StatusListener] = []
         self._resync = True
@@ -94,6 +99,9 @@ class CandleFeed:
 
     def on_closed(self, listener: ClosedListener) -> None:
         self._closed_listeners.append(listener)
+
+    def on_opened(self, listener: OpenedListener) -> None:
+        self._opened_listeners.append(listener)
 
     def on_forming(self, listener: FormingListener) -> None:
         self._forming_listeners.append(listener)
@@ -148,6 +156,7 @@ class CandleFeed:
             if self.last_closed_ms is not None and candle.ts_ms <= self.last_closed_ms:
                 continue  # an update of a bar already delivered closed
             fresh = candle.ts_ms == newest
+            opened = self.forming is None or candle.ts_ms > self.forming.ts_ms
             if self.forming is not None and candle.ts_ms > self.forming.ts_ms:
                 # A later bar: the one that was forming has closed.
                 await self._close_through(candle.ts_ms, fresh)
@@ -158,6 +167,9 @@ class CandleFeed:
             ):
                 await self._close_through(candle.ts_ms, fresh)
             self.forming = candle
+            if opened:
+                for opener in self._opened_listeners:
+                    await opener(candle)
             for listener in self._forming_listeners:
                 listener(candle)
 

@@ -53,7 +53,8 @@ async def wait_closed(engine: LiveEngine, last_closed: int) -> None:
 
 async def stop_between_bars(clock: ManualClock, engine: LiveEngine) -> None:
     """Let the engine finish the bar it is on, then stop it before the next one opens."""
-    clock.set(clock.now_ms() - clock.now_ms() % STEP_MS + STEP_MS // 3)
+    now = clock.now_ms()
+    clock.set(max(now, now - now % STEP_MS + STEP_MS // 3))  # (it may be past a third)
     await wait_closed(engine, clock.now_ms() - clock.now_ms() % STEP_MS - STEP_MS)
     await engine.stop()
 

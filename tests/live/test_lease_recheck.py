@@ -127,6 +127,20 @@ async def test_a_lease_the_server_ended_stops_orders_until_it_is_taken_back(
         shown = [e for e in events[lost_at - 5 :] if isinstance(e, StateChanged)]
         assert any("lease lost" in (e.reason or "") for e in shown)
 
+        # The race a busy loop loses: while the strategy taken back fetches the bars it
+        # missed, its feed delivers a newer one (here: the fetch waits for that delivery).
+        feed = engine.feeds[engine.strategies[sid].feed_key]
+        fetch = feed.fetch_closed
+        raced: list[int] = []
+
+        async def fetch_after_a_newer_bar(start_ms: int, end_ms: int) -> list[Any]:
+            if not raced:
+                raced.append(feed.last_closed_ms or 0)
+                while (feed.last_closed_ms or 0) <= raced[0]:
+                    await step(clock, engine)
+            return await fetch(start_ms, end_ms)
+
+        feed.fetch_closed = fetch_after_a_newer_bar  # type: ignore[method-assign]
         admin.execute("ALTER ROLE leaser LOGIN")
 
         def recovered() -> bool:
@@ -146,6 +160,11 @@ async def test_a_lease_the_server_ended_stops_orders_until_it_is_taken_back(
         assert traded_between(candles, 165, 297) >= 2
         assert len(new_orders(events, sid)) > back_at, "it trades again"
         assert engine.strategies[sid].state is StrategyState.RUNNING
+        # Every bar taken once, in order, the missed ones too: none without its mark.
+        assert raced, "the catch-up fetched"
+        marks = pd.DatetimeIndex(store.trading.equity(sid)["ts"]).tz_localize("UTC")
+        missing = candles.index[: BARS - 2].difference(marks)
+        assert marks.is_unique and list(missing) == [], f"bars without a mark: {list(missing)}"
     admin.close()
 
 

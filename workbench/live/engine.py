@@ -749,9 +749,24 @@ class LiveEngine:
         self._emit(CandleClosed(key, candle, latency_ms, fresh))
 
     async def _close_for(self, live: LiveStrategy, candle: Candle, fresh: bool) -> None:
-        """One strategy's work on a closed bar: decide, mark equity, guard, late exits."""
+        """Give a strategy a closed bar, after the bars it has not taken before it (stale):
+        a strategy never skips a bar, even one taken up again while its feed went on (the
+        feed may deliver a newer bar while the catch-up fetches the older ones)."""
         if live.lease_problem is not None:
             return  # taken up again from the store when the lease is back
+        async with live.bars:
+            runner, step = live.runner, live.runner.step_ms
+            last = runner.last_close_ms
+            if last is not None and candle.ts_ms > last + step:
+                missed = await self.feeds[live.feed_key].fetch_closed(last + step, candle.ts_ms)
+                for bar in missed:
+                    await self._close_one(live, bar, fresh=False)
+            await self._close_one(live, candle, fresh)
+
+    async def _close_one(self, live: LiveStrategy, candle: Candle, fresh: bool) -> None:
+        """One strategy's work on a closed bar: decide, mark equity, guard, late exits."""
+        if live.lease_problem is not None:
+            return
         runner = live.runner
         sid = runner.strategy_id
         taken = False

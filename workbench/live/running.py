@@ -28,6 +28,8 @@ class LiveStrategy:
     lease_problem: str | None = None
     # Decisions and bookings of one strategy never interleave.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Its closed bars are taken one at a time, in order (a gap filled before the bar after).
+    bars: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def strategy_id(self) -> str:

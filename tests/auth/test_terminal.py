@@ -127,3 +127,12 @@ def test_without_a_terminal_the_passphrase_setting_is_named(sealed: dict[str, st
     assert setting.exit_code == 1
     assert "no terminal to ask at; set WORKBENCH_KEYS_PASSPHRASE" in setting.output
     assert Path(sealed["WORKBENCH_KEY_FILE"]).read_bytes() == before
+    # And a new password for a user: the setting for scripts is named, nobody is added.
+    adding = CliRunner().invoke(
+        app,
+        ["users", "add", "bob", "--role", "viewer", "--db", sealed["WORKBENCH_DB"]],
+        env={"WORKBENCH_NEW_PASSWORD": None},
+    )
+    assert adding.exit_code == 1
+    assert "no terminal to ask at; set WORKBENCH_NEW_PASSWORD" in adding.output
+    assert not Path(sealed["WORKBENCH_DB"]).exists()

@@ -4,6 +4,7 @@ are audited; a viewer's are refused; bad input is explained and stores nothing h
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -109,6 +110,12 @@ async def test_trader_viewer_and_bad_input_through_the_facade(tmp_path: Path) ->
             assert (await control({"action": "resume", "by": "cli:ops"}))["halted"] is False
             with pytest.raises(BadInput, match="action: 'set_risk_limits' is not one of"):
                 await control({"action": "set_risk_limits", "limits": {}, "by": "ada"})
+            # An admin's risk limit change: in force, and audited with the limits before and
+            # after.
+            admin = ActingEngine(engine, User("ada", Role.ADMIN), store.audit, "127.0.0.1")
+            limits_before = engine.account.limits.as_dict()
+            await admin.set_risk_limits({"max_open_positions": 2})
+            assert engine.account.limits.max_open_positions == 2
             await engine.stop()
             audit = store.audit.frame(limit=None).iloc[::-1]
     rows = audit[["actor", "action", "result"]].values.tolist()
@@ -132,6 +139,14 @@ async def test_trader_viewer_and_bad_input_through_the_facade(tmp_path: Path) ->
         ["cli:tess", "halt", "allowed"],
         ["cli:ops", "resume", "allowed"],
     ]
+    limits = audit[audit["action"] == "set_risk_limits"]
+    assert limits[["actor", "result", "address"]].values.tolist() == [
+        ["ada", "allowed", "127.0.0.1"]
+    ]
+    assert json.loads(limits["before"].iloc[0]) == json.loads(
+        json.dumps(limits_before, default=str)
+    )
+    assert json.loads(limits["after"].iloc[0])["max_open_positions"] == 2
     failed = audit[audit["result"] == "failed"]
     assert len(failed) == 1 + len(bad_orders) + 2 + len(bad_adds) + 1
     assert pd.notna(failed["reason"]).all()

@@ -1,10 +1,12 @@
 """`workbench live halt` / `live resume` reach a running `live run` in another process (through
 the DuckDB owner's control service, or a shared PostgreSQL database the engine looks at), and
-a stopped engine's stored state; audited with who did it."""
+a stopped engine's stored state; audited with who did it, and the audit log verified and
+listed through the running engine."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -46,9 +48,9 @@ async def seen(out: list[str], prefix: str, timeout_s: float = 120) -> str:
     raise AssertionError(f"no {prefix!r} in {out[-15:]}")
 
 
-async def cli(db: str, *args: str) -> tuple[int, str]:
+async def cli(db: str, *args: str, group: str = "live") -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workbench", "live", *args, "--db", db,
+        sys.executable, "-m", "workbench", group, *args, "--db", db,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await process.communicate()
@@ -77,8 +79,18 @@ async def test_halt_and_resume_reach_a_running_engine_and_a_stopped_one(tmp_path
         code, said = await cli(db, "resume", "--reason", "all clear")
         assert code == 0 and "not halted" in said, said
         assert "all clear" in await seen(out, "resumed by cli:", timeout_s=30)
+        # The audit log, while the engine owns the file: read through it.
+        verified = await cli(db, "verify", group="audit")
+        listed = await cli(db, "list", "--json", "--since", "2000-01-01", group="audit")
     finally:
         await stop(process, reader)
+    # The oracle: the chain read directly, once the engine let go of the file.
+    with Store.open(db, read_only=True) as store:
+        entries = store.audit.entries()
+    assert verified == (0, f"audit log holds: {len(entries)} rows, head {entries[-1].row_hash}\n")
+    rows = json.loads(listed[1])
+    assert [r["seq"] for r in rows] == [e.seq for e in reversed(entries)]
+    assert [r["action"] for r in rows[:2]] == ["resume", "halt"]
 
     # Stopped: the halt is stored, and the next start comes up halted.
     code, said = await cli(db, "halt", "--reason", "weekend")

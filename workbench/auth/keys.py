@@ -196,7 +196,7 @@ def with_unlocked_keys(settings: Settings, passphrase: str | None = None) -> Set
     if not passphrase:
         raise KeyFileError(
             f"{keyfile.path} holds keys for {settings.exchange}: set WORKBENCH_KEYS_PASSPHRASE "
-            "(or enter it when asked) to unlock them"
+            "to unlock them (or start at a terminal, which asks for it)"
         )
     keys = keyfile.get(settings.exchange, passphrase)
     assert keys is not None

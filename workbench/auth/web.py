@@ -22,6 +22,7 @@ import tornado.web
 from tornado.web import decode_signed_value
 
 from workbench.auth.accounts import LOGIN_FAILED, Accounts, LoginRefused, accounts_for
+from workbench.auth.oauth import NOT_A_USER
 from workbench.auth.roles import Role, User
 from workbench.settings import load_settings
 
@@ -185,20 +186,26 @@ def session_user() -> User:
     return SessionUser()()
 
 
-def oauth_authorize(user_info: dict[str, Any], _path: str) -> bool:
+def oauth_authorize(user_info: dict[str, Any], path: str) -> bool:
     """Panel's `authorize_callback` under OAuth: only users added with `workbench users add
     NAME --oauth` (or with a password) get in."""
-    name = str(user_info.get("user") or "")
+    import panel as pn
+
+    # Who Panel signed in: its signed `user` cookie holds the provider's user key (the
+    # provider's own claims in `user_info` carry no "user" of their own).
+    name = str(pn.state.user or (user_info or {}).get("user") or "")
     found = accounts().store.users
     if name and found.user(name) is not None:
         return True
-    # Signed in at the provider, but no user here: refused, and audited like a failed login.
+    # Signed in at the provider, but no user here (or no longer): refused, and audited like
+    # a failed login, on every page asked for.
     accounts().store.audit.append(
         actor=name[:200] or "unknown",
         action=LOGIN_FAILED,
         result="refused",
-        reason="signed in through OAuth but not a workbench user (workbench users add NAME "
-        "--oauth)",
+        address=session_address(),
+        target=path or None,
+        reason=NOT_A_USER,
     )
     return False
 

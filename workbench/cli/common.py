@@ -9,6 +9,7 @@ checks on its own.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -46,6 +47,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error the user can act on and exit."""
     errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+def ask_secret(prompt: str, variable: str, *, twice: bool = False) -> str:
+    """Give a secret typed at the terminal (not echoed; `twice`: typed again to confirm);
+    with no terminal to ask at, fail naming `variable`, the setting that gives it instead."""
+    if not sys.stdin.isatty():
+        fail(f"{prompt}: no terminal to ask at; set {variable} (scripts, services)")
+    value = str(typer.prompt(prompt, hide_input=True))
+    if twice and typer.prompt("again", hide_input=True) != value:
+        fail(f"{prompt}: the two differ; nothing changed")
+    return value
 
 
 class WorkbenchGroup(TyperGroup):

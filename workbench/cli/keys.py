@@ -19,17 +19,26 @@ from workbench.auth import redact
 from workbench.auth.acting import ActingEngine
 from workbench.auth.keys import ExchangeKeys, KeyFile, KeyFileError
 from workbench.auth.os_keyring import OsKeyring
-from workbench.cli.common import DbOption, JsonOption, console, fail, print_json, settings_with
+from workbench.cli.common import (
+    DbOption,
+    JsonOption,
+    ask_secret,
+    console,
+    fail,
+    print_json,
+    settings_with,
+)
 from workbench.cli.users import operator
 from workbench.settings import Settings
 from workbench.store import Store, StoreError
 
 app = typer.Typer(help="Exchange API keys, stored encrypted.", no_args_is_help=True)
+PASSPHRASE_VARIABLE = "WORKBENCH_KEYS_PASSPHRASE"
 ExchangeArg = Annotated[str, typer.Argument(help="ccxt exchange id (binance, kraken, ...)")]
 
 
 def _secret(variable: str, prompt: str) -> str:
-    value = os.environ.get(variable) or typer.prompt(prompt, hide_input=True)
+    value = os.environ.get(variable) or ask_secret(prompt, variable)
     if not value.strip():
         fail(f"{prompt}: empty; nothing stored")
     return value.strip()
@@ -39,9 +48,7 @@ def _passphrase(settings: Settings, keyfile: KeyFile) -> str:
     if settings.keys_passphrase is not None:
         return settings.keys_passphrase.get_secret_value()
     new = not keyfile.path.exists()
-    value = typer.prompt("key file passphrase", hide_input=True)
-    if new and typer.prompt("again", hide_input=True) != value:
-        fail("the two passphrases differ; nothing stored")
+    value = ask_secret("key file passphrase", PASSPHRASE_VARIABLE, twice=new)
     if new and len(value) < 10:
         fail("passphrase: at least 10 characters for a new key file")
     return value

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from workbench.cli.common import DbOption, console, fail, settings_with
+from workbench.cli.common import DbOption, ask_secret, console, fail, settings_with
 from workbench.live.events import (
     CandleClosed,
     EngineEvent,
@@ -80,7 +80,7 @@ def _ask_passphrase(settings: Any) -> str | None:
         fail(str(exc))
     if not stored:
         return None
-    return str(typer.prompt(f"passphrase of {settings.key_file}", hide_input=True))
+    return ask_secret(f"passphrase of {settings.key_file}", "WORKBENCH_KEYS_PASSPHRASE")
 
 
 @app.command("run")

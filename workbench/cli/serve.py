@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +131,9 @@ def run_server(
     )
     command = panel_command(address, port, auth, settings, origins or [], xheaders)
     server = subprocess.Popen(command, env=panel_env(settings, auth))
+    # A stop request (systemd, a container runtime, `kill`) reaches this process only: pass it
+    # on, and wait for the server to stop its engine and let go of the database.
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
         code = server.wait()
     except KeyboardInterrupt:
@@ -139,7 +143,7 @@ def run_server(
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
             server.terminate()
             code = server.wait()
-    raise typer.Exit(0 if code in (0, -2, 130) else code)
+    raise typer.Exit(0 if code in (0, -2, -15, 130, 143) else code)
 
 
 def serve(

@@ -16,7 +16,15 @@ import typer
 from workbench.auth.accounts import AccountError, accounts_for, check_name, check_role
 from workbench.auth.passwords import PasswordRejected, check_new_password
 from workbench.auth.roles import Role, User
-from workbench.cli.common import DbOption, JsonOption, console, fail, print_frame, settings_with
+from workbench.cli.common import (
+    DbOption,
+    JsonOption,
+    ask_secret,
+    console,
+    fail,
+    print_frame,
+    settings_with,
+)
 from workbench.store import Store, StoreError
 
 app = typer.Typer(help="Users and roles (viewer, trader, admin).", no_args_is_help=True)
@@ -33,9 +41,7 @@ def new_password(name: str) -> str:
     """Give a new password from WORKBENCH_NEW_PASSWORD, or asked twice at a prompt."""
     given = os.environ.get(NEW_PASSWORD)
     if given is None:
-        given = typer.prompt(f"new password for {name}", hide_input=True)
-        if typer.prompt("again", hide_input=True) != given:
-            fail("the two passwords differ; nothing changed")
+        given = ask_secret(f"new password for {name}", NEW_PASSWORD, twice=True)
     try:
         return check_new_password(given)
     except PasswordRejected as exc:

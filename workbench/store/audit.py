@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,22 +146,7 @@ class AuditLog:
 
     def verify(self) -> ChainCheck:
         """Recompute the chain; give how many rows hold and the first that does not."""
-        prev, expected_seq, count = GENESIS, 1, 0
-        for entry in self.entries():
-            if entry.seq != expected_seq:
-                return ChainCheck(
-                    count, prev, entry.seq, f"row {expected_seq} is missing before row {entry.seq}"
-                )
-            if entry.prev_hash != prev:
-                return ChainCheck(
-                    count, prev, entry.seq, "its link to the previous row does not match"
-                )
-            if entry.content_hash() != entry.row_hash:
-                return ChainCheck(
-                    count, prev, entry.seq, "its content does not match its hash (edited)"
-                )
-            prev, expected_seq, count = entry.row_hash, entry.seq + 1, count + 1
-        return ChainCheck(count, prev)
+        return verify_chain(self.entries())
 
     def frame(
         self,
@@ -172,22 +158,59 @@ class AuditLog:
         limit: int | None = 200,
     ) -> pd.DataFrame:
         """Give the rows matching every filter given, newest first."""
-        where, args = [], []
-        for column, value in (("actor", actor), ("action", action), ("result", result)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
-        sql = (
-            "SELECT seq, ts, actor, address, action, target, before_json AS before, "
-            "after_json AS after, result, reason FROM audit_log"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + " ORDER BY seq DESC"
-            + (" LIMIT ?" if limit is not None else "")
-        )
-        if limit is not None:
-            args.append(limit)
+        sql, args = frame_query(actor=actor, action=action, result=result, since=since, limit=limit)
         with self.db.session() as session:
             return session.frame(sql, args)
+
+
+# Every row, oldest first, as `AuditEntry` takes them (for a reader that is not the owner).
+ENTRIES_SQL = f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq"
+
+
+def verify_chain(entries: Iterable[AuditEntry]) -> ChainCheck:
+    """Recompute the chain of `entries` (oldest first); give how many rows hold and the first
+    that does not."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    for entry in entries:
+        if entry.seq != expected_seq:
+            return ChainCheck(
+                count, prev, entry.seq, f"row {expected_seq} is missing before row {entry.seq}"
+            )
+        if entry.prev_hash != prev:
+            return ChainCheck(count, prev, entry.seq, "its link to the previous row does not match")
+        if entry.content_hash() != entry.row_hash:
+            return ChainCheck(
+                count, prev, entry.seq, "its content does not match its hash (edited)"
+            )
+        prev, expected_seq, count = entry.row_hash, entry.seq + 1, count + 1
+    return ChainCheck(count, prev)
+
+
+def frame_query(
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    result: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int | None = 200,
+) -> tuple[str, list[Any]]:
+    """Give the SELECT (and its parameters) of the rows matching every filter, newest first."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("actor", actor), ("action", action), ("result", result)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if since is not None:
+        where.append("ts >= ?")
+        args.append(since)
+    sql = (
+        "SELECT seq, ts, actor, address, action, target, before_json AS before, "
+        "after_json AS after, result, reason FROM audit_log"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY seq DESC"
+        + (" LIMIT ?" if limit is not None else "")
+    )
+    if limit is not None:
+        args.append(limit)
+    return sql, args

@@ -332,6 +332,14 @@ def query_owner(
     sql: str, params: list[Any] | None = None, db: str | Path | None = None, timeout_s: float = 600
 ) -> pd.DataFrame:
     """Give the result of a SELECT through the read service of the process owning `db`."""
+    return query_owner_arrow(sql, params, db, timeout_s).to_pandas()
+
+
+def query_owner_arrow(
+    sql: str, params: list[Any] | None = None, db: str | Path | None = None, timeout_s: float = 600
+) -> pa.Table:
+    """Give the result of a SELECT through the owner's read service, as the Arrow table it
+    sent (Python values come back exactly: `to_pylist()`)."""
     if db is None:
         from workbench.settings import load_settings
 
@@ -350,7 +358,7 @@ def query_owner(
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-            return pa.ipc.open_stream(answer.read()).read_all().to_pandas()
+            return pa.ipc.open_stream(answer.read()).read_all()
     except urllib.error.HTTPError as exc:
         raise StoreError(json.loads(exc.read() or b"{}").get("error", str(exc))) from exc
     except urllib.error.URLError as exc:

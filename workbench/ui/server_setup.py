@@ -10,6 +10,7 @@ import datetime as dt
 import panel as pn
 
 from workbench.auth import redact
+from workbench.auth.oauth import install_audit
 from workbench.auth.web import oauth_authorize
 from workbench.ops.logs import setup_logging
 from workbench.settings import load_settings
@@ -20,4 +21,5 @@ redact.install(redact.settings_secrets(settings))
 setup_logging(settings, exchange=settings.exchange)  # JSON lines under systemd or a container
 if settings.auth and settings.oauth_provider:
     pn.config.authorize_callback = oauth_authorize
+    install_audit(settings.oauth_provider)  # sign-ins in the audit log, like password logins
 pn.state.schedule_task("workbench-live-engine", service, at=dt.datetime.now())

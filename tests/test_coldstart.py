@@ -2,10 +2,11 @@
 
 One fresh interpreter runs a backtest through the face and resolves the `backtest` command of
 the CLI, then lists the heavy modules it loaded: none of vectorbt (only a vectorbt Portfolio
-asks for it), psycopg (only a PostgreSQL store), scipy.linalg (numba's BLAS check, deferred by
-`workbench.kernel_cache`), numba's compiler registries (random generators, cffi: a kernel
-loaded from numba's cache needs none, `workbench.kernel_cache.load_cached_lightly`), the live
-engine, the dashboard or the user store. A compilation after such a load still finds them.
+asks for it), rich (only a command printing a table or an error), psycopg (only a PostgreSQL
+store), scipy.linalg (numba's BLAS check, deferred by `workbench.kernel_cache`), numba's
+compiler registries (random generators, cffi: a kernel loaded from numba's cache needs none,
+`workbench.kernel_cache.load_cached_lightly`), the live engine, the dashboard or the user
+store. A compilation after such a load still finds them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shipped import ROOT
 
 UNWANTED = (
     "vectorbt",
+    "rich",
     "psycopg",
     "scipy.linalg",
     "numba.np.random.generator_methods",

@@ -62,10 +62,10 @@ result = backtest(load_spec("data/strategies/sma_cross.json"),
                   read_candle_file("data/candles/ETH_BTC-5m.csv.gz", "5m"))
 @njit
 def draws(n):
-    a = np.random.random(n)
-    return np.dot(a, a), np.sort(a)[0], np.linalg.norm(a)
-dot, low, norm = draws(50)
-assert np.isclose(dot, norm * norm) and 0.0 <= low < 1.0
+    a = np.random.random(n)  # numba's random generators: a registry the load skipped
+    return np.dot(a, a), a.min()  # np.dot: the BLAS check, deferred at import
+dot, low = draws(50)
+assert 0.0 <= low < 1.0 and 50 * low * low <= dot < 50.0
 print(result.stats["trades"])
 """
 

@@ -12,6 +12,10 @@ unmeasured run that fills numba's on-disk cache (a fresh checkout compiles once)
   (`workbench.backtest.reference`, the path every backtest took before);
 * with ``--baseline REF``: ``cli`` of the tree at git ref REF, side by side (a temporary
   worktree; its own database, since schemas differ between versions).
+
+Other work on the machine stretches wall times (and CPU times, less so): the ratios printed
+last (``cli`` to ``library``, and with ``--baseline`` this tree's ``cli`` to REF's) hold
+better than the seconds when the cores are shared. Check ``uptime`` beside the figures.
 """
 
 from __future__ import annotations
@@ -72,15 +76,26 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]
     return wall, cpu
 
 
-def measure(name: str, cmd: list[str], cwd: Path, runs: int, env: dict[str, str]) -> None:
+def measure(
+    name: str, cmd: list[str], cwd: Path, runs: int, env: dict[str, str]
+) -> tuple[float, float]:
+    """Print and give the median (wall, CPU) seconds of ``runs`` fresh runs of ``cmd``."""
     timed(cmd, cwd, env)  # fills numba's cache (and the OS file cache)
     samples = [timed(cmd, cwd, env) for _ in range(runs)]
     wall = statistics.median(s[0] for s in samples)
     cpu = statistics.median(s[1] for s in samples)
     print(f"{name:22s} {wall:6.2f} s wall  {cpu:6.2f} s CPU  (median of {runs})")
+    return wall, cpu
 
 
-def scenarios(tree: Path, folder: Path, runs: int, label: str, library: bool) -> None:
+def ratio(name: str, a: tuple[float, float], b: tuple[float, float]) -> None:
+    print(f"{name:40s} x{a[0] / b[0]:.2f} wall  x{a[1] / b[1]:.2f} CPU")
+
+
+def scenarios(
+    tree: Path, folder: Path, runs: int, label: str, library: bool
+) -> dict[str, tuple[float, float]]:
+    """Time the scenarios of ``tree``; give their (wall, CPU) by name."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     # An installed package has its bytecode written: a start that compiles sources is not cold.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -90,17 +105,13 @@ def scenarios(tree: Path, folder: Path, runs: int, label: str, library: bool) ->
     py = sys.executable
     subprocess.run([py, "-c", IMPORT.format(db=str(db), candles=candles)], cwd=tree, env=env)
     cli = [py, "-m", "workbench", "backtest", spec, "--db", str(db), "--json"]
-    measure(f"{label} cli", cli, tree, runs, env)
+    got = {"cli": measure(f"{label} cli", cli, tree, runs, env)}
     if library:
-        measure(
-            f"{label} library",
-            [py, "-c", LIBRARY.format(spec=spec, candles=candles)],
-            tree,
-            runs,
-            env,
-        )
+        lib = [py, "-c", LIBRARY.format(spec=spec, candles=candles)]
+        got["library"] = measure(f"{label} library", lib, tree, runs, env)
         vbt = [py, "-c", VECTORBT.format(spec=spec, candles=candles)]
-        measure(f"{label} library-vectorbt", vbt, tree, runs, env)
+        got["library-vectorbt"] = measure(f"{label} library-vectorbt", vbt, tree, runs, env)
+    return got
 
 
 def main() -> None:
@@ -110,7 +121,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        scenarios(ROOT, folder, args.runs, "this tree", library=True)
+        here = scenarios(ROOT, folder, args.runs, "this tree", library=True)
+        old_cli = None
         if args.baseline:
             old = folder / "baseline"
             subprocess.run(
@@ -120,9 +132,12 @@ def main() -> None:
                 capture_output=True,
             )
             try:
-                scenarios(old, folder, args.runs, args.baseline, library=False)
+                old_cli = scenarios(old, folder, args.runs, args.baseline, library=False)["cli"]
             finally:
                 subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
+        ratio("this tree: cli / library", here["cli"], here["library"])
+        if old_cli is not None:
+            ratio(f"cli: this tree / {args.baseline}", here["cli"], old_cli)
 
 
 if __name__ == "__main__":

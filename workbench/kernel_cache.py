@@ -10,6 +10,13 @@ first kernel compiles or loads from the cache:
   no BLAS. scipy is a dependency of the project, so the check's answer is known; the import
   is deferred to numba's own ``ensure_blas`` call when a kernel using ``np.dot`` or
   ``np.linalg`` is typed (it makes that call itself then). `defer_blas_check` does this once.
+* before it loads a kernel from its on-disk cache, numba refreshes its whole compiler context
+  (``Cache.load_overload`` calls ``target_context.refresh()``): it imports and installs every
+  typing and lowering registry it has (random generators, cffi with pycparser, typed
+  containers, datetimes, ...), about 0.2 s of CPU at the first load in a process. Running
+  machine code loaded from the cache needs none of that, only numba's runtime (NRT) started;
+  a compilation refreshes the context itself (``CompilerBase`` does), so what a later
+  compilation needs is loaded then. `load_cached_lightly` makes the load do just that.
 * numba's cache (``cache=True``) watches only the source file a function is defined in, and
   a cached function carries its callees compiled in (inlined, often). After an edit to a
   module a kernel calls, the kernel would silently run the old callee. `drop_stale` forgets
@@ -26,7 +33,7 @@ from typing import Any
 
 from numba import njit
 
-__all__ = ["defer_blas_check", "drop_stale", "njit"]
+__all__ = ["defer_blas_check", "drop_stale", "load_cached_lightly", "njit"]
 
 
 def defer_blas_check() -> None:
@@ -57,4 +64,29 @@ def drop_stale(kernels: Iterable[Any], callees: Iterable[ModuleType]) -> None:
             cache.flush()
 
 
+def load_cached_lightly() -> None:
+    """Load kernels from numba's cache with only its runtime started (no context refresh).
+
+    numba's own ``Cache.load_overload`` is replaced by the same load without its first line
+    (``target_context.refresh()``). Does nothing on a numba whose cache lacks the methods used.
+    """
+    from numba.core.caching import Cache
+    from numba.core.runtime import nrt
+
+    if getattr(Cache.load_overload, "_workbench", False):
+        return
+    if not all(hasattr(Cache, n) for n in ("_guard_against_spurious_io_errors", "_load_overload")):
+        return
+
+    def load_overload(self: Any, sig: Any, target_context: Any) -> Any:
+        nrt.rtsys.initialize(target_context)  # what loaded machine code needs to run
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+        return None  # the guard swallowed an IO error: compile instead, as numba does
+
+    load_overload._workbench = True  # type: ignore[attr-defined]
+    Cache.load_overload = load_overload
+
+
 defer_blas_check()
+load_cached_lightly()

@@ -25,8 +25,8 @@ from workbench.cli.backtest_options import (
     TimeframeOpt,
     json_safe,
     load_inputs,
+    open_for_run,
     parse_params,
-    save_run,
 )
 from workbench.cli.common import DbOption, JsonOption, print_frame, print_json, settings_with
 from workbench.fills import DEFAULT_FEE_ASSET
@@ -56,20 +56,25 @@ def backtest_command(
     from workbench.backtest.engine import backtest
     from workbench.backtest.persist import save_backtest
 
-    inputs = load_inputs(spec_path, symbol, timeframe, start, end, exchange, db, ideal_sizes)
-    spec = inputs.spec
-    result = backtest(
-        spec,
-        inputs.candles,
-        parse_params(spec, param),
-        cash,
-        fees,
-        slippage,
-        shared_cash=not separate_cash,
-        fee_asset=fee_asset,
-        lot_rules=inputs.lot_rules,
-    )
-    run_id = save_run(inputs.db, save_backtest, result, inputs.exchange)
+    # One read-write open for the read and the write: a second open of the file costs
+    # a cold start more than the write lock held over one backtest.
+    with open_for_run(settings_with(db, exchange).db) as store:
+        inputs = load_inputs(
+            spec_path, symbol, timeframe, start, end, exchange, db, ideal_sizes, store
+        )
+        spec = inputs.spec
+        result = backtest(
+            spec,
+            inputs.candles,
+            parse_params(spec, param),
+            cash,
+            fees,
+            slippage,
+            shared_cash=not separate_cash,
+            fee_asset=fee_asset,
+            lot_rules=inputs.lot_rules,
+        )
+        run_id = save_backtest(store, result, inputs.exchange)
     if as_json:
         trades = result.trades.astype({"entry_time": str, "exit_time": str})
         print_json(

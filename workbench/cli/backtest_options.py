@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from workbench.cli.common import fail, settings_with
 from workbench.fills import FeeAsset
 from workbench.store import Store
 from workbench.store.runs import dumps
+from workbench.store.target import parse_target
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 SpecArg = Annotated[Path, typer.Argument(help="strategy spec (JSON file)")]
 SymbolOpt = Annotated[list[str] | None, typer.Option("--symbol", help="symbol(s); default: spec")]
@@ -76,8 +80,13 @@ def load_inputs(
     exchange: str | None,
     db: str | None,
     ideal_sizes: bool,
+    store: Store | None = None,
 ) -> Inputs:
-    """Give the spec, candles per symbol and market rules of a backtest command (one read)."""
+    """Give the spec, candles per symbol and market rules of a backtest command (one read).
+
+    They are read through ``store`` when given (already open on the settings' database),
+    else through a read-only store opened for the read.
+    """
     from dataclasses import replace
 
     from workbench.backtest.persist import load_candles
@@ -87,10 +96,22 @@ def load_inputs(
         spec = replace(spec, market=replace(spec.market, timeframe=timeframe))
     settings = settings_with(db, exchange)
     symbols = symbol or [spec.market.symbol]
-    with Store.open(settings.db, read_only=True) as store:
-        candles = load_candles(store, settings.exchange, symbols, spec.market.timeframe, start, end)
-        rules = None if ideal_sizes else _lot_rules(store, settings.exchange, list(candles))
+    with nullcontext(store) if store else Store.open(settings.db, read_only=True) as read:
+        candles = load_candles(read, settings.exchange, symbols, spec.market.timeframe, start, end)
+        rules = None if ideal_sizes else _lot_rules(read, settings.exchange, list(candles))
     return Inputs(spec, candles, settings.exchange, settings.db, rules)
+
+
+def open_for_run(db: str) -> Store:
+    """Give the store a run reads its candles from and is stored in, open read-write.
+
+    A DuckDB file that does not exist is not created: the read-only open says to import
+    candles first.
+    """
+    target = parse_target(db)
+    if isinstance(target, Path) and not target.exists():
+        return Store.open(target, read_only=True)  # raises: no database there yet
+    return Store.open(db)
 
 
 def _lot_rules(store: Store, exchange: str, symbols: list[str]) -> Any:
@@ -109,6 +130,8 @@ def parse_params(spec: Any, pairs: list[str] | None) -> dict[str, Any]:
 
 
 def progress_bar(label: str) -> Progress:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn(label),
         BarColumn(),

@@ -4,6 +4,9 @@ Errors are reported in one place: the root command group (`WorkbenchGroup`) prin
 `WorkbenchError` a command lets through as ``error: <what and why>`` on stderr and exits 1,
 so commands do not catch the workbench's errors themselves; `fail` is for what a command
 checks on its own.
+
+``console`` (stdout) and ``errors`` (stderr) are rich consoles made on first use: a command
+that prints JSON does not import rich.
 """
 
 from __future__ import annotations
@@ -11,20 +14,39 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import click
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
 from workbench.errors import WorkbenchError
 from workbench.settings import Settings, load_settings
 
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+    console: Console
+    errors: Console
+
+
+def __getattr__(name: str) -> Any:
+    if name not in ("console", "errors"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _console(name)
+
+
+def _console(name: str) -> Console:
+    """Give the rich console ``console`` or ``errors``, made on first use."""
+    made = globals().get(name)
+    if made is None:
+        from rich.console import Console
+
+        made = Console(stderr=name == "errors", soft_wrap=True)
+        globals()[name] = made  # once made, a plain attribute
+    return made
+
 
 DbOption = Annotated[
     str | None,
@@ -45,7 +67,7 @@ def settings_with(db: str | Path | None = None, exchange: str | None = None) -> 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error the user can act on and exit."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    _console("errors").print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -75,12 +97,14 @@ def print_frame(frame: pd.DataFrame, title: str | None = None, as_json: bool = F
     if as_json:
         typer.echo(frame.to_json(orient="records", date_format="iso", indent=2))
         return
+    from rich.table import Table
+
     table = Table(title=title)
     for column in frame.columns:
         table.add_column(str(column))
     for row in frame.itertuples(index=False):
         table.add_row(*(str(value) for value in row))
-    console.print(table)
+    _console("console").print(table)
 
 
 def print_json(value: Any) -> None:

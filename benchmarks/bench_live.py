@@ -66,11 +66,17 @@ async def run(
     db: str | None = None,
     load: Callable[[Store], AbstractAsyncContextManager[object]] | None = None,
     attach: Callable[[LiveEngine, Store], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
+    *,
+    flood: bool = False,
 ) -> dict[str, float]:
     """Give the figures of `strategies` on `markets` over `bars` bars; with `load`, entered
     on the engine's store just before the engine starts and left after it stops (work the
     engine's process does meanwhile: `bench_research_load.py`); `attach(engine, store)` may
-    add listeners (`bench_ops.py`) and gives what stops them."""
+    add listeners (`bench_ops.py`) and gives what stops them.
+
+    The replay closes one bar of every market at once and waits until every strategy has
+    taken it, as a market does between closes; with `flood` it steps half a bar every 2 ms
+    whether the engine keeps up or not (its throughput: candles/s, the queue included)."""
     symbols = MARKETS[:markets]
     history = load_csv_history(ROOT / "data" / "candles", symbols)
     history = {s: f.iloc[: bars + 1] for s, f in history.items()}
@@ -121,34 +127,50 @@ async def run(
             extra = load(store) if load is not None else contextlib.nullcontext()
             await extra.__aenter__()
             await engine.start()
+            while any(feed.forming is None for feed in engine.feeds.values()):
+                clock.advance(1)  # until every feed's stream is subscribed and speaks
+                await asyncio.sleep(0.005)
             started = time.perf_counter()
             end = first + bars * STEP_MS
+            busy = 0.0
             while clock.now_ms() < end:
-                clock.advance(STEP_MS // 2)
-                await asyncio.sleep(0.002)
+                if flood:
+                    clock.advance(STEP_MS // 2)
+                    await asyncio.sleep(0.002)
+                    continue
+                # As the market goes: every market's bar closes at once, then nothing
+                # happens until the next close (the engine is given the time it takes).
+                clock.advance(STEP_MS)
+                closed = clock.now_ms() - clock.now_ms() % STEP_MS - STEP_MS
+                stepped = time.perf_counter()
+                await _taken(engine, closed)
+                busy += time.perf_counter() - stepped
             last = end - 2 * STEP_MS
-            while any(
-                live.runner.last_close_ms is None or live.runner.last_close_ms < last
-                for live in engine.strategies.values()
-            ):
-                await asyncio.sleep(0.01)
-            seconds = time.perf_counter() - started
+            await _taken(engine, last)
+            seconds = (time.perf_counter() - started) if flood else busy
             if detach is not None:
                 await detach()
             await engine.stop()
             await extra.__aexit__(None, None, None)
         await clients.close()
     lat = np.array(latencies)
-    # An order's wait from its bar's close to the broker (orders of bars the engine closed).
-    waits = np.array(
-        [(t - closes[(sym, bar)]) * 1000 for sym, bar, t in submits if (sym, bar) in closes]
-    )
+    # An order's wait from its bar's close to the broker (orders of bars the engine closed):
+    # from its own market's close reaching the engine, and from the first market's close of
+    # that bar (the wait behind the other markets' closes included).
+    first_close: dict[int, float] = {}
+    for (_sym, bar), arrived in closes.items():
+        first_close[bar] = min(arrived, first_close.get(bar, arrived))
+    taken = [(sym, bar, t) for sym, bar, t in submits if (sym, bar) in closes]
+    waits = np.array([(t - closes[(sym, bar)]) * 1000 for sym, bar, t in taken])
+    bursts = np.array([(t - first_close[bar]) * 1000 for _sym, bar, t in taken])
     return {
         "strategies": strategies,
         "markets": markets,
         "orders": len(waits),
         "order_p50_ms": float(np.percentile(waits, 50)) if len(waits) else float("nan"),
         "order_p99_ms": float(np.percentile(waits, 99)) if len(waits) else float("nan"),
+        "burst_p50_ms": float(np.percentile(bursts, 50)) if len(bursts) else float("nan"),
+        "burst_p99_ms": float(np.percentile(bursts, 99)) if len(bursts) else float("nan"),
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
         "per_strategy_us": float(np.percentile(lat, 50)) * 1000 / (strategies / markets),
@@ -156,6 +178,20 @@ async def run(
         "strategy_candles_per_s": len(lat) * strategies / markets / seconds,
         "rss_added_mb_per_strategy": added_mb / strategies,
     }
+
+
+async def _taken(engine: LiveEngine, closed_ms: int) -> None:
+    """Wait until every strategy has taken the bar `closed_ms` and no order is in hand."""
+    deadline = time.monotonic() + 60
+    while any(
+        live.runner.last_close_ms is None
+        or live.runner.last_close_ms < closed_ms
+        or live.lock.locked()
+        for live in engine.strategies.values()
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the engine never took the bar of {closed_ms}")
+        await asyncio.sleep(0.001)
 
 
 async def follow_latency(orders: int, stream: bool) -> dict[str, float]:
@@ -229,14 +265,21 @@ def main() -> None:
         results = [(backend, asyncio.run(run(n, m, args.bars, db))) for n, m, backend, db in runs]
     for backend, r in results:
         print(
-            f"{backend:<8} {r['strategies']:>3} strategies on {r['markets']:>2} markets: bar "
-            f"close -> order submitted p50 {r['order_p50_ms']:.2f} ms, p99 {r['order_p99_ms']:.2f} "
-            f"ms ({r['orders']} orders); closed bar handled "
-            f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms per closed candle "
-            f"({r['per_strategy_us']:.0f} us per strategy); {r['candles_per_s']:.0f} market "
-            f"candles/s, {r['strategy_candles_per_s']:.0f} strategy-candles/s; "
+            f"{backend:<8} {r['strategies']:>3} strategies on {r['markets']:>2} markets, all "
+            f"closing at once: close -> order submitted p50 {r['order_p50_ms']:.2f} ms, p99 "
+            f"{r['order_p99_ms']:.2f} ms from its market's close reaching the engine; p50 "
+            f"{r['burst_p50_ms']:.2f} ms, p99 {r['burst_p99_ms']:.2f} ms from the bar's first "
+            f"close ({r['orders']} orders); closed bar handled p50 {r['p50_ms']:.2f} ms, p99 "
+            f"{r['p99_ms']:.2f} ms per market ({r['per_strategy_us']:.0f} us per strategy); "
             f"~{r['rss_added_mb_per_strategy']:.2f} MB per strategy"
         )
+    flood = asyncio.run(run(50, 10, args.bars, flood=True))
+    print(
+        f"duckdb    50 strategies on 10 markets, flooded (half a bar every 2 ms, queue "
+        f"included): {flood['candles_per_s']:.0f} market candles/s, "
+        f"{flood['strategy_candles_per_s']:.0f} strategy-candles/s; close -> order p50 "
+        f"{flood['order_p50_ms']:.2f} ms, p99 {flood['order_p99_ms']:.2f} ms"
+    )
     for stream in (True, False):
         f = asyncio.run(follow_latency(20, stream))
         how = "watch_orders stream" if stream else "REST polling (stream refused, poll_s 0.2)"

@@ -66,11 +66,13 @@ async def run(
     db: str | None = None,
     load: Callable[[Store], AbstractAsyncContextManager[object]] | None = None,
     attach: Callable[[LiveEngine, Store], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
+    samples: list[float] | None = None,
 ) -> dict[str, float]:
     """Give the figures of `strategies` on `markets` over `bars` bars; with `load`, entered
     on the engine's store just before the engine starts and left after it stops (work the
     engine's process does meanwhile: `bench_research_load.py`); `attach(engine, store)` may
-    add listeners (`bench_ops.py`) and gives what stops them."""
+    add listeners (`bench_ops.py`) and gives what stops them; `samples` gets each order's
+    close -> order wait (ms), for percentiles over several runs."""
     symbols = MARKETS[:markets]
     history = load_csv_history(ROOT / "data" / "candles", symbols)
     history = {s: f.iloc[: bars + 1] for s, f in history.items()}
@@ -143,6 +145,8 @@ async def run(
     waits = np.array(
         [(t - closes[(sym, bar)]) * 1000 for sym, bar, t in submits if (sym, bar) in closes]
     )
+    if samples is not None:
+        samples.extend(float(w) for w in waits)
     return {
         "strategies": strategies,
         "markets": markets,

@@ -67,12 +67,14 @@ async def run(
     load: Callable[[Store], AbstractAsyncContextManager[object]] | None = None,
     attach: Callable[[LiveEngine, Store], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
     samples: list[float] | None = None,
+    windows: list[tuple[float, float]] | None = None,
 ) -> dict[str, float]:
     """Give the figures of `strategies` on `markets` over `bars` bars; with `load`, entered
     on the engine's store just before the engine starts and left after it stops (work the
     engine's process does meanwhile: `bench_research_load.py`); `attach(engine, store)` may
     add listeners (`bench_ops.py`) and gives what stops them; `samples` gets each order's
-    close -> order wait (ms), for percentiles over several runs."""
+    close -> order wait (ms), for percentiles over several runs, and `windows` its bar's
+    arrival and its submission (perf_counter seconds)."""
     symbols = MARKETS[:markets]
     history = load_csv_history(ROOT / "data" / "candles", symbols)
     history = {s: f.iloc[: bars + 1] for s, f in history.items()}
@@ -147,6 +149,8 @@ async def run(
     )
     if samples is not None:
         samples.extend(float(w) for w in waits)
+    if windows is not None:
+        windows.extend((closes[(sym, bar)], t) for sym, bar, t in submits if (sym, bar) in closes)
     return {
         "strategies": strategies,
         "markets": markets,

@@ -54,18 +54,26 @@ from workbench.store import Store
 
 #: time spent in the ops service's listeners, per level: (seconds, events, closed bars)
 SPENT: dict[str, list[float]] = {}
+#: per level, each listener call's (end, seconds), perf_counter: the time the listeners took
+#: inside each order's wait from its bar's close to its submission
+CALLS: dict[str, list[tuple[float, float]]] = {}
+#: per level, (listener, event kind) -> [seconds, calls]: where the listeners' time goes
+KINDS: dict[str, dict[tuple[str, str], list[float]]] = {}
 WITHOUT, AGAIN = "without", "without again"
 
 
 def timed(listener: Callable[[EngineEvent], None], level: str) -> Callable[[EngineEvent], None]:
     spent = SPENT.setdefault(level, [0.0, 0.0, 0.0])
+    calls = CALLS.setdefault(level, [])
 
     def call(event: EngineEvent) -> None:
         began = time.perf_counter()
         listener(event)
-        spent[0] += time.perf_counter() - began
+        ended = time.perf_counter()
+        spent[0] += ended - began
         spent[1] += 1
         spent[2] += isinstance(event, CandleClosed)
+        calls.append((ended, ended - began))
 
     return call
 
@@ -75,14 +83,21 @@ async def with_ops(engine: LiveEngine, store: Store, log_file: Path, level: str)
     setup_logging(settings, io.StringIO(), exchange="local")
     ops = await OpsService(engine, store, settings, role="bench").start()
     # The same three listeners, timed together: each event's cost to the loop, which calls
-    # them in line.
-    listeners = (ops.metrics, ops.event_log, ops.alerting.on_event)
-    for listener in listeners:
+    # them in line; and each one by event kind.
+    listeners = {"metrics": ops.metrics, "event log": ops.event_log}
+    listeners["alerts"] = ops.alerting.on_event
+    for listener in listeners.values():
         engine.unsubscribe(listener)
+    kinds = KINDS.setdefault(level, {})
 
     def all_three(event: EngineEvent) -> None:
-        for listener in listeners:
+        kind = type(event).__name__
+        for name, listener in listeners.items():
+            began = time.perf_counter()
             listener(event)
+            spent = kinds.setdefault((name, kind), [0.0, 0.0])
+            spent[0] += time.perf_counter() - began
+            spent[1] += 1
 
     engine.subscribe(timed(all_three, level))
 
@@ -97,6 +112,7 @@ def side_by_side(bars: int, rounds: int, levels: list[str]) -> None:
     sides = [WITHOUT, AGAIN, *levels]
     results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     pooled: dict[str, list[float]] = {side: [] for side in sides}
+    shares: dict[str, list[tuple[float, float]]] = {side: [] for side in levels}
     lines: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as folder:
         for n in range(rounds):
@@ -111,8 +127,10 @@ def side_by_side(bars: int, rounds: int, levels: list[str]) -> None:
                 ) -> object:
                     return with_ops(e, s, f, level)
 
-                figures = run(50, 10, bars, attach=attach, samples=pooled[side])  # type: ignore[arg-type]
+                windows: list[tuple[float, float]] = []
+                figures = run(50, 10, bars, attach=attach, samples=pooled[side], windows=windows)  # type: ignore[arg-type]
                 results[side].append(asyncio.run(figures))
+                shares[side] += in_windows(CALLS.pop(side, []), windows)
                 lines[side] = sum(1 for _ in log_file.open())
                 log_file.unlink()
 
@@ -145,12 +163,44 @@ def side_by_side(bars: int, rounds: int, levels: list[str]) -> None:
             shown.append(f"{name} {value:.2f} ms (x{value / base:.3f})")
         print(", ".join(shown))
     print(", ".join(f"{side}: {n} JSON log lines a run" for side, n in lines.items()))
+    for level, found in shares.items():
+        inside = np.array([s for s, _ in found]) * 1000
+        waits = np.array([w for _, w in found]) * 1000
+        slow = waits >= np.percentile(waits, 99)
+        print(
+            f"ops listeners at {level} inside each order's close -> order wait: median "
+            f"{np.median(inside):.3f} ms ({np.median(inside / waits):.2%} of the wait), p99 "
+            f"{np.percentile(inside, 99):.3f} ms; in the slowest 1 % of waits "
+            f"{inside[slow].mean():.3f} ms of {waits[slow].mean():.1f} ms "
+            f"({inside[slow].sum() / waits[slow].sum():.2%})"
+        )
     for level, (seconds, events, closed) in SPENT.items():
         print(
             f"ops listeners at {level}: {seconds / events * 1e6:.1f} us per event, "
             f"{seconds / closed * 1e6:.0f} us per closed market bar ({events / closed:.1f} "
-            "events per bar), on the loop"
+            "events per bar), on the loop; by listener and event kind (share, us per call):"
         )
+        ranked = sorted(KINDS[level].items(), key=lambda item: -item[1][0])
+        print(
+            "  "
+            + ", ".join(
+                f"{name} {kind} {took / seconds:.0%} ({took / calls * 1e6:.1f})"
+                for (name, kind), (took, calls) in ranked[:8]
+            )
+        )
+
+
+def in_windows(
+    calls: list[tuple[float, float]], windows: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Give each order's (listener seconds inside its wait, its wait in seconds)."""
+    ends = np.array([end for end, _ in calls])
+    total = np.concatenate([[0.0], np.cumsum([took for _, took in calls])])
+    found = []
+    for arrived, submitted in windows:
+        first, last = np.searchsorted(ends, [arrived, submitted], side="right")
+        found.append((float(total[last] - total[first]), submitted - arrived))
+    return found
 
 
 def sample_events() -> dict[str, list[EngineEvent]]:

@@ -66,13 +66,17 @@ async def run(
     db: str | None = None,
     load: Callable[[Store], AbstractAsyncContextManager[object]] | None = None,
     attach: Callable[[LiveEngine, Store], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
+    samples: list[float] | None = None,
+    windows: list[tuple[float, float]] | None = None,
     *,
     flood: bool = False,
 ) -> dict[str, float]:
     """Give the figures of `strategies` on `markets` over `bars` bars; with `load`, entered
     on the engine's store just before the engine starts and left after it stops (work the
     engine's process does meanwhile: `bench_research_load.py`); `attach(engine, store)` may
-    add listeners (`bench_ops.py`) and gives what stops them.
+    add listeners (`bench_ops.py`) and gives what stops them; `samples` gets each order's
+    close -> order wait (ms), for percentiles over several runs, and `windows` its bar's
+    arrival and its submission (perf_counter seconds).
 
     The replay closes one bar of every market at once and waits until every strategy has
     taken it, as a market does between closes; with `flood` it steps half a bar every 2 ms
@@ -163,6 +167,10 @@ async def run(
     taken = [(sym, bar, t) for sym, bar, t in submits if (sym, bar) in closes]
     waits = np.array([(t - closes[(sym, bar)]) * 1000 for sym, bar, t in taken])
     bursts = np.array([(t - first_close[bar]) * 1000 for _sym, bar, t in taken])
+    if samples is not None:
+        samples.extend(float(w) for w in waits)
+    if windows is not None:
+        windows.extend((closes[(sym, bar)], t) for sym, bar, t in taken)
     return {
         "strategies": strategies,
         "markets": markets,

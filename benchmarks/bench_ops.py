@@ -1,14 +1,21 @@
 """Overhead of operations on the live path: metrics, structured (JSON) logging of every engine
 event and alert rules, on bar close → order submitted p99 with 50 strategies on 10 markets.
 
-Run: .venv/bin/python benchmarks/bench_ops.py [--bars 300] [--rounds 2]
+Run: .venv/bin/python benchmarks/bench_ops.py [--bars 200] [--rounds 5] [--debug]
 The same run (benchmarks/bench_live.py's: the local exchange on 127.0.0.1, a hand-stepped
-replay clock, a DuckDB file) goes with and without the ops service, alternating, `--rounds`
-times each; the figures are the medians of each side and their ratio. With ops: the ops
-service as `live run` has it (Prometheus counters and histograms per event, JSON records of
-every event written to a log file by the writer thread, the alert rules, the loop-lag probe,
-/ready's probes idle), at the default INFO level (orders, fills, states, notices logged), and
-again at DEBUG (every closed bar logged as well).
+replay clock, a DuckDB file) goes without the ops service twice (the second is the noise
+floor: the same code measured again) and with it, in turns, `--rounds` times each (the order
+of the sides turns each round). With ops: the ops service as `live run` has it (Prometheus
+counters and histograms per event, JSON records of every event written to a log file by the
+writer thread, the alert rules, the loop-lag probe, /ready's probes idle), at the default
+INFO level (orders, fills, states, notices logged); with `--debug` also at DEBUG (every
+closed bar logged as well). Figures: each side's median over the rounds and its ratio to
+"without", and the percentiles of every order of every round pooled (a run has ~150 orders,
+so one run's p99 is its second-slowest order).
+
+Then the listeners alone, per event kind, with no loop and no exchange: each listener's cost
+on the calling thread (the loop's), and the logging writer thread's share (rendering and
+writing each record) measured by draining its queue.
 """
 
 from __future__ import annotations
@@ -20,30 +27,53 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from bench_live import run
 
+from workbench.broker.models import Fill, Order, OrderState, OrderType
+from workbench.candles import Candle
+from workbench.fills import Side
 from workbench.live.engine import LiveEngine
-from workbench.live.events import CandleClosed, EngineEvent
-from workbench.ops.logs import setup_logging, stop_logging
+from workbench.live.events import (
+    CandleClosed,
+    CandleForming,
+    EngineEvent,
+    FillBooked,
+    OrderChanged,
+)
+from workbench.ops.alerts import AlertRules
+from workbench.ops.eventlog import EventLog
+from workbench.ops.logs import live_context, setup_logging, stop_logging
+from workbench.ops.metrics import EngineMetrics
 from workbench.ops.service import OpsService
 from workbench.settings import Settings
 from workbench.store import Store
 
 #: time spent in the ops service's listeners, per level: (seconds, events, closed bars)
 SPENT: dict[str, list[float]] = {}
+#: per level, each listener call's (end, seconds), perf_counter: the time the listeners took
+#: inside each order's wait from its bar's close to its submission
+CALLS: dict[str, list[tuple[float, float]]] = {}
+#: per level, (listener, event kind) -> [seconds, calls]: where the listeners' time goes
+KINDS: dict[str, dict[tuple[str, str], list[float]]] = {}
+WITHOUT, AGAIN = "without", "without again"
 
 
 def timed(listener: Callable[[EngineEvent], None], level: str) -> Callable[[EngineEvent], None]:
     spent = SPENT.setdefault(level, [0.0, 0.0, 0.0])
+    calls = CALLS.setdefault(level, [])
 
     def call(event: EngineEvent) -> None:
         began = time.perf_counter()
         listener(event)
-        spent[0] += time.perf_counter() - began
+        ended = time.perf_counter()
+        spent[0] += ended - began
         spent[1] += 1
         spent[2] += isinstance(event, CandleClosed)
+        calls.append((ended, ended - began))
 
     return call
 
@@ -53,14 +83,21 @@ async def with_ops(engine: LiveEngine, store: Store, log_file: Path, level: str)
     setup_logging(settings, io.StringIO(), exchange="local")
     ops = await OpsService(engine, store, settings, role="bench").start()
     # The same three listeners, timed together: each event's cost to the loop, which calls
-    # them in line.
-    listeners = (ops.metrics, ops.event_log, ops.alerting.on_event)
-    for listener in listeners:
+    # them in line; and each one by event kind.
+    listeners = {"metrics": ops.metrics, "event log": ops.event_log}
+    listeners["alerts"] = ops.alerting.on_event
+    for listener in listeners.values():
         engine.unsubscribe(listener)
+    kinds = KINDS.setdefault(level, {})
 
     def all_three(event: EngineEvent) -> None:
-        for listener in listeners:
+        kind = type(event).__name__
+        for name, listener in listeners.items():
+            began = time.perf_counter()
             listener(event)
+            spent = kinds.setdefault((name, kind), [0.0, 0.0])
+            spent[0] += time.perf_counter() - began
+            spent[1] += 1
 
     engine.subscribe(timed(all_three, level))
 
@@ -71,19 +108,17 @@ async def with_ops(engine: LiveEngine, store: Store, log_file: Path, level: str)
     return detach
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bars", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    sides = ("without", "INFO", "DEBUG")
+def side_by_side(bars: int, rounds: int, levels: list[str]) -> None:
+    sides = [WITHOUT, AGAIN, *levels]
     results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    pooled: dict[str, list[float]] = {side: [] for side in sides}
+    shares: dict[str, list[tuple[float, float]]] = {side: [] for side in levels}
     lines: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as folder:
-        for _ in range(args.rounds):
-            for side in sides:
-                if side == "without":
-                    results[side].append(asyncio.run(run(50, 10, args.bars)))
+        for n in range(rounds):
+            for side in sides[n % len(sides) :] + sides[: n % len(sides)]:
+                if side in (WITHOUT, AGAIN):
+                    results[side].append(asyncio.run(run(50, 10, bars, samples=pooled[side])))
                     continue
                 log_file = Path(folder) / f"{side}.jsonl"
 
@@ -92,7 +127,10 @@ def main() -> None:
                 ) -> object:
                     return with_ops(e, s, f, level)
 
-                results[side].append(asyncio.run(run(50, 10, args.bars, attach=attach)))  # type: ignore[arg-type]
+                windows: list[tuple[float, float]] = []
+                figures = run(50, 10, bars, attach=attach, samples=pooled[side], windows=windows)  # type: ignore[arg-type]
+                results[side].append(asyncio.run(figures))
+                shares[side] += in_windows(CALLS.pop(side, []), windows)
                 lines[side] = sum(1 for _ in log_file.open())
                 log_file.unlink()
 
@@ -100,8 +138,8 @@ def main() -> None:
         return statistics.median(r[key] for r in results[side])
 
     print(
-        f"50 strategies, 10 markets, {args.bars} bars, {args.rounds} rounds each side "
-        f"(medians); ~{median('without', 'orders'):.0f} orders a run"
+        f"50 strategies, 10 markets, {bars} bars, {rounds} rounds each side "
+        f"(medians of the rounds); ~{median(WITHOUT, 'orders'):.0f} orders a run"
     )
     for key, what in (
         ("order_p99_ms", "close -> order p99"),
@@ -109,19 +147,130 @@ def main() -> None:
         ("p99_ms", "closed bar handled p99"),
         ("p50_ms", "closed bar handled p50"),
     ):
-        base = median("without", key)
+        base = median(WITHOUT, key)
         shown = [f"{what:<23} without ops {base:8.2f} ms"]
         for side in sides[1:]:
-            ops = median(side, key)
-            shown.append(f"ops+logs {side:<5} {ops:8.2f} ms (x{ops / base:.3f})")
+            name = "again" if side == AGAIN else f"ops {side}"
+            value = median(side, key)
+            shown.append(f"{name} {value:8.2f} ms (x{value / base:.3f})")
+        print(", ".join(shown))
+    for q in (50, 90, 99):
+        base = float(np.percentile(pooled[WITHOUT], q))
+        shown = [f"close -> order p{q} of all {len(pooled[WITHOUT])} orders: without {base:.2f} ms"]
+        for side in sides[1:]:
+            name = "again" if side == AGAIN else f"ops {side}"
+            value = float(np.percentile(pooled[side], q))
+            shown.append(f"{name} {value:.2f} ms (x{value / base:.3f})")
         print(", ".join(shown))
     print(", ".join(f"{side}: {n} JSON log lines a run" for side, n in lines.items()))
-    for level, (seconds, events, bars) in SPENT.items():
+    for level, found in shares.items():
+        inside = np.array([s for s, _ in found]) * 1000
+        waits = np.array([w for _, w in found]) * 1000
+        slow = waits >= np.percentile(waits, 99)
+        print(
+            f"ops listeners at {level} inside each order's close -> order wait: median "
+            f"{np.median(inside):.3f} ms ({np.median(inside / waits):.2%} of the wait), p99 "
+            f"{np.percentile(inside, 99):.3f} ms; in the slowest 1 % of waits "
+            f"{inside[slow].mean():.3f} ms of {waits[slow].mean():.1f} ms "
+            f"({inside[slow].sum() / waits[slow].sum():.2%})"
+        )
+    for level, (seconds, events, closed) in SPENT.items():
         print(
             f"ops listeners at {level}: {seconds / events * 1e6:.1f} us per event, "
-            f"{seconds / bars * 1e6:.0f} us per closed market bar ({events / bars:.1f} events "
-            "per bar), on the loop"
+            f"{seconds / closed * 1e6:.0f} us per closed market bar ({events / closed:.1f} "
+            "events per bar), on the loop; by listener and event kind (share, us per call):"
         )
+        ranked = sorted(KINDS[level].items(), key=lambda item: -item[1][0])
+        print(
+            "  "
+            + ", ".join(
+                f"{name} {kind} {took / seconds:.0%} ({took / calls * 1e6:.1f})"
+                for (name, kind), (took, calls) in ranked[:8]
+            )
+        )
+
+
+def in_windows(
+    calls: list[tuple[float, float]], windows: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Give each order's (listener seconds inside its wait, its wait in seconds)."""
+    ends = np.array([end for end, _ in calls])
+    total = np.concatenate([[0.0], np.cumsum([took for _, took in calls])])
+    found = []
+    for arrived, submitted in windows:
+        first, last = np.searchsorted(ends, [arrived, submitted], side="right")
+        found.append((float(total[last] - total[first]), submitted - arrived))
+    return found
+
+
+def sample_events() -> dict[str, list[EngineEvent]]:
+    """One of each event a bar brings: forming updates, the close, an order's life, a fill."""
+    key = ("local", "ETH/BTC", "5m")
+    candle = Candle(1_700_000_000_000, 1.0, 1.1, 0.9, 1.05, 10.0)
+    cid = "wb-" + "0" * 28
+    placed = candle.ts_ms + 300_000
+    order = Order(cid, "s7", "ETH/BTC", Side.BUY, OrderType.MARKET, 0.1, created_ms=placed)
+    filled = replace(order, state=OrderState.FILLED, filled=0.1, average_price=1.0)
+    fill = Fill("f1", cid, "s7", "ETH/BTC", Side.BUY, 0.1, 1.0, 1e-4, placed, fee_currency="ETH")
+    return {
+        "CandleForming": [CandleForming(key, candle)],
+        "CandleClosed": [CandleClosed(key, candle, 1.5, True)],
+        "OrderChanged": [OrderChanged(order), OrderChanged(filled)],
+        "FillBooked": [FillBooked(fill)],
+    }
+
+
+def listeners_alone(count: int, levels: list[str]) -> None:
+    """Per-event cost of each listener, with the JSON console and the log file as `live run`
+    writes them; `count` events of each kind."""
+    rules = AlertRules()
+    for i in range(50):
+        live_context.know_strategy(f"s{i}")
+    print(f"listeners alone, us per event ({count} of each kind; log: JSON console + file)")
+    for level in levels:
+        with tempfile.TemporaryDirectory() as folder:
+            settings = Settings(
+                log_file=Path(folder) / "x.jsonl", log_format="json", log_level=level
+            )
+            for name, events in sample_events().items():
+                setup_logging(settings, io.StringIO(), exchange="local")
+                metrics, event_log = EngineMetrics(), EventLog()
+                shown = []
+                began = time.perf_counter()
+                for label, listener in (
+                    ("metrics", metrics),
+                    ("alert rules", lambda e: rules.on_event(e, time.monotonic())),
+                    ("event log", event_log),
+                ):
+                    t0 = time.perf_counter()
+                    for _ in range(count):
+                        for event in events:
+                            listener(event)
+                    shown.append(
+                        f"{label} {(time.perf_counter() - t0) / count / len(events) * 1e6:5.1f}"
+                    )
+                loop_s = time.perf_counter() - began
+                stop_logging()  # the writer thread renders and writes what is queued
+                writer_s = time.perf_counter() - began - loop_s
+                per = count * len(events)
+                print(
+                    f"  {level:<5} {name:<13} " + ", ".join(shown)
+                    + f"; all three {loop_s / per * 1e6:5.1f} on the loop"
+                    f" + {writer_s / per * 1e6:5.1f} left for the writer thread"
+                )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bars", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--debug", action="store_true", help="also measure at DEBUG")
+    parser.add_argument("--events", type=int, default=20_000, help="of each kind, alone")
+    args = parser.parse_args()
+    levels = ["INFO", "DEBUG"] if args.debug else ["INFO"]
+    if args.rounds:
+        side_by_side(args.bars, args.rounds, levels)
+    listeners_alone(args.events, levels)
 
 
 if __name__ == "__main__":

@@ -123,3 +123,21 @@ def test_keys_never_reach_a_log_line(restore_root: None) -> None:
     assert text.count("[redacted]") >= 3
     records = [json.loads(line) for line in text.splitlines()]
     assert len(records) == 2 and "RuntimeError" in str(records[1]["message"])
+
+
+def test_the_json_console_and_the_file_get_the_same_lines(
+    tmp_path: Path, restore_root: None
+) -> None:
+    # A record is rendered once for both (the writer thread keeps the last line): each line
+    # must still be its own record's, in order, in both.
+    path = tmp_path / "workbench.jsonl"
+    stream = io.StringIO()
+    setup_logging(Settings(log_file=path, log_format="json"), stream, exchange="local")
+    events = EventLog()
+    for i in range(50):
+        events(StateChanged(f"s{i}", StrategyState.RUNNING))
+        logging.getLogger("workbench.live.engine").info("s%d: looked at", i)
+    console = lines(stream)
+    assert [r["strategy_id"] for r in console] == [f"s{i // 2}" for i in range(100)]
+    assert [r["logger"] for r in console[:2]] == ["workbench.live.events", "workbench.live.engine"]
+    assert [json.loads(line) for line in path.read_text().splitlines()] == console

@@ -14,6 +14,7 @@ from typing import Any
 from workbench.broker.models import OrderState
 from workbench.live.events import (
     CandleClosed,
+    CandleForming,
     EngineEvent,
     FillBooked,
     Notice,
@@ -114,6 +115,9 @@ class EventLog:
         self.context = context
 
     def __call__(self, event: EngineEvent) -> None:
+        kind = type(event)
+        if kind is CandleForming or (kind is CandleClosed and not log.isEnabledFor(logging.DEBUG)):
+            return  # not logged (at this level): nothing built
         sid = getattr(event, "strategy_id", None)
         if isinstance(sid, str):
             self.context.know_strategy(sid)

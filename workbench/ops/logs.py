@@ -18,7 +18,11 @@ again here (it covers the context fields too).
 
 Writing is off the caller's thread: the root logger gets a `QueueHandler`, and a
 `QueueListener` thread formats and writes each record. A slow or blocked stderr (a full
-pipe, a stalled journal) or a slow disk never holds up the trading loop.
+pipe, a stalled journal) or a slow disk never holds up the trading loop. That thread still
+shares the interpreter (and two cores) with the loop, so it does each record's work once: a
+record going to JSON on stderr and to the file is rendered once for both, and the file's
+size check reuses that line (the standard library's `RotatingFileHandler` renders every
+record a second time, and looks the file up on disk twice, to decide on rotating).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import atexit
 import logging
 import logging.handlers
+import os
 import queue
 import re
 import sys
@@ -51,26 +56,33 @@ class LiveContext(logging.Filter):
         super().__init__()
         self.exchange: str | None = None
         self._strategies: tuple[str, ...] = ()
+        self._known: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
     def know_strategy(self, strategy_id: str) -> None:
         """Recognise this strategy id in messages from now on (longest ids match first)."""
+        if strategy_id in self._known:  # every event of a known one: no lock taken
+            return
         with self._lock:
-            if strategy_id not in self._strategies:
-                ids = {*self._strategies, strategy_id}
-                self._strategies = tuple(sorted(ids, key=len, reverse=True))
+            if strategy_id not in self._known:
+                self._known = self._known | {strategy_id}
+                self._strategies = tuple(sorted(self._known, key=len, reverse=True))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "exchange", None) is None and self.exchange is not None:
             record.exchange = self.exchange
         if not record.name.startswith("workbench"):
             return True
+        sid = getattr(record, "strategy_id", None)
+        cid = getattr(record, "client_order_id", None)
+        if sid is not None and cid is not None:
+            return True  # an engine event's record: its ids are fields already
         message = record.getMessage()
-        if getattr(record, "strategy_id", None) is None:
+        if sid is None:
             found = next((s for s in self._strategies if s in message), None)
             if found is not None:
                 record.strategy_id = found
-        if getattr(record, "client_order_id", None) is None:
+        if cid is None:
             match = _ORDER_ID.search(message)
             if match:
                 record.client_order_id = match.group(0)
@@ -82,7 +94,10 @@ live_context = LiveContext()
 
 
 class RedactedJson(JsonFormatter):
-    """One JSON object per record: time, level, logger, message, context and extra fields."""
+    """One JSON object per record: time, level, logger, message, context and extra fields.
+
+    The line of the record formatted last is kept: the handlers sharing this formatter (the
+    JSON console and the file, called in turn by the writer thread) render a record once."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -90,9 +105,36 @@ class RedactedJson(JsonFormatter):
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             datefmt="%Y-%m-%dT%H:%M:%S%z",
         )
+        self._last: tuple[logging.LogRecord | None, str] = (None, "")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact.redact(super().format(record))
+        last, line = self._last
+        if last is not record:
+            line = redact.redact(super().format(record))
+            self._last = (record, line)
+        return line
+
+
+class RotatingFile(logging.handlers.RotatingFileHandler):
+    """A size-rotated file whose size check renders nothing twice and asks the disk nothing:
+    the line is the shared formatter's (rendered once), and whether the path is a regular
+    file (rotating /dev/null makes no sense) is looked up when the file is opened, not twice
+    per record as the standard library does."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups)
+
+    def _open(self) -> Any:
+        self._regular = not os.path.exists(self.baseFilename) or os.path.isfile(self.baseFilename)
+        return super()._open()
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        if self.stream is None:  # delay was set, or a rollover closed it
+            self.stream = self._open()
+        if self.maxBytes <= 0 or not self._regular:
+            return False
+        self.stream.seek(0, 2)  # another process may append to the same file
+        return self.stream.tell() + len(self.format(record)) + 1 >= self.maxBytes
 
 
 class ReadableLine(logging.Formatter):
@@ -160,17 +202,16 @@ def setup_logging(
         live_context.exchange = exchange
     console = logging.StreamHandler(stream)
     json_out = wants_json(settings.log_format, stream)
-    console.setFormatter(RedactedJson() if json_out else ReadableLine())
+    as_json = RedactedJson()  # one for the console and the file: a record renders once
+    console.setFormatter(as_json if json_out else ReadableLine())
     if not json_out and not events_on_terminal:
         console.addFilter(_NotEvents())
     handlers: list[logging.Handler] = [console]
     if settings.log_file is not None:
         path = Path(settings.log_file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        rotating = logging.handlers.RotatingFileHandler(
-            path, maxBytes=settings.log_max_bytes, backupCount=settings.log_backups
-        )
-        rotating.setFormatter(RedactedJson())
+        rotating = RotatingFile(path, settings.log_max_bytes, settings.log_backups)
+        rotating.setFormatter(as_json)
         handlers.append(rotating)
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     enqueue = logging.handlers.QueueHandler(records)

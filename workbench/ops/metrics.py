@@ -3,7 +3,9 @@
 Two halves. `EngineMetrics` is a listener of the engine's events: it counts candles, orders
 by state and purpose, rejections and refusals by reason, errors by kind, and observes the
 bar-handling and close → order latencies; each event costs a few dictionary lookups and
-counter increments, nothing else. The scrape-time half (`EngineCollector`) reads what the
+counter increments, nothing else (a labelled child is looked up once per label values:
+prometheus-client's `labels()` checks its arguments and takes a lock on every call, which
+cost more than the increment itself). The scrape-time half (`EngineCollector`) reads what the
 engine holds when /metrics is asked (feed lag and reconnects, equity, drawdown and position
 per strategy, strategies by state, open orders), so nothing is computed per bar for it.
 
@@ -17,16 +19,19 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from workbench.broker.models import OrderState
 from workbench.live.events import (
     CandleClosed,
+    CandleForming,
     EngineEvent,
+    FillBooked,
     Notice,
     NoticeKind,
     OrderChanged,
@@ -57,6 +62,24 @@ _PROBLEM_KINDS = (
     ("account", re.compile(r"refuses this account", re.I)),
     ("exit", re.compile(r"^exit ", re.I)),
 )
+
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class Children(Generic[M]):
+    """A labelled metric's children, each looked up in prometheus-client once: `of(*values)`
+    gives the child of those label values (enums are welcome: a StrEnum is its value)."""
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def of(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
 
 
 def rejection_kind(reason: str | None) -> str:
@@ -147,6 +170,11 @@ class EngineMetrics:
             registry=r,
         )
         self.up = Gauge("workbench_up", "1 while the engine runs", registry=r)
+        self._candles = Children(self.candles)
+        self._orders = Children(self.orders)
+        self._rejections = Children(self.rejections)
+        self._refusals = Children(self.refusals)
+        self._errors = Children(self.errors)
         self._seen: dict[str, OrderState] = {}
         # Per symbol: the last closed bar (open ms, arrival s), and orders stored before the
         # event of the bar they were decided on came (they are placed during its handling).
@@ -156,35 +184,41 @@ class EngineMetrics:
 
     def __call__(self, event: EngineEvent) -> None:
         match event:
+            case CandleForming() | FillBooked():
+                return  # most events of a bar: nothing counted
             case CandleClosed(key=key, candle=candle, latency_ms=latency_ms, fresh=fresh):
                 symbol = key[1]
-                self.candles.labels(symbol, key[2], "true" if fresh else "false").inc()
+                self._candles.of(symbol, key[2], "true" if fresh else "false").inc()
                 seconds = latency_ms / 1000
                 self.bar_seconds.observe(seconds)
                 arrived = time.perf_counter() - seconds
                 if symbol not in self._steps:
                     self._steps[symbol] = timeframe_ms(key[2])
                 self._closes[symbol] = (candle.ts_ms, arrived)
-                for bar, at in self._early.pop(symbol, []):
+                early = self._early.pop(symbol, None)
+                for bar, at in early or ():
                     if bar == candle.ts_ms:
                         self.close_to_order.observe(max(0.0, at - arrived))
             case OrderChanged(order=o):
-                if self._seen.get(o.client_order_id) is o.state:
+                state, cid = o.state, o.client_order_id
+                seen = self._seen.get(cid)
+                if seen is state:
                     return
-                if o.client_order_id not in self._seen and o.state is OrderState.PENDING:
+                if seen is None and state is OrderState.PENDING:
                     self._new_order(o)
-                self._seen[o.client_order_id] = o.state
-                self.orders.labels(str(o.state), str(o.purpose)).inc()
-                if o.state is OrderState.REJECTED:
-                    self.rejections.labels(rejection_kind(o.reason), str(o.purpose)).inc()
-                if o.state.is_final:
-                    self._seen.pop(o.client_order_id, None)
+                self._orders.of(state, o.purpose).inc()
+                if state is OrderState.REJECTED:
+                    self._rejections.of(rejection_kind(o.reason), o.purpose).inc()
+                if state.is_final:
+                    self._seen.pop(cid, None)
+                else:
+                    self._seen[cid] = state
             case OrderRefused(intent=i, refusal=r):
-                self.refusals.labels(r.rule, str(i.purpose)).inc()
+                self._refusals.of(r.rule, i.purpose).inc()
             case _:
                 kind = error_kind(event)
                 if kind is not None:
-                    self.errors.labels(kind).inc()
+                    self._errors.of(kind).inc()
 
     def _new_order(self, order: Any) -> None:
         """Time an order from the close of the bar it was decided on: the bar before the open

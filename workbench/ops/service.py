@@ -248,7 +248,8 @@ class OpsService:
             await asyncio.sleep(self.tick_s)
             try:
                 await self._ask_market_time()
-                for alert in self.alerting.rules.on_view(view_of(self.engine)):
+                feeds = view_of(self.engine, strategies=False)
+                for alert in self.alerting.rules.on_view(feeds):
                     self.raise_alert(alert)
                 if due is not None and utcnow() >= due:
                     summary = await asyncio.to_thread(daily_summary, self.store, due, self.where)

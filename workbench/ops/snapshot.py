@@ -78,8 +78,9 @@ def drawdown(equity: float, peak: float) -> float:
     return max(0.0, 1.0 - equity / peak)
 
 
-def view_of(engine: Any) -> EngineView:
-    """Give what an engine holds now, read on its loop."""
+def view_of(engine: Any, *, strategies: bool = True) -> EngineView:
+    """Give what an engine holds now, read on its loop; `strategies=False` reads the feeds
+    only (the stale-feed check each second needs no equity of every strategy)."""
     clock = getattr(engine, "market_clock", None)
     now_ms = clock.known_ms() if clock is not None else None
     if now_ms is None and getattr(clock, "speed", None) == 1.0:
@@ -97,12 +98,12 @@ def view_of(engine: Any) -> EngineView:
         )
         for feed in list(engine.feeds.values())
     )
-    strategies = []
-    for sid, live in list(engine.strategies.items()):
+    shown = []
+    for sid, live in list(engine.strategies.items()) if strategies else ():
         runner = live.runner
         equity = float(runner.equity())
         peak = max(float(live.risk.state.peak_equity), equity)
-        strategies.append(
+        shown.append(
             StrategyView(
                 sid,
                 runner.symbol,
@@ -116,4 +117,4 @@ def view_of(engine: Any) -> EngineView:
             )
         )
     halted = getattr(engine, "halted", None) is not None
-    return EngineView(engine.exchange, now_ms, feeds, tuple(strategies), halted)
+    return EngineView(engine.exchange, now_ms, feeds, tuple(shown), halted)

@@ -218,59 +218,58 @@ async def test_a_server_stopped_and_started_again_loses_no_write(
     url = restartable_pg.create_database("writes_outage")
     events: list[EngineEvent] = []
     _server, clock, clients = market
-    if True:
-        with Store.open(url) as store:
-            engine = LiveEngine(store, clients, PaperBroker(FILL_MODEL), housekeeping_s=0.1)
-            engine.subscribe(events.append)
-            sid = await engine.add_strategy(spec(), allocation=10_000.0, strategy_id="outage")
-            await engine.start()
-            while clock.now_ms() < bar_ms(candles, 60):
-                await step(clock, engine)
+    with Store.open(url) as store:
+        engine = LiveEngine(store, clients, PaperBroker(FILL_MODEL), housekeeping_s=0.1)
+        engine.subscribe(events.append)
+        sid = await engine.add_strategy(spec(), allocation=10_000.0, strategy_id="outage")
+        await engine.start()
+        while clock.now_ms() < bar_ms(candles, 60):
+            await step(clock, engine)
 
-            await asyncio.to_thread(restartable_pg.shut_down)
-            store.trading.add_event(sid, "note", "written while the server is away")
-            deadline = time.monotonic() + 20  # the engine says why once a commit fails
-            while not any(
-                isinstance(e, Notice)
-                and e.kind is NoticeKind.DEGRADED
-                and e.detail.startswith("writes to")
-                for e in events
-            ):
-                assert time.monotonic() < deadline, "no degraded notice"
-                await step(clock, engine)
-            assert engine.strategies[sid].state is StrategyState.DEGRADED
-            assert "writes to" in (engine.strategies[sid].problem or "")
-            for _ in range(10):  # bars go on closing while it is away
-                await step(clock, engine)
+        await asyncio.to_thread(restartable_pg.shut_down)
+        store.trading.add_event(sid, "note", "written while the server is away")
+        deadline = time.monotonic() + 20  # the engine says why once a commit fails
+        while not any(
+            isinstance(e, Notice)
+            and e.kind is NoticeKind.DEGRADED
+            and e.detail.startswith("writes to")
+            for e in events
+        ):
+            assert time.monotonic() < deadline, "no degraded notice"
+            await step(clock, engine)
+        assert engine.strategies[sid].state is StrategyState.DEGRADED
+        assert "writes to" in (engine.strategies[sid].problem or "")
+        for _ in range(10):  # bars go on closing while it is away
+            await step(clock, engine)
 
-            await asyncio.to_thread(restartable_pg.start_again)
-            deadline = time.monotonic() + 30
-            while True:
-                back = engine.strategies.get(sid)  # out while it is taken up again
-                if store.trading.writes.problem is None and back is not None:
-                    if back.state is StrategyState.RUNNING:
-                        break
-                assert time.monotonic() < deadline, "never running again"
-                await step(clock, engine)
-            assert engine.strategies[sid].state is StrategyState.RUNNING
-            await run_to(clock, engine, bar_ms(candles, BARS - 1), settle_s=0.2)
-            await engine.stop()
+        await asyncio.to_thread(restartable_pg.start_again)
+        deadline = time.monotonic() + 30
+        while True:
+            back = engine.strategies.get(sid)  # out while it is taken up again
+            calm = store.trading.writes.problem is None
+            if calm and back is not None and back.state is StrategyState.RUNNING:
+                break
+            assert time.monotonic() < deadline, "never running again"
+            await step(clock, engine)
+        assert engine.strategies[sid].state is StrategyState.RUNNING
+        await run_to(clock, engine, bar_ms(candles, BARS - 1), settle_s=0.2)
+        await engine.stop()
 
-            live = engine.strategies[sid]
-            stored_orders = {o.client_order_id: o for o in store.trading.orders(sid)}
-            assert stored_orders == live.orders.known
-            assert {f.fill_id for f in store.trading.fills(sid)} == live.orders.booked
-            details = list(store.trading.events(sid)["detail"])
-            assert details.count("written while the server is away") == 1
-            assert any(d.startswith("writes to") for d in details), "the degraded notice"
-            shown = [
-                (e.state, e.reason or "")
-                for e in events
-                if isinstance(e, StateChanged) and e.strategy_id == sid
-            ]
-            away = next(i for i, (st, why) in enumerate(shown) if "writes to" in why)
-            assert shown[away][0] is StrategyState.DEGRADED
-            assert shown[-1] == (StrategyState.RUNNING, "")
-            seen = candles.iloc[: BARS - 1]
-            marks = pd.DatetimeIndex(store.trading.equity(sid)["ts"]).tz_localize("UTC")
-            assert marks.is_unique and list(seen.index.difference(marks)) == []
+        live = engine.strategies[sid]
+        stored_orders = {o.client_order_id: o for o in store.trading.orders(sid)}
+        assert stored_orders == live.orders.known
+        assert {f.fill_id for f in store.trading.fills(sid)} == live.orders.booked
+        details = list(store.trading.events(sid)["detail"])
+        assert details.count("written while the server is away") == 1
+        assert any(d.startswith("writes to") for d in details), "the degraded notice"
+        shown = [
+            (e.state, e.reason or "")
+            for e in events
+            if isinstance(e, StateChanged) and e.strategy_id == sid
+        ]
+        away = next(i for i, (st, why) in enumerate(shown) if "writes to" in why)
+        assert shown[away][0] is StrategyState.DEGRADED
+        assert shown[-1] == (StrategyState.RUNNING, "")
+        seen = candles.iloc[: BARS - 1]
+        marks = pd.DatetimeIndex(store.trading.equity(sid)["ts"]).tz_localize("UTC")
+        assert marks.is_unique and list(seen.index.difference(marks)) == []

@@ -5,6 +5,7 @@ exactly once. On the session's real server."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,35 @@ async def test_a_batch_committed_whose_answer_was_lost_is_not_applied_again(
         store.trading.add_event("s", "state", "after")
         await writes.durable()
         assert events(pg_url).count("+25 (test)") == 1 and "after" in events(pg_url)
+        await writes.detach()
+
+
+async def test_a_read_on_the_loop_while_a_batch_waits_at_the_server_sees_it(
+    pg_url: str,
+) -> None:
+    with Store.open(pg_url) as store:
+        store.use_engine_writes()
+        writes = store.trading.writes
+        with psycopg.connect(pg_url) as locker, psycopg.connect(pg_url, autocommit=True) as spy:
+            locker.execute("LOCK TABLE strategy_events IN EXCLUSIVE MODE")
+            store.trading.add_event("s", "state", "in flight")
+            for _ in range(500):  # sent by the task; the server holds it on the lock
+                await asyncio.sleep(0.01)
+                waiting = spy.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                ).fetchone()
+                if waiting == (1,):
+                    break
+            assert waiting == (1,)
+            release = threading.Timer(0.3, locker.commit)  # the loop is busy reading
+            release.start()
+            # A sync read on the loop: it waits for the server to finish the batch (the loop
+            # is not needed for that), then reads it.
+            frame = store.trading.events("s")
+            release.join()
+        assert list(frame["detail"]) == ["in flight"]
+        await writes.durable()
+        assert events(pg_url) == ["in flight"], "applied once"
         await writes.detach()
 
 

@@ -36,16 +36,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import psycopg
 import psycopg_pool
 from psycopg import sql
+from psycopg.adapt import Transformer
 
 from workbench.store.errors import StoreError
 from workbench.store.journal import Write, Writes
@@ -71,13 +75,44 @@ _GUARD = (
 _closing: set[asyncio.Task[None]] = set()
 
 
-def _literal(value: Any) -> sql.Literal:
-    return sql.Literal(value.item() if isinstance(value, np.generic) else value)
+_adapters = threading.local()  # a psycopg Transformer per thread (they cache dumpers)
+
+
+def literal(value: Any) -> str:
+    """Give a value as an SQL literal: the common kinds here, psycopg's adapters otherwise."""
+    kind = type(value)
+    if value is None:
+        return "NULL"
+    if kind is str and "\\" not in value and "\0" not in value:
+        return "'" + value.replace("'", "''") + "'"  # a plain literal whatever the settings
+    if kind is int:
+        return str(value)
+    if kind is float and math.isfinite(value):
+        return repr(value)  # exact: read back as the same double
+    if kind is datetime and value.tzinfo is None:
+        return f"'{value.isoformat(sep=' ')}'::timestamp"  # naive UTC, as the tables keep it
+    if isinstance(value, np.generic):
+        return literal(value.item())
+    adapt = getattr(_adapters, "transformer", None)
+    if adapt is None:
+        adapt = _adapters.transformer = Transformer()
+    return bytes(adapt.as_literal(value)).decode()
+
+
+@lru_cache(maxsize=256)
+def _pieces(statement: str) -> list[str]:
+    return statement.split("?")
 
 
 def render(statement: str, args: Sequence[Any]) -> str:
     """Give a statement with `?` placeholders with its arguments as SQL literals."""
-    return sql.SQL(statement.replace("?", "{}")).format(*map(_literal, args)).as_string(None)
+    pieces = _pieces(statement)
+    if len(pieces) != len(args) + 1:
+        raise StoreError(f"{len(args)} argument(s) for {len(pieces) - 1} placeholder(s)")
+    out = [pieces[0]]
+    for value, piece in zip(args, pieces[1:], strict=True):
+        out += [literal(value), piece]
+    return "".join(out)
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:

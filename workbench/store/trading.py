@@ -7,8 +7,10 @@ fills). Times are epoch milliseconds in, UTC timestamps in the tables.
 
 Every write goes through the store's `Writes` (`workbench.store.journal`): on the DuckDB file
 of the process that owns it, journaled before the call returns and applied by a writer
-thread; elsewhere, committed before it returns. Reads here first wait for the writes made
-before them, so the caller always reads its own writes.
+thread; on PostgreSQL in a live engine, queued and committed by a task on its event loop
+(`workbench.store.pg_writes`; the engine awaits `writes.durable()` where it needs the commit);
+elsewhere, committed before it returns. Reads here first wait for the writes made before
+them, so the caller always reads its own writes.
 """
 
 from __future__ import annotations

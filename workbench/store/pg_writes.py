@@ -305,7 +305,9 @@ class AsyncPgWrites(Writes):
             self._waiters = [(t, f) for t, f in self._waiters if t > self.applied]
         for future in done:
             loop = future.get_loop()
-            if not loop.is_closed():
+            if _on(loop):
+                _resolve(future)  # the writer task's own loop: at once
+            elif not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future)
         if self._problem is not None:
             log.warning("writes to %s reach it again", self.db.describe())

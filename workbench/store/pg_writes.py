@@ -15,9 +15,10 @@ the engine's store writes through `AsyncPgWrites`:
    transaction. A batch whose outcome is unknown (the connection dropped during the commit)
    is sent again and applies exactly once; a batch applied meanwhile by another path is
    refused by the check (`_APPLIED`) and dropped.
-4. `await durable()` waits until what was submitted before it is committed: the order
-   manager awaits it before an order goes out (its row is committed first) and before a fill
-   is booked in memory. Nothing else on the loop waits on a commit.
+4. `await durable()` waits until what was submitted before it is committed (committing the
+   queue itself when the task is not at it: no loop turns handed over in between): the
+   order manager awaits it before an order goes out (its row is committed first) and before
+   a fill is booked in memory. Nothing else on the loop waits on a commit.
 
 Reads through the store (`drain`, sync) see every write submitted before them: with writes
 pending, the caller commits them itself through the sync pool, with the same script and the
@@ -146,6 +147,8 @@ class AsyncPgWrites(Writes):
         self._task: asyncio.Task[None] | None = None
         self._pool: psycopg_pool.AsyncConnectionPool | None = None
         self._wake: asyncio.Event | None = None
+        self._turn: asyncio.Lock | None = None  # one committer at a time on the loop
+        self._pool_open = False
         self._problem: str | None = None
         self._closed = False
 
@@ -200,7 +203,11 @@ class AsyncPgWrites(Writes):
         self._loop = loop
         self._wake = asyncio.Event()
         self._wake.set()
-        self._task = loop.create_task(self._run(self._pool, self._wake), name="store-writer")
+        self._turn = asyncio.Lock()
+        self._pool_open = False
+        self._task = loop.create_task(
+            self._run(self._pool, self._wake, self._turn), name="store-writer"
+        )
 
     # -- waiting ------------------------------------------------------------------------------
     async def durable(self) -> None:
@@ -208,10 +215,18 @@ class AsyncPgWrites(Writes):
             target = self.last_seq
             if self.applied >= target:
                 return
-            future = asyncio.get_running_loop().create_future()
+        self._wake_writer()  # bound to this loop if to none
+        loop = asyncio.get_running_loop()
+        pool, turn = self._pool, self._turn
+        if self._loop is loop and pool is not None and turn is not None:
+            # Committed here rather than handed to the task: no loop turns in between.
+            await self._commit_queued(pool, turn, target)
+            return
+        with self._lock:  # the writer runs on another thread's loop: wait for it
+            if self.applied >= target:
+                return
+            future = loop.create_future()
             self._waiters.append((target, future))
-        if not self._wake_writer():  # pragma: no cover - a running loop is there to await on
-            self._commit_now()
         await future
 
     def drain(self) -> None:
@@ -219,13 +234,25 @@ class AsyncPgWrites(Writes):
             self._commit_now()
 
     # -- the writer task --------------------------------------------------------------------
-    async def _run(self, pool: psycopg_pool.AsyncConnectionPool, wake: asyncio.Event) -> None:
-        await pool.open(wait=False)
-        delay = self.retry_s
+    async def _run(
+        self, pool: psycopg_pool.AsyncConnectionPool, wake: asyncio.Event, turn: asyncio.Lock
+    ) -> None:
         while True:
             await wake.wait()
             wake.clear()
-            while batch := self._take():
+            await self._commit_queued(pool, turn)
+
+    async def _commit_queued(
+        self, pool: psycopg_pool.AsyncConnectionPool, turn: asyncio.Lock, target: int = 0
+    ) -> None:
+        """Commit what is queued (up to `target`, else all), one committer at a time (the
+        task or a `durable` caller), retried with backoff until it goes through."""
+        delay = self.retry_s
+        async with turn:
+            if not self._pool_open:
+                await pool.open(wait=False)
+                self._pool_open = True
+            while (not target or self.applied < target) and (batch := self._take()):
                 try:
                     await self._commit_async(pool, batch)
                 except Exception as exc:  # kept in the queue; said, and tried again
@@ -340,7 +367,7 @@ class AsyncPgWrites(Writes):
                 self._problem,
             )
         task, pool = self._task, self._pool
-        self._task = self._pool = self._loop = self._wake = None
+        self._task = self._pool = self._loop = self._wake = self._turn = None
         await _stop(task, pool)
 
     def close(self) -> None:
@@ -357,7 +384,7 @@ class AsyncPgWrites(Writes):
                 exc,
             )
         loop, task, pool = self._loop, self._task, self._pool
-        self._task = self._pool = self._loop = self._wake = None
+        self._task = self._pool = self._loop = self._wake = self._turn = None
         if loop is not None and loop.is_running():
             if _on(loop):
                 stop = loop.create_task(_stop(task, pool))

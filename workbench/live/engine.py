@@ -74,7 +74,6 @@ from workbench.live.events import (
     TaskFailed,
 )
 from workbench.live.feed import CandleFeed
-from workbench.live.interpreter import TradingInterpreter
 from workbench.live.lease_watch import LeaseWatch
 from workbench.live.order_manager import OrderManager
 from workbench.live.reconcile import reconcile_balances
@@ -145,7 +144,6 @@ class LiveEngine:
         self._equity: list[tuple[str, int, float, float, float, float]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = False
-        self._interpreter = TradingInterpreter()
         self._listeners: list[Listener] = []
         self._shown: dict[str, tuple[StrategyState, str | None]] = {}
         self.leases = LeaseWatch(store)
@@ -388,7 +386,6 @@ class LiveEngine:
     # -- running --------------------------------------------------------------------------
     async def start(self) -> None:
         """Start every feed, the broker's follow-up of resting orders, and housekeeping."""
-        self._interpreter.enter()  # no GIL wait nor full collection on the order path
         self._running = True
         halt = self.account.halt
         if halt is not None:
@@ -408,7 +405,6 @@ class LiveEngine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        self._interpreter.leave()
         self.flush()
         await self.store.trading.writes.detach()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from shipped import ARTIFACTS, ROOT
-from ui.pages import open_page
+from ui.pages import details, open_page, set_state, strategy_row
 
 from workbench.store import Store
 from workbench.store.sharing import owner_file, query
@@ -92,10 +92,11 @@ def test_every_tab_draws_offline(browser: Any, live_dashboard: Any) -> None:
 
 def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dashboard: Any) -> None:
     page, problems = open_streaming(browser, live_dashboard.url)
-    card = page.locator(".card", has_text="sma_cross-ETHBTC").first
-    card.get_by_role("button", name="Pause").click()
-    # The card shows the state read back from the store.
-    card.locator("text=/stored state: paused/").wait_for(timeout=15_000)
+    set_state(page, "sma_cross-ETHBTC", "Pause")
+    # The row's strategy is shown beside the table, with the state read back from the store.
+    details(page).locator("text=/sma_cross-ETHBTC/").wait_for(timeout=15_000)
+    details(page).locator("text=/stored state: paused/").wait_for(timeout=15_000)
+    strategy_row(page, "sma_cross-ETHBTC").locator("text=paused").wait_for(timeout=15_000)
     assert problems == []
     page.close()
 
@@ -112,8 +113,10 @@ def test_a_strategy_added_in_the_page_trades_and_is_stored(
     allocation.press("Enter")
     form.get_by_role("button", name="Add strategy").click()
     page.locator("text=/Added bollinger_reversion-XMRBTC-4/").wait_for(timeout=30_000)
-    card = page.locator(".card", has_text="bollinger_reversion-XMRBTC-4").first
-    card.locator("text=/stored state: running/").wait_for(timeout=15_000)
+    # A row of its own, in the table; picked, its details say it is stored as running.
+    strategy_row(page, "bollinger_reversion-XMRBTC-4").click()
+    details(page).locator("text=/bollinger_reversion-XMRBTC-4/").wait_for(timeout=15_000)
+    details(page).locator("text=/stored state: running/").wait_for(timeout=15_000)
     stored = query(
         "SELECT symbol, allocation, state FROM strategies WHERE strategy_id = ?",
         ["bollinger_reversion-XMRBTC-4"],

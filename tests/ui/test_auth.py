@@ -137,22 +137,25 @@ def test_a_viewer_sees_no_controls_and_a_crafted_click_is_refused_and_audited(
     assert page.locator(".bk-tab", has_text="Users").count() == 0
     assert page.locator(".bk-tab", has_text="Audit").count() == 0
     assert page.locator(STRATEGY_ROWS).count() == 3  # every strategy, without its controls
-    # A crafted client: give the strategies table a Pause control in BokehJS and click it.
-    revealed = page.evaluate(
+    # A crafted client: send the click a Pause control would send for the first row
+    # (sma_cross-ETHBTC), from BokehJS, though the page drew no control.
+    sent = page.evaluate(
         """() => {
+        const {ModelEvent} = Bokeh.require("core/bokeh_events");
+        class Crafted extends ModelEvent {
+          get event_values() { return {model: this.origin, column: "pause", row: 0}; }
+        }
+        Crafted.prototype.event_name = "cell-click";
         let n = 0;
         for (const doc of Bokeh.documents)
           for (const m of doc.all_models)
             if (m.css_classes?.includes("strategy-table")) {
-              m.buttons = {pause: '<button type="button" aria-label="Pause">P</button>'};
-              m.configuration = {...m.configuration};  // drawn again, with the control
-              n += 1;
+              m.trigger_event(new Crafted()); n += 1;
             }
         return n;
       }"""
     )
-    assert revealed == 1
-    set_state(page, "sma_cross-ETHBTC", "Pause")
+    assert sent == 1
     refused = "text=/Refused: vic \\(viewer\\) may not set_state/"
     page.locator(".strategy-note").locator(refused).wait_for(timeout=15_000)
     state = query(

@@ -13,6 +13,7 @@ from workbench.ui.live_strategy_table import (
     changed_cells,
     details_text,
     drawdown,
+    new_rows,
     sparkline,
     strategy_rows,
 )
@@ -97,8 +98,14 @@ def test_only_the_changed_cells_are_patched() -> None:
         "state": [(0, "paused")],
         "equity": [(0, "1.02000000 BTC")],
     }
-    # A strategy added (or the order changed): the rows are replaced, not patched.
-    assert changed_cells(before.iloc[:1], after) is None
+    # A strategy added: the first rows patched, the new one appended.
+    assert changed_cells(before.iloc[:1], after) == {
+        "state": [(0, "paused")],
+        "equity": [(0, "1.02000000 BTC")],
+    }
+    assert new_rows(before.iloc[:1], after).to_dict("records") == after.iloc[1:].to_dict("records")
+    # Strategies gone or in another order: the rows are replaced.
+    assert changed_cells(before, after.iloc[:1]) is None
     assert changed_cells(before, after.iloc[::-1].reset_index(drop=True)) is None
 
 

@@ -116,16 +116,25 @@ def strategy_rows(
 
 
 def changed_cells(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, list[tuple[int, Any]]] | None:
-    """Give the cells of ``new`` that differ from ``old`` as a Tabulator patch (column →
-    [(row, value)]), or None when the rows themselves changed (the table is then replaced)."""
-    if list(old.columns) != list(new.columns) or list(old["strategy"]) != list(new["strategy"]):
+    """Give the cells of ``new``'s first rows that differ from ``old`` as a Tabulator patch
+    (column → [(row, value)]); None when ``old``'s strategies are not the first of ``new``'s
+    in the same order (the table is then replaced). Rows past ``old``'s are new strategies,
+    appended (`new_rows`)."""
+    ids = list(old["strategy"])
+    if list(old.columns) != list(new.columns) or list(new["strategy"][: len(ids)]) != ids:
         return None
     patch: dict[str, list[tuple[int, Any]]] = {}
+    head = new.iloc[: len(ids)]
     for column in new.columns:
-        differ = np.flatnonzero(old[column].to_numpy() != new[column].to_numpy())
+        differ = np.flatnonzero(old[column].to_numpy() != head[column].to_numpy())
         if len(differ):
-            patch[column] = [(int(i), new[column].iat[i]) for i in differ]
+            patch[column] = [(int(i), head[column].iat[i]) for i in differ]
     return patch
+
+
+def new_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Give the rows of ``new`` past ``old``'s: strategies added since (to append)."""
+    return new.iloc[len(old) :].reset_index(drop=True)
 
 
 def details_text(row: Mapping[str, Any], stored_state: str) -> str:
@@ -228,13 +237,19 @@ class StrategyTable:
         self._status, self._stored = status, stored
         curves = {sid: self._spark(sid) for sid in status.get("strategy_id", [])}
         rows = strategy_rows(status, peaks, curves)
-        patch = changed_cells(self.table.value, rows) if len(self.table.value) else None
+        old = self.table.value
+        patch = changed_cells(old, rows) if len(old) else None
         if patch is None:
             self.table.value = rows
-            if self.selected is None and len(rows):
-                self.select(str(rows["strategy"].iat[0]))
-        elif patch:
-            self.table.patch(patch, as_index=False)
+        else:
+            # Patched and appended, never replaced: a replaced table is sent with new
+            # column models, which races the patches already on their way to the browser.
+            if patch:
+                self.table.patch(patch, as_index=False)
+            if len(rows) > len(old):
+                self.table.stream(new_rows(old, rows), reset_index=False)
+        if self.selected is None and len(rows):
+            self.select(str(rows["strategy"].iat[0]))
         self._show_details()
 
     def _show_details(self) -> None:
@@ -265,16 +280,17 @@ class StrategyTable:
             self.select(str(self.table.value["strategy"].iat[event.new[0]]))
 
     def _clicked(self, event: Any) -> None:
+        # Any cell picks its row's strategy (Tabulator's own row selection does not reach the
+        # server when a cell is clicked); a control cell also acts on it.
         states = {column: state for column, state, _, _ in CONTROLS}
-        if event.column not in states:
-            return
         try:
             sid = str(self.table.value["strategy"].iat[event.row])
         except (IndexError, TypeError):
             self.note.object = f"No strategy at row {event.row!r}."
             return
         self.select(sid)
-        self.set_state(sid, states[event.column])
+        if event.column in states:
+            self.set_state(sid, states[event.column])
 
     def set_state(self, sid: str, state: str) -> None:
         """Run, pause or stop a strategy as the acting user (the engine stores the change)."""

@@ -11,8 +11,8 @@ Debian's chromium, and measures:
 - streaming: closed candles the chart took per second against the candles the engine
   closed (a ratio: 1.0 means the page keeps up);
 - main-thread blocking in the browser: share of wall time spent in long tasks (> 50 ms);
-- a click's round trip: a row's Pause pressed until the details beside the table show the
-  state read back from the store.
+- a click's round trip: a row's Pause pressed until the note beside the table says the
+  engine set (and stored) it.
 
 ``--screenshot docs/live-page.png`` also saves the first screen after streaming (the README's
 picture: ``--strategies 10 --seconds 10 --screenshot docs/live-page.png``).
@@ -179,8 +179,8 @@ def main() -> None:
                 row = rows.last  # the last one drawn: scrolled into view by the click
                 began = time.monotonic()
                 row.get_by_role("button", name="Pause").click()
-                details = page.locator(".strategy-details")
-                details.locator("text=/stored state: paused/").wait_for(timeout=60_000)
+                done = page.locator(".strategy-note").locator("text=/: set paused/")
+                done.wait_for(timeout=60_000)
                 print(f"pause round trip: {time.monotonic() - began:.2f} s (click to stored state)")
                 browser.close()
         finally:

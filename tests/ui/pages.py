@@ -57,6 +57,14 @@ def set_state(page: Any, strategy_id: str, control: str) -> None:
     strategy_row(page, strategy_id).get_by_role("button", name=control).click()
 
 
+def state_shown(page: Any, strategy_id: str, state: str, timeout_ms: int = 30_000) -> None:
+    """Wait until a strategy's row shows a state, and the note beside the table says it was
+    set (after the engine stored it)."""
+    strategy_row(page, strategy_id).locator(f"text={state}").wait_for(timeout=timeout_ms)
+    note = page.locator(".strategy-note").locator(f"text=/{strategy_id}: set {state}/")
+    note.wait_for(timeout=timeout_ms)
+
+
 def details(page: Any) -> Any:
     """Give the selected strategy's details beside the table."""
     return page.locator(".strategy-details")

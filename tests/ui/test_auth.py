@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from shipped import ARTIFACTS
 from ui.conftest import COOKIE_SECRET, serve_with_login, worker_log_name
-from ui.pages import STRATEGY_ROWS, details, set_state
+from ui.pages import STRATEGY_ROWS, set_state, state_shown
 
 from workbench.store.sharing import query
 
@@ -250,8 +250,7 @@ def test_a_trader_pauses_a_strategy_places_an_order_then_logs_out_for_good(
 ) -> None:
     context, page, problems = log_in(browser, server, "tess")
     set_state(page, "ema_cross_rsi-ETHBTC", "Pause")
-    details(page).locator("text=/ema_cross_rsi-ETHBTC/").wait_for(timeout=15_000)
-    details(page).locator("text=/stored state: paused/").wait_for(timeout=15_000)
+    state_shown(page, "ema_cross_rsi-ETHBTC", "paused")
     assert ("set_state", "allowed", "ema_cross_rsi-ETHBTC") in audit_rows(server, "tess")
     ticket = page.locator(".bk-panel-models-layout-Column", has_text="Order ticket").last
     ticket.locator("select").first.select_option("sma_cross-ETHBTC")

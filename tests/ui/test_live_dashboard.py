@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from shipped import ARTIFACTS, ROOT
-from ui.pages import details, open_page, set_state, strategy_row
+from ui.pages import details, open_page, set_state, state_shown, strategy_row
 
 from workbench.store import Store
 from workbench.store.sharing import owner_file, query
@@ -93,10 +93,9 @@ def test_every_tab_draws_offline(browser: Any, live_dashboard: Any) -> None:
 def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dashboard: Any) -> None:
     page, problems = open_streaming(browser, live_dashboard.url)
     set_state(page, "sma_cross-ETHBTC", "Pause")
-    # The row's strategy is shown beside the table, with the state read back from the store.
-    details(page).locator("text=/sma_cross-ETHBTC/").wait_for(timeout=15_000)
-    details(page).locator("text=/stored state: paused/").wait_for(timeout=15_000)
-    strategy_row(page, "sma_cross-ETHBTC").locator("text=paused").wait_for(timeout=15_000)
+    state_shown(page, "sma_cross-ETHBTC", "paused")
+    # Its details (it is the first strategy, shown first) give the state read back from the store.
+    details(page).locator("text=/stored state: paused/").wait_for(timeout=30_000)
     assert problems == []
     page.close()
 
@@ -115,8 +114,8 @@ def test_a_strategy_added_in_the_page_trades_and_is_stored(
     page.locator("text=/Added bollinger_reversion-XMRBTC-4/").wait_for(timeout=30_000)
     # A row of its own, in the table; picked, its details say it is stored as running.
     strategy_row(page, "bollinger_reversion-XMRBTC-4").click()
-    details(page).locator("text=/bollinger_reversion-XMRBTC-4/").wait_for(timeout=15_000)
-    details(page).locator("text=/stored state: running/").wait_for(timeout=15_000)
+    details(page).locator("text=/bollinger_reversion-XMRBTC-4/").wait_for(timeout=30_000)
+    details(page).locator("text=/stored state: running/").wait_for(timeout=30_000)
     stored = query(
         "SELECT symbol, allocation, state FROM strategies WHERE strategy_id = ?",
         ["bollinger_reversion-XMRBTC-4"],

@@ -103,7 +103,9 @@ def test_only_the_changed_cells_are_patched() -> None:
         "state": [(0, "paused")],
         "equity": [(0, "1.02000000 BTC")],
     }
-    assert new_rows(before.iloc[:1], after).to_dict("records") == after.iloc[1:].to_dict("records")
+    added = new_rows(before.iloc[:1], after)
+    assert added.to_dict("records") == after.iloc[1:].to_dict("records")
+    assert list(added.index) == [1]  # numbered after the rows already shown
     # Strategies gone or in another order: the rows are replaced.
     assert changed_cells(before, after.iloc[:1]) is None
     assert changed_cells(before, after.iloc[::-1].reset_index(drop=True)) is None

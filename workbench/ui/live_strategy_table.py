@@ -26,7 +26,7 @@ from workbench.ui.stat_tables import NUMBER_SORT, signed_colours
 
 SPARK_POINTS = 60  # points of a sparkline (the curve sampled evenly, its last point kept)
 SPARK_WIDTH, SPARK_HEIGHT = 72, 20
-MIN_WIDTH_PX, MAX_HEIGHT_PX = 560, 620  # the table scrolls past this height
+WIDTH_PX, MAX_HEIGHT_PX = 660, 620  # the table scrolls past these
 #: Small type and tight cells: fifty rows on a screen or two, the chart still beside them.
 COMPACT = """
 .tabulator { font-size: 12.5px !important; }
@@ -133,8 +133,9 @@ def changed_cells(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, list[tuple[
 
 
 def new_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """Give the rows of ``new`` past ``old``'s: strategies added since (to append)."""
-    return new.iloc[len(old) :].reset_index(drop=True)
+    """Give the rows of ``new`` past ``old``'s: strategies added since (to append), with
+    their own row numbers as index (the table's index stays unique: clicks find their row)."""
+    return new.iloc[len(old) :]
 
 
 def details_text(row: Mapping[str, Any], stored_state: str) -> str:
@@ -199,10 +200,13 @@ class StrategyTable:
                 ],
                 # Grows with its rows up to this, then scrolls (drawing only the rows seen).
                 "maxHeight": f"{MAX_HEIGHT_PX}px",
+                "columnDefaults": {"minWidth": 30},
             },
             titles={"curve": "equity", "equity": "equity now"},
             theme="simple",
             stylesheets=[COMPACT],
+            widths={"strategy": 150},
+            width=WIDTH_PX,
         )
         self.table.style.apply(state_colours, axis=None)
         self.table.on_click(self._clicked)
@@ -280,25 +284,28 @@ class StrategyTable:
             self.select(str(self.table.value["strategy"].iat[event.new[0]]))
 
     def _clicked(self, event: Any) -> None:
-        # Any cell picks its row's strategy (Tabulator's own row selection does not reach the
-        # server when a cell is clicked); a control cell also acts on it.
+        # A control acts on its row's strategy (the chart stays where it is); any other cell
+        # picks the strategy (Tabulator's own row selection does not reach the server when a
+        # cell is clicked).
         states = {column: state for column, state, _, _ in CONTROLS}
         try:
             sid = str(self.table.value["strategy"].iat[event.row])
         except (IndexError, TypeError):
             self.note.object = f"No strategy at row {event.row!r}."
             return
-        self.select(sid)
         if event.column in states:
             self.set_state(sid, states[event.column])
+        else:
+            self.select(sid)
 
     def set_state(self, sid: str, state: str) -> None:
         """Run, pause or stop a strategy as the acting user (the engine stores the change)."""
         try:
             self.acting.set_state(sid, state)
-            self.note.object = ""
+            self.note.object = f"{sid}: set {state}."
         except (NotAuthorized, BadInput, ActionFailed) as exc:
-            self.note.object = f"Refused: {exc}" if isinstance(exc, NotAuthorized) else str(exc)
+            why = f"Refused: {exc}" if isinstance(exc, NotAuthorized) else str(exc)
+            self.note.object = f"{sid}: {why}"
 
     def __panel__(self) -> Any:
-        return pn.Column(self.table, self.details, self.note, width=self.table.width)
+        return pn.Column(self.table, self.details, self.note, width=WIDTH_PX)

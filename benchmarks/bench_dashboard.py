@@ -15,7 +15,7 @@ Debian's chromium, and measures:
   engine set (and stored) it.
 
 ``--screenshot docs/live-page.png`` also saves the first screen after streaming (the README's
-picture: ``--strategies 10 --seconds 10 --screenshot docs/live-page.png``).
+picture: ``--seconds 10 --screenshot docs/live-page.png``).
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ class StrategyTable:
             show_index=False,
             disabled=True,
             selectable=1,
-            layout="fit_data_table",
+            layout="fit_columns",  # the columns share its width: nothing spills over
             buttons=dict(control_buttons()) if controls else {},
             css_classes=["strategy-table"],
             formatters={"curve": {"type": "html"}},
@@ -205,7 +205,7 @@ class StrategyTable:
             titles={"curve": "equity", "equity": "equity now"},
             theme="simple",
             stylesheets=[COMPACT],
-            widths={"strategy": 150},
+            widths={"strategy": 150, "state": 64, "trades": 48, "curve": 80},
             width=WIDTH_PX,
         )
         self.table.style.apply(state_colours, axis=None)

@@ -27,6 +27,9 @@ from workbench.ui.stat_tables import NUMBER_SORT, signed_colours
 SPARK_POINTS = 60  # points of a sparkline (the curve sampled evenly, its last point kept)
 SPARK_WIDTH, SPARK_HEIGHT = 72, 20
 WIDTH_PX, MAX_HEIGHT_PX = 660, 620  # the table scrolls past these
+#: Column widths; the three controls share what is left of WIDTH_PX.
+COLUMN_PX = {"strategy": 140, "state": 60, "equity": 112, "return": 62, "drawdown": 64}
+COLUMN_PX |= {"trades": 46, "curve": 80}
 #: Small type and tight cells: fifty rows on a screen or two, the chart still beside them.
 COMPACT = """
 .tabulator { font-size: 12.5px !important; }
@@ -205,7 +208,7 @@ class StrategyTable:
             titles={"curve": "equity", "equity": "equity now"},
             theme="simple",
             stylesheets=[COMPACT],
-            widths={"strategy": 150, "state": 64, "trades": 48, "curve": 80},
+            widths=COLUMN_PX,
             width=WIDTH_PX,
         )
         self.table.style.apply(state_colours, axis=None)

@@ -12,17 +12,19 @@ on the server.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import panel as pn
+from bokeh.models import HTMLTemplateFormatter
 
 from workbench.auth.acting import ActingEngine, ActionFailed, BadInput
 from workbench.auth.roles import Action, NotAuthorized
-from workbench.ui.formats import COLOURS, money, percent, pnl, quote_of, tone
-from workbench.ui.stat_tables import NUMBER_SORT, signed_colours
+from workbench.ui.formats import COLOURS, Tone, money, percent, pnl, quote_of, tone
+from workbench.ui.stat_tables import NUMBER_SORT
 
 SPARK_POINTS = 60  # points of a sparkline (the curve sampled evenly, its last point kept)
 SPARK_WIDTH, SPARK_HEIGHT = 72, 20
@@ -164,12 +166,26 @@ def base_of(symbol: str) -> str:
     return str(symbol).split("/")[0]
 
 
-def state_colours(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give the CSS of each cell: states in their colour, signed numbers in theirs."""
-    css = signed_colours(frame)
-    if "state" in frame:
-        css["state"] = [f"color: {STATE_COLOURS.get(s, '#555555')}" for s in frame["state"]]
-    return css
+def cell_colours() -> dict[str, HTMLTemplateFormatter]:
+    """Give the formatters that colour the state and return cells in the browser: states in
+    their colour, returns by their sign as `tone_of_text` reads it (`+0.00%` is flat).
+
+    Coloured by the browser as it draws a cell, not by a pandas style: a style is computed
+    again and sent on every patch, and the browser then redraws every row of the table (once
+    a second, fifty rows; a click landing on a row being redrawn is lost).
+    """
+    states = json.dumps(STATE_COLOURS)
+    flat, gain, loss = (COLOURS[t] for t in (Tone.FLAT, Tone.GAIN, Tone.LOSS))
+    state = f'<span style="color: <%= {states}[value] || "{flat}" %>"><%= value %></span>'
+    signed = (
+        f'<span style="color: <%= !/[1-9∞]/.test(String(value).split(" ")[0]) ? "{flat}" : '
+        f'String(value)[0] == "+" ? "{gain}" : String(value)[0] == "-" ? "{loss}" : "{flat}" %>">'
+        "<%= value %></span>"
+    )
+    return {
+        "state": HTMLTemplateFormatter(template=state),
+        "return": HTMLTemplateFormatter(template=signed),
+    }
 
 
 class StrategyTable:
@@ -195,7 +211,7 @@ class StrategyTable:
             layout="fit_columns",  # the columns share its width: nothing spills over
             buttons=dict(control_buttons()) if controls else {},
             css_classes=["strategy-table"],
-            formatters={"curve": {"type": "html"}},
+            formatters={"curve": {"type": "html"}, **cell_colours()},
             configuration={
                 "columns": [
                     *({"field": c, **NUMBER_SORT} for c in NUMBERS),
@@ -211,7 +227,6 @@ class StrategyTable:
             widths=COLUMN_PX,
             width=WIDTH_PX,
         )
-        self.table.style.apply(state_colours, axis=None)
         self.table.on_click(self._clicked)
         self.table.param.watch(self._selected, "selection")
         self.details = pn.pane.Markdown(

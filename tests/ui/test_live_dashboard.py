@@ -100,6 +100,35 @@ def test_pausing_a_strategy_in_the_page_stores_its_state(browser: Any, live_dash
     page.close()
 
 
+def test_strategies_picked_one_after_another_each_get_their_chart_cleanly(
+    browser: Any, live_dashboard: Any
+) -> None:
+    # Each pick swaps the market chart for the picked strategy's, while candles stream into
+    # it: the new chart has to reach the browser before what is streamed into it (a stream
+    # that overtook it failed there with "reference ... isn't known").
+    page, problems = open_streaming(browser, live_dashboard.url)
+    picks = ["ema_cross_rsi-ETHBTC", "bollinger_reversion-LTCBTC", "sma_cross-ETHBTC"] * 5
+    for sid in picks:
+        # A click event on the cell, sent as soon as the cell is there: the table draws its
+        # rows anew on every patch (once a second), so a pointer click waiting for the row to
+        # stay put can wait for long on a loaded machine.
+        strategy_row(page, sid).locator('[tabulator-field="return"]').dispatch_event("click")
+        page.wait_for_timeout(300)
+    details(page).locator(f"text=/{picks[-1]}/").wait_for(timeout=30_000)
+    market = page.locator(".bk-panel-models-layout-Column", has_text="bars streamed").last
+    market.locator("select").first.wait_for(timeout=30_000)
+    deadline = time.monotonic() + 30
+    while market.locator("select").first.input_value() != picks[-1]:
+        assert time.monotonic() < deadline, "the chart did not follow the last pick"
+        page.wait_for_timeout(250)
+    first = bars_streamed(page)  # the last pick's chart streams on
+    while bars_streamed(page) <= first and time.monotonic() < deadline + 30:
+        page.wait_for_timeout(500)
+    assert bars_streamed(page) > first
+    assert problems == []
+    page.close()
+
+
 def test_a_strategy_added_in_the_page_trades_and_is_stored(
     browser: Any, live_dashboard: Any
 ) -> None:

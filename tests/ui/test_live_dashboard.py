@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from shipped import ARTIFACTS, ROOT
 from ui.pages import details, open_page, set_state, state_shown, strategy_row
 
@@ -114,7 +115,16 @@ def test_strategies_picked_one_after_another_each_get_their_chart_cleanly(
         # stay put can wait for long on a loaded machine.
         strategy_row(page, sid).locator('[tabulator-field="return"]').dispatch_event("click")
         page.wait_for_timeout(300)
-    details(page).locator(f"text=/{picks[-1]}/").wait_for(timeout=30_000)
+    shown = details(page).locator(f"text=/{picks[-1]}/")
+    for _ in range(10):  # a click landing on a row as it is drawn again is lost: click again
+        try:
+            shown.wait_for(timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            strategy_row(page, picks[-1]).locator('[tabulator-field="return"]').dispatch_event(
+                "click"
+            )
+    shown.wait_for(timeout=30_000)
     market = page.locator(".bk-panel-models-layout-Column", has_text="bars streamed").last
     market.locator("select").first.wait_for(timeout=30_000)
     deadline = time.monotonic() + 30

@@ -103,18 +103,7 @@ class LiveDashboard(param.Parameterized):
             self._callback.stop()
 
     def tick(self) -> None:
-        """Draw what happened since the last tick (build the page once the engine runs).
-
-        Every change a tick makes goes out through Panel's own ordered dispatch
-        (`pn.io.unlocked`), the one that sends the changes of Panel components: changes made
-        to Bokeh models directly (a source streamed, a chart swapped for another strategy's)
-        would otherwise go out through Bokeh's, and a stream to a new chart's source could
-        reach the browser before the chart itself ("reference ... isn't known").
-        """
-        with pn.io.unlocked():
-            self._tick()
-
-    def _tick(self) -> None:
+        """Draw what happened since the last tick (build the page once the engine runs)."""
         if time.monotonic() - self._checked_at >= SESSION_CHECK_S:
             self._checked_at = time.monotonic()
             now = self.who()

@@ -83,7 +83,12 @@ class MarketView(param.Parameterized):
     def __init__(self, service: LiveService, **params: Any) -> None:
         super().__init__(**params)
         self.service = service
-        self.pane = pn.pane.Bokeh(sizing_mode="stretch_width", min_height=700)
+        # One Bokeh column for the whole page's life; another strategy's charts replace its
+        # children (a Bokeh change, sent in order with the streams into their sources), not
+        # the pane's object (a Panel change, sent by Panel's own dispatch, which a stream sent
+        # by Bokeh's could overtake: "reference ... isn't known" in the browser).
+        self.charts = column(sizing_mode="stretch_width")
+        self.pane = pn.pane.Bokeh(self.charts, sizing_mode="stretch_width", min_height=700)
         self.status = pn.pane.Markdown("", name="bars")
         self._built_to_ms = -math.inf  # the last closed candle the charts were built with
         self._stale = False  # another strategy picked: rebuilt at the next push
@@ -126,7 +131,7 @@ class MarketView(param.Parameterized):
         self.equity = ColumnDataSource(self._equity(rows[0]["ts"] if rows else 0))
         self.peak = max(self.equity.data["equity"], default=runner.initial_cash)
         self.bars_streamed = 0
-        self.pane.object = self._figures(history["close"] if len(history) else None)
+        self.charts.children = self._figures(history["close"] if len(history) else None)
         self._show_status()
 
     def _history(self, end_ms: int, warmup: int) -> pd.DataFrame:
@@ -170,7 +175,7 @@ class MarketView(param.Parameterized):
             "drawdown": list(equity / peak - 1.0) if len(equity) else [],
         }
 
-    def _figures(self, close: pd.Series | None) -> Any:
+    def _figures(self, close: pd.Series | None) -> list[Any]:
         price = price_figure(self.source, f"{self.strategy} · {self.key[1]} {self.key[2]}", 340)
         colors = iter(Category10_10 * 5)
         oscillators: dict[str, list[str]] = {}
@@ -226,7 +231,7 @@ class MarketView(param.Parameterized):
         drawdown.varea("ts", 0, "drawdown", source=self.equity, color=EXIT, alpha=0.4)
         drawdown.yaxis.formatter = NumeralTickFormatter(format="0.0%")
         panes += [equity, drawdown]
-        return column(*panes, sizing_mode="stretch_width")
+        return panes
 
     # -- streaming ---------------------------------------------------------------------
     def push(self, closed: list[Closed], forming: dict[Key, Candle], fills: list[Any]) -> None:

@@ -289,8 +289,9 @@ class StrategyTable:
     def select(self, sid: str) -> None:
         """Show this strategy's chart and details."""
         if sid != self.selected:
+            # The note stays: it names its strategy, and a click on a row's control also
+            # selects the row (Tabulator sends both), which must not wipe what it said.
             self.selected = sid
-            self.note.object = ""
             self.on_select(sid)
         ids = list(self.table.value["strategy"])
         if sid in ids and self.table.selection != [ids.index(sid)]:

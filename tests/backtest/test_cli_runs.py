@@ -157,3 +157,15 @@ def test_backtests_size_orders_by_the_stored_market_rules(run, db: Path) -> None
     free = np.array([t["size"] for t in ideal["trades"]]) / rules.amount_step
     assert np.abs(free - np.round(free)).max() > 1e-3
     assert ruled["stats"]["refused_orders"] == 0 == ideal["stats"]["refused_orders"]
+
+
+def test_text_output_reads_as_traders_read_it_and_json_keeps_the_numbers(run) -> None:
+    out = json.loads(run("backtest", SPEC, "--param", "fast=11", "--json"))
+    stats = out["stats"]
+    assert isinstance(stats["total_return"], float)  # --json: the raw number
+    text = run("runs", "show", out["run_id"])
+    shown = json.loads(next(line for line in text.splitlines() if line.startswith("stats"))[16:])
+    assert shown["total_return"] == f"{100 * stats['total_return']:+.2f}%"
+    assert shown["max_drawdown"] == f"{100 * stats['max_drawdown']:.2f}%"
+    assert shown["sharpe"] == f"{stats['sharpe']:.2f}"
+    assert shown["final_equity"] == f"{stats['final_equity']:,.8f} BTC"

@@ -38,6 +38,7 @@ from alert_receiver import Receiver, receiving
 from prometheus_client.parser import text_string_to_metric_families
 from shipped import ARTIFACTS, ROOT
 from ui.conftest import browser, free_port  # noqa: F401  (browser: a fixture)
+from ui.pages import STRATEGY_ROWS
 
 from workbench.auth.accounts import Accounts
 from workbench.auth.roles import Role, User
@@ -359,7 +360,7 @@ def test_a_page_through_the_proxy_and_a_lockout_of_the_forwarded_address(
     page.fill("#username", ADMIN[0])
     page.fill("#password", ADMIN[1])
     page.click("#login")
-    page.locator(".card").first.wait_for(timeout=90_000)  # drawn by Bokeh over the socket
+    page.locator(STRATEGY_ROWS).first.wait_for(timeout=90_000)  # drawn by Bokeh over the socket
     assert any(url.startswith(f"wss://127.0.0.1:{deployed.port}/") for url in sockets), sockets
     # Wrong passwords from another client: the server sees its address, as the proxy
     # forwarded it (--use-xheaders); the third locks out that name and that address only.

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from shipped import ARTIFACTS
 from ui.conftest import COOKIE_SECRET, serve_with_login, worker_log_name
+from ui.pages import STRATEGY_ROWS, set_state, state_shown
 
 from workbench.store.sharing import query
 
@@ -94,7 +95,7 @@ def log_in(browser: Any, server: Server, name: str) -> tuple[Any, Any, list[str]
     submit(page, name, PASSWORDS[name])
     page.wait_for_url(re.compile(r".*/dashboard$"), timeout=30_000)
     page.locator("text=/Signed in as/").wait_for(timeout=30_000)
-    page.locator(".card").first.wait_for(timeout=60_000)
+    page.locator(STRATEGY_ROWS).first.wait_for(timeout=60_000)
     return context, page, problems
 
 
@@ -135,20 +136,28 @@ def test_a_viewer_sees_no_controls_and_a_crafted_click_is_refused_and_audited(
         assert page.get_by_role("button", name=control, exact=True).count() == 0
     assert page.locator(".bk-tab", has_text="Users").count() == 0
     assert page.locator(".bk-tab", has_text="Audit").count() == 0
-    # A crafted client: reveal a card's hidden Pause button in BokehJS and click it.
-    revealed = page.evaluate(
+    assert page.locator(STRATEGY_ROWS).count() == 3  # every strategy, without its controls
+    # A crafted client: send the click a Pause control would send for the first row
+    # (sma_cross-ETHBTC), from BokehJS, though the page drew no control.
+    sent = page.evaluate(
         """() => {
+        const {ModelEvent} = Bokeh.require("core/bokeh_events");
+        class Crafted extends ModelEvent {
+          get event_values() { return {model: this.origin, column: "pause", row: 0}; }
+        }
+        Crafted.prototype.event_name = "cell-click";
         let n = 0;
         for (const doc of Bokeh.documents)
           for (const m of doc.all_models)
-            if (m.label === "Pause" && m.visible === false) { m.visible = true; n += 1; }
+            if (m.css_classes?.includes("strategy-table")) {
+              m.trigger_event(new Crafted()); n += 1;
+            }
         return n;
       }"""
     )
-    assert revealed >= 3
-    card = page.locator(".card", has_text="sma_cross-ETHBTC").first
-    card.get_by_role("button", name="Pause").click()
-    card.locator("text=/Refused: vic \\(viewer\\) may not set_state/").wait_for(timeout=15_000)
+    assert sent == 1
+    refused = "text=/Refused: vic \\(viewer\\) may not set_state/"
+    page.locator(".strategy-note").locator(refused).wait_for(timeout=15_000)
     state = query(
         "SELECT state FROM strategies WHERE strategy_id = 'sma_cross-ETHBTC'", db=server.db
     )
@@ -240,9 +249,8 @@ def test_a_trader_pauses_a_strategy_places_an_order_then_logs_out_for_good(
     browser: Any, server: Server
 ) -> None:
     context, page, problems = log_in(browser, server, "tess")
-    card = page.locator(".card", has_text="ema_cross_rsi-ETHBTC").first
-    card.get_by_role("button", name="Pause").click()
-    card.locator("text=/stored state: paused/").wait_for(timeout=15_000)
+    set_state(page, "ema_cross_rsi-ETHBTC", "Pause")
+    state_shown(page, "ema_cross_rsi-ETHBTC", "paused")
     assert ("set_state", "allowed", "ema_cross_rsi-ETHBTC") in audit_rows(server, "tess")
     ticket = page.locator(".bk-panel-models-layout-Column", has_text="Order ticket").last
     ticket.locator("select").first.select_option("sma_cross-ETHBTC")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipped import ARTIFACTS
-from ui.pages import open_page
+from ui.pages import STRATEGY_ROWS, open_page
 
 
 def test_dashboard_loads_without_console_errors_and_shows_the_demo_strategies(
@@ -17,6 +17,7 @@ def test_dashboard_loads_without_console_errors_and_shows_the_demo_strategies(
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert problems == []
-    # A card per demo strategy, each with its controls.
-    assert page.get_by_role("button", name="Pause").count() == 3
+    # A row per demo strategy, each with its controls.
+    assert page.locator(STRATEGY_ROWS).count() == 3
+    assert page.locator(STRATEGY_ROWS).get_by_role("button", name="Pause").count() == 3
     page.close()

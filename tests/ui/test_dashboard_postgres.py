@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from shipped import ROOT
 from ui.conftest import LIVE_ENV, serve
-from ui.pages import open_page
+from ui.pages import open_page, set_state, state_shown
 
 from workbench.data.shipped import ensure_shipped
 from workbench.store import Store
@@ -30,9 +30,8 @@ def test_the_dashboard_trades_on_postgres_and_a_pause_is_stored(browser: Any, pg
     with serve(app, pg_url, "panel-serve-postgres.log", LIVE_ENV, setup=True) as url:
         page, problems = open_page(browser, url)
         page.wait_for_selector("text=/bars streamed/", timeout=60_000)
-        card = page.locator(".card", has_text="sma_cross-ETHBTC").first
-        card.get_by_role("button", name="Pause").click()
-        card.locator("text=/stored state: paused/").wait_for(timeout=15_000)
+        set_state(page, "sma_cross-ETHBTC", "Pause")
+        state_shown(page, "sma_cross-ETHBTC", "paused")
         first = marks(pg_url)
         deadline = time.monotonic() + 30
         while marks(pg_url) <= first and time.monotonic() < deadline:

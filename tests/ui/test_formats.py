@@ -131,6 +131,7 @@ def test_each_statistic_reads_by_what_it_is() -> None:
         "ideal": np.bool_(False),
         "kind": "backtest",
         "alpha": 0.000123456789,
+        "entry_price": 0.0877009712,
     }
     assert format_stats(stats, "BTC") == {
         "total_return": "+7.34%",
@@ -151,6 +152,7 @@ def test_each_statistic_reads_by_what_it_is() -> None:
         "ideal": "False",
         "kind": "backtest",
         "alpha": "0.000123457",
+        "entry_price": "0.087700971",
     }
 
 

@@ -89,6 +89,10 @@ async def test_saved_runs_are_listed_and_compared(app: ResearchApp) -> None:
     second = app.backtest.saved_run
     listed = app.runs.table.value
     assert {first, second} <= set(listed["run_id"])
+    # Shown as traders read them; the frame the view keeps holds the numbers.
+    shown, stored = (f.set_index("run_id").loc[second] for f in (listed, app.runs.runs))
+    assert shown["total_return"] == f"{100 * stored['total_return']:+.2f}%"
+    assert shown["sharpe"] == f"{stored['sharpe']:.2f}"
     table = app.runs.compare([first, second])
     assert list(table.columns) == [first, second]
     assert table.loc["params", second] == '{"fast": 20, "rsi_max": 70, "slow": 26}'

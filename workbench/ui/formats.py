@@ -48,6 +48,9 @@ DAYS = frozenset({"max_drawdown_days"})
 #: Amounts in the quote currency; P&L-like ones carry their sign (and a colour in tables).
 AMOUNTS = frozenset({"final_equity", "equity", "cash", "fees", "allocation", "allocated"})
 PNL = frozenset({"pnl", "realized_pnl", "unrealized_pnl", "expectancy"})
+#: Prices and base-currency sizes: to 8 significant digits (no unit: a price is quote per base).
+PRECISE = frozenset({"price", "entry_price", "exit_price", "average_price", "position", "amount"})
+PRECISE |= {"size", "filled"}
 #: Stablecoins and fiat, shown to the cent; every other quote to 8 decimals (the satoshi).
 CENTS = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI", "EUR", "GBP", "TRY"})
 
@@ -209,6 +212,8 @@ def format_stat(name: str, value: Any, quote: str | None = None) -> str:
         return pnl(value, quote)
     if name in AMOUNTS:
         return money(value, quote)
+    if name in PRECISE:
+        return f"{value:.8g}"
     if isinstance(value, int):
         return f"{value:,d}"
     if value.is_integer() and abs(value) < 1e15:

@@ -2,11 +2,11 @@
 
 Each session subscribes an event buffer to the shared `LiveService` and drains it on a
 periodic callback (which holds the document lock, so Bokeh models may change there): the
-market view and the comparison stream what closed or formed since the last tick; cards,
-portfolio and tables refresh from `engine.status()` once a second and from the store when an
-order, fill, refusal or state change happened; the Risk tab from halts, limit changes and
-refusals, and its bars every 2 s. The buffer is dropped when the session ends; the engine
-goes on.
+market view and the comparison stream what closed or formed since the last tick; the
+strategies table, portfolio and tables refresh from `engine.status()` once a second and from
+the store when an order, fill, refusal or state change happened; the Risk tab from halts,
+limit changes and refusals, and its bars every 2 s. The buffer is dropped when the session
+ends; the engine goes on.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from workbench.ui.live_alerts import AlertsView, notify
 from workbench.ui.live_market import MarketView
 from workbench.ui.live_orders import OrderTicket
 from workbench.ui.live_risk import RiskView
-from workbench.ui.live_strategies import AddStrategy, StrategyCard
+from workbench.ui.live_strategies import AddStrategy
+from workbench.ui.live_strategy_table import StrategyTable
 from workbench.ui.live_tables import ComparisonView, LiveTables, PortfolioView
 from workbench.ui.shared import EventBuffer, LiveService
 
-STATUS_EVERY_S = 1.0  # cards
+STATUS_EVERY_S = 1.0  # the strategies table
 TABLES_EVERY_S = 3.0  # positions, portfolio and metrics tables (each sent whole)
 SESSION_CHECK_S = 5.0  # the session checked again (logout, role change, removal)
 log = logging.getLogger(__name__)
@@ -70,8 +71,7 @@ class LiveDashboard(param.Parameterized):
         self.acting: ActingEngine | None = None
         self.expired = False
         self.buffer: EventBuffer | None = None
-        self.cards: dict[str, StrategyCard] = {}
-        self.card_box = pn.FlexBox(sizing_mode="stretch_width", name="strategies")
+        self.known: set[str] = set()  # strategies the page has been told of
         self.main = pn.Column(
             pn.pane.Markdown("Starting the live engine…", name="starting"),
             sizing_mode="stretch_width",
@@ -153,7 +153,7 @@ class LiveDashboard(param.Parameterized):
         if "alert" in dirty:
             self.alerts_view.soon()
         self.alerts_view.tick()
-        if len(self.service.engine.strategies) != len(self.cards):
+        if len(self.service.engine.strategies) != len(self.known):
             self._add_new_strategies()
         self.market.push(closed, forming, fills)
         self.comparison.push(closed)
@@ -183,6 +183,8 @@ class LiveDashboard(param.Parameterized):
         self.ticket = OrderTicket(self.service, acting)
         self.risk = RiskView(self.service, acting)
         self.alerts_view = AlertsView(store)
+        self.strategies = StrategyTable(acting, self._curve, self._show_strategy)
+        self.market.param.watch(lambda e: self.strategies.select(e.new), "strategy")
         self._add_new_strategies()
         self.refresh_status()
         tabs: list[tuple[str, Any]] = [
@@ -200,31 +202,42 @@ class LiveDashboard(param.Parameterized):
             self.audit_view = AuditView(acting)
             self.audit_view.refresh()
             tabs.append(("Audit", self.audit_view))
-        self.main[:] = [self.card_box, lazy_tabs(*tabs, sizing_mode="stretch_width")]
+        self.main[:] = [
+            pn.Row(
+                self.strategies,
+                lazy_tabs(*tabs, sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            )
+        ]
         self.sidebar[:] = [self.add_form, self.ticket]
         self.buffer = self.service.subscribe()
         log.warning("live page built in %.2f s", time.perf_counter() - began)
 
     def _add_new_strategies(self) -> None:
-        for sid in self.service.engine.strategies:
-            if sid not in self.cards:
-                assert self.acting is not None
-                self.cards[sid] = StrategyCard(self.service, self.acting, strategy_id=sid)
-                self.card_box.append(self.cards[sid])
+        self.known = set(self.service.engine.strategies)
         self.market.refresh_strategies()
         self.comparison.add_missing()
         self.ticket.refresh_strategies()
 
+    def _curve(self, sid: str) -> list[float]:
+        """Give a strategy's recent return curve (the comparison's, streamed on each bar)."""
+        source = self.comparison.sources.get(sid)
+        return [] if source is None else source.data["ret"]
+
+    def _show_strategy(self, sid: str) -> None:
+        if sid in self.market.param.strategy.objects and self.market.strategy != sid:
+            self.market.strategy = sid
+
     def refresh_status(self) -> pd.DataFrame:
-        """Update cards (and, every few seconds, positions, portfolio and metrics)."""
+        """Update the strategies table (and, every few seconds, positions, portfolio and
+        metrics)."""
         status = self.service.engine.status()
         if self._stored_states is None or len(self._stored_states) != len(status):
             self._read_stored_states()
-        for row in status.to_dict("records"):
-            card = self.cards.get(row["strategy_id"])
-            if card is not None:
-                stored = self._stored_states.get(row["strategy_id"], "?")  # type: ignore[union-attr]
-                card.update(row, str(stored))
+        strategies = self.service.engine.strategies
+        peaks = {sid: live.risk.state.peak_equity for sid, live in strategies.items()}
+        stored = {str(k): str(v) for k, v in self._stored_states.items()}  # type: ignore[union-attr]
+        self.strategies.update(status, peaks, stored)
         now = time.monotonic()
         if now - self._tables_at >= TABLES_EVERY_S:
             self._tables_at = now

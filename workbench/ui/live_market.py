@@ -83,18 +83,32 @@ class MarketView(param.Parameterized):
     def __init__(self, service: LiveService, **params: Any) -> None:
         super().__init__(**params)
         self.service = service
-        self.pane = pn.pane.Bokeh(sizing_mode="stretch_width", min_height=700)
+        # One Bokeh column for the whole page's life; another strategy's charts replace its
+        # children (a Bokeh change, sent in order with the streams into their sources), not
+        # the pane's object (a Panel change, sent by Panel's own dispatch, which a stream sent
+        # by Bokeh's could overtake: "reference ... isn't known" in the browser).
+        self.charts = column(sizing_mode="stretch_width")
+        self.pane = pn.pane.Bokeh(self.charts, sizing_mode="stretch_width", min_height=700)
         self.status = pn.pane.Markdown("", name="bars")
+        self._built_to_ms = -math.inf  # the last closed candle the charts were built with
+        self._stale = False  # another strategy picked: rebuilt at the next push
         ids = list(service.engine.strategies)
         self.param.strategy.objects = ids
         if self.strategy is None and ids:
-            self.strategy = ids[0]  # builds the charts
+            self.strategy = ids[0]
+            self._build()
 
     def refresh_strategies(self) -> None:
         self.param.strategy.objects = list(self.service.engine.strategies)
 
     @param.depends("strategy", watch=True)
+    def _picked(self) -> None:
+        # Rebuilt in the next push, with the streaming that follows it: the new charts and
+        # the first rows streamed into their sources reach the browser in that order.
+        self._stale = True
+
     def _build(self) -> None:
+        self._stale = False
         if self.strategy is None:
             return
         engine = self.service.engine
@@ -104,6 +118,7 @@ class MarketView(param.Parameterized):
         self.bar_ms = float(timeframe_ms(runner.timeframe))
         feed = engine.feeds[self.key]
         end_ms = feed.last_closed_ms or runner.last_close_ms or 0
+        self._built_to_ms = float(end_ms)
         history = self._history(end_ms, runner.warmup_bars)
         rows, names, marks = self._evaluate(history)
         if feed.forming is not None and feed.forming.ts_ms > end_ms:
@@ -116,7 +131,7 @@ class MarketView(param.Parameterized):
         self.equity = ColumnDataSource(self._equity(rows[0]["ts"] if rows else 0))
         self.peak = max(self.equity.data["equity"], default=runner.initial_cash)
         self.bars_streamed = 0
-        self.pane.object = self._figures(history["close"] if len(history) else None)
+        self.charts.children = self._figures(history["close"] if len(history) else None)
         self._show_status()
 
     def _history(self, end_ms: int, warmup: int) -> pd.DataFrame:
@@ -160,7 +175,7 @@ class MarketView(param.Parameterized):
             "drawdown": list(equity / peak - 1.0) if len(equity) else [],
         }
 
-    def _figures(self, close: pd.Series | None) -> Any:
+    def _figures(self, close: pd.Series | None) -> list[Any]:
         price = price_figure(self.source, f"{self.strategy} · {self.key[1]} {self.key[2]}", 340)
         colors = iter(Category10_10 * 5)
         oscillators: dict[str, list[str]] = {}
@@ -216,17 +231,20 @@ class MarketView(param.Parameterized):
         drawdown.varea("ts", 0, "drawdown", source=self.equity, color=EXIT, alpha=0.4)
         drawdown.yaxis.formatter = NumeralTickFormatter(format="0.0%")
         panes += [equity, drawdown]
-        return column(*panes, sizing_mode="stretch_width")
+        return panes
 
     # -- streaming ---------------------------------------------------------------------
     def push(self, closed: list[Closed], forming: dict[Key, Candle], fills: list[Any]) -> None:
-        """Add what happened since the last push (called with the document lock held)."""
+        """Add what happened since the last push (called with the document lock held); first
+        draw the charts of a strategy picked since."""
+        if self._stale:
+            self._build()
         if self.strategy is None:
             return
         rows, marks, equity = [], [], []
         for event in closed:
-            if event.key != self.key:
-                continue
+            if event.key != self.key or event.candle.ts_ms <= self._built_to_ms:
+                continue  # another market's, or drawn from the store by the build
             said = event.strategies.get(self.strategy, {})
             rows.append(candle_row(event.candle, self.bar_ms, said.get("values", {}), self.names))
             marks += signal_marks(event.candle, said.get("entry", False), said.get("exit", False))
@@ -244,7 +262,9 @@ class MarketView(param.Parameterized):
             self.source.patch({k: [(index, v)] for k, v in patch.items()})
         if new:
             self.source.stream(as_columns(new, self.columns), rollover=BARS)
-        self.bars_streamed += sum(1 for e in closed if e.key == self.key)
+        self.bars_streamed += sum(
+            1 for e in closed if e.key == self.key and e.candle.ts_ms > self._built_to_ms
+        )
         if marks:
             self.marks.stream({k: [m[k] for m in marks] for k in marks[0]}, rollover=MARKS)
         mine = [f for f in fills if f.strategy_id == self.strategy]

@@ -1,18 +1,16 @@
-"""Strategy cards (state, start / pause / stop, live metrics) and the form that adds a
-strategy from a spec file (one of data/strategies, or one uploaded from the browser), with
-parameter widgets from the spec's `param` class."""
+"""The form that adds a strategy from a spec file (one of data/strategies, or one uploaded
+from the browser), with parameter widgets from the spec's `param` class."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import panel as pn
 import param
 
-from workbench.auth.acting import ActingEngine, ActionFailed, BadInput
-from workbench.auth.roles import Action, NotAuthorized
+from workbench.auth.acting import ActingEngine
+from workbench.auth.roles import Action
 from workbench.errors import WorkbenchError
 from workbench.strategy import SpecError, load_spec
 from workbench.strategy.model import Spec
@@ -20,20 +18,6 @@ from workbench.ui.research_setup import REPO_STRATEGIES, strategy_files
 from workbench.ui.shared import LiveService
 
 MAX_SPEC_BYTES = 256 * 1024  # an uploaded spec larger than this is refused unread
-
-
-def metrics_text(row: Mapping[str, Any], stored_state: str) -> str:
-    """Give a card's metrics as Markdown."""
-    quote = str(row["symbol"]).split("/")[-1]
-    problem = row.get("problem")
-    why = f"  \n⚠ {problem}" if isinstance(problem, str) and problem else ""
-    return (
-        f"**{row['state']}** (stored state: {stored_state}) · {row['symbol']}{why}  \n"
-        f"equity **{row['equity']:.6f} {quote}** · return **{row['return']:+.2%}**  \n"
-        f"position {row['position']:.6g} · cash {row['cash']:.6f}  \n"
-        f"realized {row['realized_pnl']:+.6f} · unrealized {row['unrealized_pnl']:+.6f} · "
-        f"fees {row['fees']:.6f} · trades {int(row['trades'])}"
-    )
 
 
 class UploadRejected(WorkbenchError, ValueError):
@@ -59,63 +43,6 @@ def check_upload(name: str, data: bytes) -> Spec:
         return load_spec(text)
     except SpecError as exc:
         raise UploadRejected(f"{name} is not a valid spec.\n\n```\n{exc}\n```") from None
-
-
-class StrategyCard(param.Parameterized):
-    """One strategy: its state, controls and key metrics."""
-
-    strategy_id = param.String()
-
-    def __init__(self, service: LiveService, acting: ActingEngine, **params: Any) -> None:
-        super().__init__(**params)
-        self.service = service
-        self.acting = acting
-        self.metrics = pn.pane.Markdown("", margin=(0, 10), name=f"metrics-{self.strategy_id}")
-        self.note = pn.pane.Markdown("", margin=(0, 10), name=f"note-{self.strategy_id}")
-        # Shown to those who may use them; the engine's facade checks every click anyway.
-        controls = acting.may(Action.SET_STATE)
-        self.buttons = {
-            state: pn.widgets.Button(
-                name=label, button_type=kind, width=80, margin=(0, 5), visible=controls
-            )
-            for state, label, kind in (
-                ("running", "Start", "success"),
-                ("paused", "Pause", "warning"),
-                ("stopped", "Stop", "danger"),
-            )
-        }
-        for state, button in self.buttons.items():
-            button.on_click(lambda _e, s=state: self.set_state(s))
-        self.card = pn.Card(
-            self.metrics,
-            pn.Row(*self.buttons.values()),
-            self.note,
-            title=self.strategy_id,
-            collapsible=False,
-            width=420,
-            margin=5,
-        )
-
-    def set_state(self, state: str) -> None:
-        """Run, pause or stop the strategy (the engine stores the change)."""
-        try:
-            self.acting.set_state(self.strategy_id, state)
-            self.note.object = ""
-        except (NotAuthorized, BadInput, ActionFailed) as exc:
-            self.note.object = f"Refused: {exc}" if isinstance(exc, NotAuthorized) else str(exc)
-
-    def update(self, row: Mapping[str, Any], stored_state: str) -> None:
-        text = metrics_text(row, stored_state)
-        if text != self.metrics.object:
-            self.metrics.object = text
-        # Start takes a strategy out of `error` (reconciled and replayed); a degraded one
-        # can still be paused or stopped.
-        shown = "running" if row["state"] == "degraded" else row["state"]
-        for state, button in self.buttons.items():
-            button.disabled = shown == state
-
-    def __panel__(self) -> Any:
-        return self.card
 
 
 class AddStrategy(param.Parameterized):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,27 +15,42 @@ from bokeh.plotting import figure
 
 from workbench.auth.acting import ActingEngine, ActionFailed, BadInput
 from workbench.auth.roles import Action, NotAuthorized
+from workbench.ui.formats import percent, quote_of
 from workbench.ui.live_risk_rows import limits_text
+from workbench.ui.live_strategy_table import drawdown
 from workbench.ui.shared import Closed, LiveService
+from workbench.ui.stat_tables import colour_signed, display_frame, sort_config
 
 CURVE_POINTS = 2000  # points kept per equity curve in the comparison
+POSITION_NUMBERS = ["position", "average_price", "unrealized_pnl", "equity"]
+TRADE_NUMBERS = ["trade_no", "amount", "entry_price", "exit_price", "pnl", "fees"]
+TOTAL_NUMBERS = ["equity", "allocated", "realized_pnl", "unrealized_pnl", "fees", "return"]
 TABLE_ROWS = 500  # newest trades and refusals shown
 
 
-def _table(**kw: Any) -> pn.widgets.Tabulator:
-    return pn.widgets.Tabulator(
-        pd.DataFrame(),
-        show_index=False,
-        disabled=True,
-        sizing_mode="stretch_width",
-        pagination="local",
-        page_size=10,
-        **kw,
+def _table(numbers: Sequence[str] = (), **kw: Any) -> pn.widgets.Tabulator:
+    """Give a table of display text whose ``numbers`` columns sort by number."""
+    return colour_signed(
+        pn.widgets.Tabulator(
+            pd.DataFrame(),
+            show_index=False,
+            disabled=True,
+            sizing_mode="stretch_width",
+            pagination="local",
+            page_size=10,
+            configuration=sort_config(numbers),
+            **kw,
+        )
     )
 
 
-def quote_of(symbol: str) -> str:
-    return symbol.split("/")[-1]
+def shown(frame: pd.DataFrame, quote_column: str = "symbol") -> pd.DataFrame:
+    """Give a frame as traders read it, amounts in each row's quote currency (from its
+    market, or its quote column)."""
+    if quote_column not in frame:
+        return display_frame(frame)
+    quotes = [quote_of(str(s)) for s in frame[quote_column]]
+    return display_frame(frame, quotes=quotes)
 
 
 def portfolio_frames(status: pd.DataFrame, allocations: dict[str, float]) -> tuple[Any, Any]:
@@ -67,11 +83,11 @@ class LiveTables:
     def __init__(self, service: LiveService, acting: ActingEngine) -> None:
         self.service = service
         self.acting = acting
-        self.positions = _table(name="positions")
+        self.positions = _table(POSITION_NUMBERS, name="positions")
         cancel = {"cancel": "Cancel"} if acting.may(Action.CANCEL_ORDER) else {}
         self.orders = _table(name="open orders", buttons=cancel)
         self.orders.on_click(self._on_order_click)
-        self.trades = _table(name="trades")
+        self.trades = _table(TRADE_NUMBERS, name="trades")
         self.refusals = _table(name="refusals")
         self.message = pn.pane.Markdown("")
         self.refresh_stored()
@@ -80,9 +96,7 @@ class LiveTables:
         if status.empty:
             return
         held = status[status["position"] != 0]
-        self.positions.value = held[
-            ["strategy_id", "symbol", "position", "average_price", "unrealized_pnl", "equity"]
-        ]
+        self.positions.value = shown(held[["strategy_id", "symbol", *POSITION_NUMBERS]])
 
     def refresh_stored(self) -> None:
         """Read orders, trades and refusals from the store (after an event changed them)."""
@@ -116,7 +130,7 @@ class LiveTables:
             ],
         )
         # The newest rows only: a long run's whole history is not sent on every fill.
-        self.trades.value = trading.round_trips(latest=TABLE_ROWS)
+        self.trades.value = shown(trading.round_trips(latest=TABLE_ROWS))
         self.refusals.value = trading.refusals(latest=TABLE_ROWS)
 
     async def _on_order_click(self, event: Any) -> None:
@@ -150,31 +164,32 @@ class PortfolioView:
 
     def __init__(self, service: LiveService) -> None:
         self.service = service
-        self.totals = pn.widgets.Tabulator(
-            pd.DataFrame(),
-            show_index=False,
-            disabled=True,
-            sizing_mode="stretch_width",
-            name="totals",
+        self.totals = colour_signed(
+            pn.widgets.Tabulator(
+                pd.DataFrame(),
+                show_index=False,
+                disabled=True,
+                sizing_mode="stretch_width",
+                name="totals",
+                configuration=sort_config(TOTAL_NUMBERS),
+            )
         )
-        self.allocation = _table(name="allocation")
-        self.risk = _table(name="risk")
+        self.allocation = _table(["allocation", "equity", "share"], name="allocation")
+        self.risk = _table(["drawdown", "halts"], name="risk")
 
     def refresh(self, status: pd.DataFrame) -> None:
         engine = self.service.engine
         allocations = {sid: live.runner.initial_cash for sid, live in engine.strategies.items()}
         totals, allocation = portfolio_frames(status, allocations)
-        self.totals.value = totals
-        self.allocation.value = allocation
+        self.totals.value = shown(totals, "quote")
+        self.allocation.value = shown(allocation, "quote")
         rows = []
         for sid, live in engine.strategies.items():
             state = live.risk.state
-            equity = live.runner.equity()
-            peak = max(state.peak_equity, equity)
             rows.append(
                 {
                     "strategy_id": sid,
-                    "drawdown": equity / peak - 1.0 if peak else 0.0,
+                    "drawdown": percent(drawdown(live.runner.equity(), state.peak_equity)),
                     "halted": state.halted_until_ms > (live.runner.last_close_ms or 0),
                     "halts": len(state.halts),
                     "limits": limits_text(live.risk.limits),  # its own; the account's: Risk tab
@@ -195,11 +210,12 @@ class PortfolioView:
 
 
 def max_drawdown(returns: Any) -> float:
-    """Give the deepest fall from a peak of a return curve (0 when it never fell)."""
+    """Give the deepest fall from a peak of a return curve, as a positive fraction (0 when it
+    never fell), as the backtest's statistics give it."""
     value = 1.0 + np.asarray(returns, dtype=float)
     if not len(value):
         return 0.0
-    return float(np.min(value / np.maximum.accumulate(value) - 1.0))
+    return float(max(0.0, np.max(1.0 - value / np.maximum.accumulate(value))))
 
 
 class ComparisonView:
@@ -217,7 +233,7 @@ class ComparisonView:
         )
         self.figure.yaxis.formatter = NumeralTickFormatter(format="0.0%")
         self.sources: dict[str, ColumnDataSource] = {}
-        self.metrics = _table(name="metrics")
+        self.metrics = _table(["return", "trades", "win_rate", "max_drawdown"], name="metrics")
         self.pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
         self.add_missing()
 
@@ -258,10 +274,11 @@ class ComparisonView:
             return
         wins = self.service.store.trading.win_rates()
         drawdown = {sid: max_drawdown(s.data["ret"]) for sid, s in self.sources.items()}
-        self.metrics.value = status[["strategy_id", "state", "symbol", "return", "trades"]].assign(
+        metrics = status[["strategy_id", "state", "symbol", "return", "trades"]].assign(
             win_rate=status["strategy_id"].map(wins),
             max_drawdown=status["strategy_id"].map(drawdown),
         )
+        self.metrics.value = shown(metrics)
 
     def __panel__(self) -> Any:
         return pn.Column(self.pane, self.metrics, sizing_mode="stretch_width")

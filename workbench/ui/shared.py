@@ -205,12 +205,15 @@ class LiveService:
     async def _add_demo(self, engine: LiveEngine) -> None:
         count = int(os.environ.get("WORKBENCH_DEMO_STRATEGIES", "3"))
         stored = set(store().candles.coverage(exchange=self.settings.exchange)["symbol"])
-        for name, symbol in [d for d in DEMO if d[1] in stored][:count]:
+        pool = [d for d in DEMO if d[1] in stored]
+        for n in range(count if pool else 0):  # past the pool's end: the pool again, numbered
+            name, symbol = pool[n % len(pool)]
+            again = f"-{n // len(pool) + 1}" if n >= len(pool) else ""
             await engine.add_strategy(
                 STRATEGIES / f"{name}.json",
                 allocation=DEMO_ALLOCATION,
                 symbol=symbol,
-                strategy_id=f"{name}-{symbol.replace('/', '')}",
+                strategy_id=f"{name}-{symbol.replace('/', '')}{again}",
             )
 
     # -- events ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from workbench.ui.formats import percent, quote_of
 from workbench.ui.live_risk_rows import limits_text
 from workbench.ui.live_strategy_table import drawdown
 from workbench.ui.shared import Closed, LiveService
-from workbench.ui.stat_tables import colour_signed, display_frame, sort_config
+from workbench.ui.stat_tables import display_frame, stat_table
 
 CURVE_POINTS = 2000  # points kept per equity curve in the comparison
 POSITION_NUMBERS = ["position", "average_price", "unrealized_pnl", "equity"]
@@ -29,18 +29,14 @@ TABLE_ROWS = 500  # newest trades and refusals shown
 
 
 def _table(numbers: Sequence[str] = (), **kw: Any) -> pn.widgets.Tabulator:
-    """Give a table of display text whose ``numbers`` columns sort by number."""
-    return colour_signed(
-        pn.widgets.Tabulator(
-            pd.DataFrame(),
-            show_index=False,
-            disabled=True,
-            sizing_mode="stretch_width",
-            pagination="local",
-            page_size=10,
-            configuration=sort_config(numbers),
-            **kw,
-        )
+    """Give an empty paged table of display text whose ``numbers`` columns sort by number."""
+    return stat_table(
+        pd.DataFrame(),
+        numbers=numbers,
+        sizing_mode="stretch_width",
+        pagination="local",
+        page_size=10,
+        **kw,
     )
 
 
@@ -164,15 +160,8 @@ class PortfolioView:
 
     def __init__(self, service: LiveService) -> None:
         self.service = service
-        self.totals = colour_signed(
-            pn.widgets.Tabulator(
-                pd.DataFrame(),
-                show_index=False,
-                disabled=True,
-                sizing_mode="stretch_width",
-                name="totals",
-                configuration=sort_config(TOTAL_NUMBERS),
-            )
+        self.totals = stat_table(
+            pd.DataFrame(), numbers=TOTAL_NUMBERS, sizing_mode="stretch_width", name="totals"
         )
         self.allocation = _table(["allocation", "equity", "share"], name="allocation")
         self.risk = _table(["drawdown", "halts"], name="risk")

@@ -20,7 +20,7 @@ from workbench.ui.backtest_charts import (
 from workbench.ui.formats import format_stat, quote_of, run_quote
 from workbench.ui.jobs import Jobs
 from workbench.ui.research_setup import ResearchSetup
-from workbench.ui.stat_tables import colour_signed, display_frame, sort_config
+from workbench.ui.stat_tables import display_frame, stat_table
 
 RUN_COLUMNS = ["run_id", "kind", "spec_name", "symbols", "timeframe", "total_return", "sharpe"]
 RUN_COLUMNS += ["max_drawdown", "trades", "combinations", "created_at"]
@@ -131,16 +131,12 @@ class RunsView(param.Parameterized):
     def __init__(self, setup: ResearchSetup, jobs: Jobs, **kw: Any) -> None:
         super().__init__(**kw)
         self.setup, self.jobs = setup, jobs
-        self.table = colour_signed(
-            pn.widgets.Tabulator(
-                pd.DataFrame(),
-                show_index=False,
-                disabled=True,
-                selectable="checkbox",
-                sizing_mode="stretch_width",
-                height=300,
-                configuration=sort_config(RUN_NUMBERS),
-            )
+        self.table = stat_table(
+            pd.DataFrame(),
+            numbers=RUN_NUMBERS,
+            selectable="checkbox",
+            sizing_mode="stretch_width",
+            height=300,
         )
         self.refresh_button = pn.widgets.Button(label="Refresh")
         self.compare_button = pn.widgets.Button(label="Compare selected", color="primary")

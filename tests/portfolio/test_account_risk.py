@@ -39,7 +39,7 @@ def buy(
 def check(
     risk: AccountRisk, intent: OrderIntent, price: float = ETH, books: list[Holding] = BOOKS
 ) -> object:
-    return risk.check(intent, price=price, holdings=books, now_ms=NOW)
+    return risk.check(intent, price=price, holdings=lambda: books, now_ms=NOW)
 
 
 EPS = 1e-6
@@ -109,13 +109,13 @@ def test_open_positions_count_refuses_a_new_position_but_not_adding_to_one() -> 
 def test_the_order_rate_counts_the_last_minute_of_wall_time() -> None:
     risk = AccountRisk(AccountLimits(max_orders_per_minute=3))
     for k in range(3):
-        assert risk.check(buy(10.0), price=ETH, holdings=BOOKS, now_ms=NOW + k) is None
+        assert risk.check(buy(10.0), price=ETH, holdings=lambda: BOOKS, now_ms=NOW + k) is None
         risk.sent(NOW + k)
-    refusal = risk.check(buy(10.0), price=ETH, holdings=BOOKS, now_ms=NOW + 10)
+    refusal = risk.check(buy(10.0), price=ETH, holdings=lambda: BOOKS, now_ms=NOW + 10)
     assert refusal is not None and refusal.rule == "order_rate"
     assert refusal.detail["orders_last_minute"] == 3
     # A minute after the first, it has left the window.
-    assert risk.check(buy(10.0), price=ETH, holdings=BOOKS, now_ms=NOW + 60_000) is None
+    assert risk.check(buy(10.0), price=ETH, holdings=lambda: BOOKS, now_ms=NOW + 60_000) is None
 
 
 def test_a_manual_limit_priced_outside_the_band_is_refused() -> None:
@@ -139,8 +139,8 @@ def test_the_kill_switch_refuses_every_entry_with_who_and_why() -> None:
 
 def _books(pnl_a: float, pnl_b: float) -> list[Holding]:
     return [
-        replace(BOOKS[0], equity=5_000.0 + pnl_a),
-        replace(BOOKS[1], equity=5_000.0 + pnl_b),
+        BOOKS[0]._replace(equity=5_000.0 + pnl_a),
+        BOOKS[1]._replace(equity=5_000.0 + pnl_b),
         BOOKS[2],
     ]
 
@@ -223,3 +223,26 @@ def test_an_entry_is_scaled_down_to_the_target_never_up() -> None:
     assert entry_scale(0.5, 1.0) == 0.5
     assert entry_scale(0.5, 0.25) == 1.0
     assert entry_scale(0.5, None) == 1.0  # not measured yet: unchanged
+
+
+def test_the_books_are_taken_only_when_a_limit_in_force_reads_them() -> None:
+    # Every opening order is checked; building 50 strategies' books for it when no limit
+    # reads them cost half a millisecond between a close and its order.
+    def untouchable() -> list[Holding]:
+        raise AssertionError("the books were taken though no limit reads them")
+
+    blind = AccountLimits(max_order_notional=1e9, price_band_fraction=0.5, max_orders_per_minute=99)
+    for limits in (AccountLimits(), blind):
+        assert (
+            AccountRisk(limits).check(buy(10.0), price=ETH, holdings=untouchable, now_ms=NOW)
+            is None
+        )
+    asked: list[int] = []
+
+    def counted() -> list[Holding]:
+        asked.append(1)
+        return BOOKS
+
+    reading = AccountLimits(max_exposure=1e9, max_open_positions=99, daily_loss_fraction=0.5)
+    assert AccountRisk(reading).check(buy(10.0), price=ETH, holdings=counted, now_ms=NOW) is None
+    assert asked == [1]  # once per check, however many limits read them

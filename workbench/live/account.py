@@ -88,7 +88,7 @@ class AccountGuard:
         return books
 
     def check(self, intent: OrderIntent, price: float) -> Refusal | None:
-        return self.risk.check(intent, price=price, holdings=self.holdings(), now_ms=self.clock())
+        return self.risk.check(intent, price=price, holdings=self.holdings, now_ms=self.clock())
 
     def sent(self) -> None:
         self.risk.sent(self.clock())

@@ -86,7 +86,10 @@ class Portfolio:
     _open: dict[str, _Open] = field(default_factory=dict, repr=False)
 
     def position(self, symbol: str) -> Position:
-        return self.positions.setdefault(symbol, Position(symbol))
+        pos = self.positions.get(symbol)
+        if pos is None:  # made only when missing: this runs on every order and every bar
+            pos = self.positions[symbol] = Position(symbol)
+        return pos
 
     def is_flat(self, symbol: str) -> bool:
         """Tell whether a symbol's position is no more than dust."""

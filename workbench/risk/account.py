@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from workbench.broker.models import OrderIntent, OrderType
 from workbench.risk.limits import DAY_MS, Refusal
@@ -95,9 +95,11 @@ class AccountLimits:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class Holding:
-    """One strategy's book as the account sees it: its position at the last price."""
+class Holding(NamedTuple):
+    """One strategy's book as the account sees it: its position at the last price.
+
+    A named tuple, not a frozen dataclass: every strategy's books are taken at each bar,
+    and a frozen dataclass takes ~2 us to build against ~0.3 us."""
 
     strategy_id: str
     symbol: str
@@ -244,14 +246,15 @@ class AccountRisk:
         intent: OrderIntent,
         *,
         price: float,
-        holdings: Sequence[Holding],
+        holdings: Callable[[], Sequence[Holding]],
         now_ms: int,
     ) -> Refusal | None:
         """Give why an order is refused for the account, or None to let it through.
 
-        `holdings` are every strategy's books, the one placing included; `now_ms` is the wall
-        clock (the order rate counts real minutes); the guard's cool-down is in market time
-        (the intent's bar)."""
+        `holdings` gives every strategy's books, the one placing included; it is asked only
+        when a limit in force reads them (no limit set: an order pays nothing for the other
+        strategies). `now_ms` is the wall clock (the order rate counts real minutes); the
+        guard's cool-down is in market time (the intent's bar)."""
         if not intent.purpose.opens:
             return None
         limits, quote = self.limits, quote_of(intent.symbol)
@@ -261,27 +264,33 @@ class AccountRisk:
                 {"reason": self.halt.reason, "by": self.halt.by, "since_ms": self.halt.at_ms},
             )
         state = self.states.get(quote, QuoteState())
-        capital, pnl, exposure = self.totals(holdings, quote)
-        equity = capital + pnl
-        mine = next((h for h in holdings if h.strategy_id == intent.strategy_id), None)
-        others = {
-            h.strategy_id: round(h.notional, 10)
-            for h in holdings
-            if h.quote == quote and h.strategy_id != intent.strategy_id and not h.flat
-        }
         notional = intent.amount * (intent.price or price)
+        books: Sequence[Holding] | None = None
+
+        def taken() -> Sequence[Holding]:
+            nonlocal books
+            if books is None:
+                books = holdings()
+            return books
 
         def refuse(rule: str, **numbers: Any) -> Refusal:
+            others = {
+                h.strategy_id: round(h.notional, 10)
+                for h in taken()
+                if h.quote == quote and h.strategy_id != intent.strategy_id and not h.flat
+            }
             return Refusal(rule, {"scope": "account", "quote": quote, **numbers, "others": others})
 
         if intent.bar_ts_ms < state.halted_until_ms:
+            capital, pnl, _ = self.totals(taken(), quote)
             return refuse(
                 "account_drawdown_guard",
                 halted_until_ms=state.halted_until_ms,
-                equity=equity,
+                equity=capital + pnl,
                 peak_equity=capital + state.peak_pnl,
             )
         if limits.daily_loss_fraction is not None and state.day_start_ms >= 0:
+            capital, pnl, _ = self.totals(taken(), quote)
             start = capital + state.day_start_pnl
             loss = (state.day_start_pnl - pnl) / start if start > 0 else 0.0
             if loss >= limits.daily_loss_fraction:
@@ -290,7 +299,7 @@ class AccountRisk:
                     loss_fraction=loss,
                     limit=limits.daily_loss_fraction,
                     day_start_equity=start,
-                    equity=equity,
+                    equity=capital + pnl,
                 )
         if limits.max_order_notional is not None and notional > limits.max_order_notional:
             return refuse(
@@ -315,16 +324,18 @@ class AccountRisk:
                     orders_last_minute=len(self._sent),
                     limit=limits.max_orders_per_minute,
                 )
-        if limits.max_open_positions is not None and (mine is None or mine.flat):
-            open_count = sum(1 for h in holdings if h.quote == quote and not h.flat)
-            if open_count >= limits.max_open_positions:
-                return refuse(
-                    "max_open_positions",
-                    open_positions=open_count,
-                    limit=limits.max_open_positions,
-                )
+        if limits.max_open_positions is not None:
+            mine = next((h for h in taken() if h.strategy_id == intent.strategy_id), None)
+            if mine is None or mine.flat:
+                open_count = sum(1 for h in taken() if h.quote == quote and not h.flat)
+                if open_count >= limits.max_open_positions:
+                    return refuse(
+                        "max_open_positions",
+                        open_positions=open_count,
+                        limit=limits.max_open_positions,
+                    )
         if limits.max_symbol_position is not None:
-            in_symbol = sum(h.notional for h in holdings if h.symbol == intent.symbol)
+            in_symbol = sum(h.notional for h in taken() if h.symbol == intent.symbol)
             if in_symbol + notional > limits.max_symbol_position:
                 return refuse(
                     "max_symbol_position",
@@ -333,15 +344,18 @@ class AccountRisk:
                     order_notional=notional,
                     limit=limits.max_symbol_position,
                 )
-        allowed = self.exposure_allowed(equity)
-        if allowed is not None and exposure + notional > allowed:
-            return refuse(
-                "account_exposure",
-                exposure=exposure,
-                order_notional=notional,
-                allowed=allowed,
-                equity=equity,
-            )
+        if limits.max_exposure is not None or limits.max_exposure_fraction is not None:
+            capital, pnl, exposure = self.totals(taken(), quote)
+            equity = capital + pnl
+            allowed = self.exposure_allowed(equity)
+            if allowed is not None and exposure + notional > allowed:
+                return refuse(
+                    "account_exposure",
+                    exposure=exposure,
+                    order_notional=notional,
+                    allowed=allowed,
+                    equity=equity,
+                )
         return None
 
     def exposure_allowed(self, equity: float) -> float | None:

@@ -4,8 +4,8 @@ and how fast CcxtBroker learns that a resting order filled (user data stream vs 
 Run: .venv/bin/python benchmarks/bench_live.py [--bars 300]
 The 50-strategy run goes once on a DuckDB file and once on a throwaway PostgreSQL server
 (durable defaults), side by side.
-The engine runs in-process against the local exchange on 127.0.0.1 with a hand-stepped
-replay clock; strategies are the shipped examples on 1 or 10 markets.
+The engine runs against the local exchange on 127.0.0.1 (in a process of its own) with a
+hand-stepped replay clock; strategies are the shipped examples on 1 or 10 markets.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import numpy as np
+from exchange_process import SharedClock, exchange_process
 
 from workbench.broker.base import Execution
 from workbench.broker.ccxt_broker import CcxtBroker
@@ -79,16 +80,18 @@ async def run(
     arrival and its submission (perf_counter seconds).
 
     The replay closes one bar of every market at once and waits until every strategy has
-    taken it, as a market does between closes; with `flood` it steps half a bar every 2 ms
-    whether the engine keeps up or not (its throughput: candles/s, the queue included)."""
+    taken it and the engine's background writes are done, as a market does between closes;
+    with `flood` it steps half a bar every 2 ms whether the engine keeps up or not (its
+    throughput: candles/s, the queue included). The local exchange runs in a process of its
+    own (`exchange_process`), as a venue is another machine."""
     symbols = MARKETS[:markets]
     history = load_csv_history(ROOT / "data" / "candles", symbols)
     history = {s: f.iloc[: bars + 1] for s, f in history.items()}
     first = int(history[symbols[0]].index[0].value // 1_000_000)
-    clock = ManualClock(first + 1)
+    clock = SharedClock(first + 1)
     latencies: list[float] = []
-    async with LocalExchange(history, clock=clock, tick_s=0.002) as server:
-        clients = connect("local", settings=Settings(), port=server.port)
+    async with exchange_process(ROOT / "data" / "candles", symbols, bars, clock) as port:
+        clients = connect("local", settings=Settings(), port=port)
         await clients.load_markets()
         with (
             tempfile.TemporaryDirectory() as folder,
@@ -149,6 +152,7 @@ async def run(
                 stepped = time.perf_counter()
                 await _taken(engine, closed)
                 busy += time.perf_counter() - stepped
+                await _idle(engine, store)
             last = end - 2 * STEP_MS
             await _taken(engine, last)
             seconds = (time.perf_counter() - started) if flood else busy
@@ -186,6 +190,15 @@ async def run(
         "strategy_candles_per_s": len(lat) * strategies / markets / seconds,
         "rss_added_mb_per_strategy": added_mb / strategies,
     }
+
+
+async def _idle(engine: LiveEngine, store: Store) -> None:
+    """Do what the engine's background work does in the minutes between two closes before
+    the next one: the bars and marks it buffered stored, every journaled write applied.
+    Stepped back to back, that work (milliseconds of DuckDB commits on other threads) fell
+    on the next close, which a market five minutes apart never does."""
+    engine.flush()
+    await asyncio.to_thread(store.trading.writes.drain)
 
 
 async def _taken(engine: LiveEngine, closed_ms: int) -> None:

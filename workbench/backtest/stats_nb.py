@@ -219,6 +219,25 @@ def acc_flat_nb(
 
 
 @njit(cache=True, inline="always")
+def _below_peak_nb(
+    e: float, peak: float, low: float, max_dd: float, run: float, longest: float
+) -> tuple[float, float, float, float, float]:
+    """Take one bar of equity ``e`` into the drawdown of a held stretch: give (peak, low,
+    max_dd, run, longest). As `acc_step_nb`, but the longest run is taken when a run ends."""
+    if e < peak:
+        low = min(low, e)
+        run += 1.0
+    else:
+        if low < peak:
+            max_dd = max(max_dd, 1.0 - low / peak)
+        longest = max(longest, run)
+        low = np.inf
+        peak = e
+        run = 0.0
+    return peak, low, max_dd, run, longest
+
+
+@njit(cache=True, inline="always")
 def acc_held_nb(
     acc: np.ndarray, close: np.ndarray, lo: int, stop: int, cash: float, units: float
 ) -> None:
@@ -228,12 +247,15 @@ def acc_held_nb(
     `acc_step_nb` bar by bar, arranged for speed: a bar's previous equity is computed again
     from the previous close (so the returns do not depend on one another), the sums run in
     four interleaved lanes and join the compensated total once per stretch, and the longest
-    run below a peak is taken when the run ends. Sums differ from the bar-by-bar ones in the
-    last bits only (both are compensated: ~1e-15 relative).
+    run below a peak is taken when the run ends; the drawdown is followed in the same pass,
+    bar after bar, while the divisions of the returns are under way. Sums differ from the
+    bar-by-bar ones in the last bits only (both are compensated: ~1e-15 relative).
     """
     count = stop - lo
     if count <= 0:
         return
+    peak, low, max_dd = acc[ACC_PEAK], acc[ACC_LOW], acc[ACC_MAX_DD]
+    run, longest = acc[ACC_RUN], acc[ACC_LONGEST]
     prev = acc[ACC_PREV]
     e = cash + (0.0 + close[lo] * units)
     r = e / prev - 1.0
@@ -242,6 +264,7 @@ def acc_held_nb(
     s1 = s2 = s3 = 0.0
     q1 = q2 = q3 = 0.0
     d1 = d2 = d3 = 0.0
+    peak, low, max_dd, run, longest = _below_peak_nb(e, peak, low, max_dd, run, longest)
     j = lo + 1
     while j + 4 <= stop:
         e0 = cash + (0.0 + close[j] * units)
@@ -266,6 +289,10 @@ def acc_held_nb(
         d1 += m1 * m1
         d2 += m2 * m2
         d3 += m3 * m3
+        peak, low, max_dd, run, longest = _below_peak_nb(e0, peak, low, max_dd, run, longest)
+        peak, low, max_dd, run, longest = _below_peak_nb(e1, peak, low, max_dd, run, longest)
+        peak, low, max_dd, run, longest = _below_peak_nb(e2, peak, low, max_dd, run, longest)
+        peak, low, max_dd, run, longest = _below_peak_nb(e3, peak, low, max_dd, run, longest)
         j += 4
     while j < stop:
         e0 = cash + (0.0 + close[j] * units)
@@ -275,25 +302,12 @@ def acc_held_nb(
         s0 += r0
         q0 += r0 * r0
         d0 += m0 * m0
+        peak, low, max_dd, run, longest = _below_peak_nb(e0, peak, low, max_dd, run, longest)
         j += 1
     acc[ACC_SUM], acc[ACC_COMP] = neumaier_nb(acc[ACC_SUM], acc[ACC_COMP], (s0 + s1) + (s2 + s3))
     acc[ACC_SQ] += (q0 + q1) + (q2 + q3)
     acc[ACC_DOWN] += (d0 + d1) + (d2 + d3)
     acc[ACC_N] += count
-    peak, low, max_dd = acc[ACC_PEAK], acc[ACC_LOW], acc[ACC_MAX_DD]
-    run, longest = acc[ACC_RUN], acc[ACC_LONGEST]
-    for j in range(lo, stop):
-        e = cash + (0.0 + close[j] * units)
-        if e < peak:
-            low = min(low, e)
-            run += 1.0
-        else:
-            if low < peak:
-                max_dd = max(max_dd, 1.0 - low / peak)
-            longest = max(longest, run)
-            low = np.inf
-            peak = e
-            run = 0.0
     acc[ACC_PEAK], acc[ACC_LOW], acc[ACC_MAX_DD] = peak, low, max_dd
     acc[ACC_RUN], acc[ACC_LONGEST] = run, max(longest, run)
     acc[ACC_PREV] = cash + (0.0 + close[stop - 1] * units)

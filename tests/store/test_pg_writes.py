@@ -5,16 +5,20 @@ exactly once. On the session's real server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import pytest
 
 from workbench.risk.limits import RiskState
-from workbench.store import Store
+from workbench.store import Store, StoreError
 from workbench.store.journal import DirectWrites, Write
+from workbench.store.local_postgres import LocalPostgres
 from workbench.store.pg_writes import AsyncPgWrites
+from workbench.store.postgres import PoolConfig
 
 
 def events(url: str) -> list[str]:
@@ -138,6 +142,52 @@ async def test_a_read_from_another_thread_sees_what_the_loop_queued(pg_url: str)
         frame = await asyncio.to_thread(store.trading.events, "s")
         assert len(frame) == 20
         await writes.detach()
+
+
+async def test_a_write_the_server_refuses_raises_to_the_awaiter_and_the_rest_commits(
+    pg_url: str,
+) -> None:
+    with Store.open(pg_url) as store:
+        store.use_engine_writes()
+        writes = store.trading.writes
+        assert isinstance(writes, AsyncPgWrites)
+        store.trading.add_event("s", "state", "before")
+        writes.submit([Write("add_event", [None, "state", "no strategy", _now()])])  # NOT NULL
+        store.trading.add_event("s", "state", "after")
+        # Retried as it was, the refused unit would hold back every write after it forever.
+        with pytest.raises(StoreError, match="refuses"):
+            await asyncio.wait_for(writes.durable(), 20)
+        await asyncio.wait_for(writes.durable(), 20)  # told once; the rest is committed
+        assert sorted(events(pg_url)) == ["after", "before"]
+        store.trading.add_event("s", "state", "later")
+        await asyncio.wait_for(writes.durable(), 20)
+        assert "later" in events(pg_url)
+        await writes.detach()
+
+
+async def test_a_server_away_fails_the_awaiter_within_the_pool_timeout_and_loses_nothing(
+    restartable_pg: LocalPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = restartable_pg.create_database("writes_away")
+    with Store.open(url, pool=PoolConfig(timeout_s=2.0, connect_timeout_s=1.0)) as store:
+        store.use_engine_writes()
+        writes = store.trading.writes
+        assert isinstance(writes, AsyncPgWrites)
+        store.trading.add_event("s", "state", "first")
+        await writes.durable()
+        await asyncio.to_thread(restartable_pg.shut_down)
+        try:
+            store.trading.add_event("s", "state", "while away")
+            # An order waiting for its row must not wait for the server forever.
+            with pytest.raises(StoreError, match="not committed within 2 s"):
+                await asyncio.wait_for(writes.durable(), 30)
+            # The engine's stop waits as long, then says what it leaves behind.
+            with caplog.at_level(logging.ERROR, logger="workbench.store.pg_writes"):
+                await asyncio.wait_for(writes.detach(), 30)
+            assert "1 trading write(s) not committed" in caplog.text
+        finally:
+            await asyncio.to_thread(restartable_pg.start_again)
+    assert events(url) == ["first", "while away"], "kept and committed at close"
 
 
 def _now() -> datetime:

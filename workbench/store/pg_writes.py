@@ -31,6 +31,15 @@ backoff while the pool reconnects, `problem` says why (the engine shows its stra
 degraded with it) and clears once a commit goes through. A SIGKILL loses what was queued and
 not committed: nothing that acted on it (the order manager awaited its commit first); the
 exchange is looked up again at the restart (reconcile).
+
+Nothing waits on a commit without end. `durable()` gives up after the pool's timeout
+(`db_pool_timeout_s`) with a `StoreError` naming why (the order waiting for it is not sent:
+a store failure, as a sync write's), the units staying queued for the task. A unit the
+server refuses (a constraint, a bad value: not a connection's failure) is not retried for
+ever ahead of everything after it: its batch is committed again a unit at a time, the
+refused unit is dropped (logged as an error) and the next `durable()` raises it. The engine's
+stop (`detach`) waits as long as `durable()` and logs what it leaves uncommitted; `close`
+commits that through the sync pool, or logs it as lost.
 """
 
 from __future__ import annotations
@@ -151,6 +160,9 @@ class AsyncPgWrites(Writes):
         self._pool_open = False
         self._problem: str | None = None
         self._closed = False
+        self._single_until = 0  # committed a unit at a time up to here (one was refused)
+        self._skip: dict[int, str] = {}  # refused units (by seq): committed as nothing
+        self._refused: list[tuple[int, str]] = []  # not yet raised to a `durable()` caller
 
     @property
     def problem(self) -> str | None:
@@ -208,13 +220,45 @@ class AsyncPgWrites(Writes):
         self._task = loop.create_task(
             self._run(self._pool, self._wake, self._turn), name="store-writer"
         )
+        self._task.add_done_callback(self._writer_ended)
+
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        """Fail the waiters of other threads' loops that the ended task will not resolve."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the trading writes' task died: %r", task.exception())
+        self._abandon("the trading writes' task ended")
 
     # -- waiting ------------------------------------------------------------------------------
     async def durable(self) -> None:
+        """Wait until every unit submitted before is committed, at most the pool's timeout;
+        raise a `StoreError` when they are not (they stay queued) or one was refused."""
         with self._lock:
             target = self.last_seq
-            if self.applied >= target:
-                return
+        if self.applied < target:
+            wait_s = self.db.config.timeout_s
+            try:
+                async with asyncio.timeout(wait_s):
+                    await self._until(target)
+            except TimeoutError:
+                self._wake_writer()  # the task goes on trying
+                raise StoreError(
+                    f"{self.db.describe()}: {self.last_seq - self.applied} trading write(s) "
+                    f"not committed within {wait_s:g} s "
+                    f"({self._problem or 'the server did not answer'}); kept and retried"
+                ) from None
+        self._raise_refused(target)
+
+    def _raise_refused(self, target: int) -> None:
+        with self._lock:
+            told = [(seq, why) for seq, why in self._refused if seq <= target]
+            self._refused = [(seq, why) for seq, why in self._refused if seq > target]
+        if told:
+            raise StoreError(
+                f"{self.db.describe()} refuses {len(told)} trading write(s), dropped: "
+                + "; ".join(why for _seq, why in told)
+            )
+
+    async def _until(self, target: int) -> None:
         self._wake_writer()  # bound to this loop if to none
         loop = asyncio.get_running_loop()
         pool, turn = self._pool, self._turn
@@ -228,6 +272,18 @@ class AsyncPgWrites(Writes):
             future = loop.create_future()
             self._waiters.append((target, future))
         await future
+
+    def _abandon(self, why: str) -> None:
+        """Fail every waiter still waiting (the task that would resolve them ended)."""
+        with self._lock:
+            left, self._waiters = self._waiters, []
+        error = StoreError(f"{self.db.describe()}: {why} before committing what was awaited")
+        for _target, future in left:
+            loop = future.get_loop()
+            if _on(loop):
+                _fail(future, error)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(_fail, future, error)
 
     def drain(self) -> None:
         if self.applied < self.last_seq:
@@ -256,6 +312,8 @@ class AsyncPgWrites(Writes):
                 try:
                     await self._commit_async(pool, batch)
                 except Exception as exc:  # kept in the queue; said, and tried again
+                    if self._refuse(batch, exc):
+                        continue
                     self._failed(exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.max_retry_s)
@@ -297,9 +355,11 @@ class AsyncPgWrites(Writes):
                             )
                             self._applied_to(0 if row is None else int(row[0]))
                             continue
-                except StoreError:
-                    raise
-                except psycopg.Error as exc:
+                except (StoreError, psycopg.Error) as exc:
+                    if self._refuse(batch, exc):
+                        continue
+                    if isinstance(exc, StoreError):
+                        raise
                     raise StoreError(
                         f"{self.db.describe()} refuses {len(batch)} queued trading write(s): "
                         f"{exc}; they are kept and tried again"
@@ -311,14 +371,41 @@ class AsyncPgWrites(Writes):
         with self._lock:
             while self._pending and self._pending[0][0] <= self.applied:
                 self._pending.popleft()
-            return [self._pending[i] for i in range(min(len(self._pending), _BATCH))]
+            size = _BATCH
+            if self._pending and self._pending[0][0] <= self._single_until:
+                size = 1  # looking for the unit the server refuses
+            return [self._pending[i] for i in range(min(len(self._pending), size))]
+
+    def _refuse(self, batch: list[tuple[int, list[Write]]], exc: Exception) -> bool:
+        """Take up a batch the server refused (not a connection's failure): give False for
+        a failure to retry as it is; else commit it a unit at a time from now on, or, a
+        single unit, drop it (committed as nothing, raised to the next `durable()`)."""
+        if isinstance(exc, psycopg.OperationalError) or not isinstance(
+            exc, (psycopg.Error, StoreError)
+        ):
+            return False  # the connection, the server away, the pool: tried again
+        if isinstance(exc, StoreError) and isinstance(exc.__cause__, psycopg.OperationalError):
+            return False
+        if len(batch) > 1:
+            with self._lock:
+                self._single_until = max(self._single_until, batch[-1][0])
+            return True
+        seq, unit = batch[0]
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        why = f"{', '.join(w.name for w in unit)} (unit {seq}): {text}"
+        log.error("%s refuses trading write %s; dropped", self.db.describe(), why)
+        with self._lock:
+            self._skip[seq] = why
+            self._refused.append((seq, why))
+        return True
 
     def _script(self, batch: list[tuple[int, list[Write]]]) -> str:
         """Give one batch as one script: the check, the statements, the new number."""
         key = sql.Literal(self.key).as_string(None)
         parts = [_GUARD.format(key=key, prev=batch[0][0] - 1)]
-        for _seq, unit in batch:
-            parts += [render(text, args) for text, args in write_statements(unit)]
+        for seq, unit in batch:
+            if seq not in self._skip:
+                parts += [render(text, args) for text, args in write_statements(unit)]
         parts.append(f"UPDATE journal_applied SET seq = {batch[-1][0]} WHERE journal = {key}")
         return ";\n".join(parts)
 
@@ -326,6 +413,8 @@ class AsyncPgWrites(Writes):
         with self._lock:
             if seq > self.applied:
                 self.applied = seq
+            for done_seq in [n for n in self._skip if n <= self.applied]:
+                del self._skip[done_seq]
             while self._pending and self._pending[0][0] <= self.applied:
                 self._pending.popleft()
             done = [f for target, f in self._waiters if target <= self.applied]
@@ -357,18 +446,19 @@ class AsyncPgWrites(Writes):
     # -- ending -------------------------------------------------------------------------------
     async def detach(self) -> None:
         try:
-            await asyncio.wait_for(self.durable(), self.db.config.timeout_s)
-        except TimeoutError:
+            await self.durable()  # bounded: the pool's timeout
+        except StoreError as exc:
             log.error(
                 "%s: %d trading write(s) not committed when the engine stopped (%s); "
                 "committed at the next write or read, or at close",
                 self.db.describe(),
                 self.last_seq - self.applied,
-                self._problem,
+                exc,
             )
         task, pool = self._task, self._pool
         self._task = self._pool = self._loop = self._wake = self._turn = None
         await _stop(task, pool)
+        self._abandon("the engine stopped")
 
     def close(self) -> None:
         if self._closed:
@@ -385,6 +475,7 @@ class AsyncPgWrites(Writes):
             )
         loop, task, pool = self._loop, self._task, self._pool
         self._task = self._pool = self._loop = self._wake = self._turn = None
+        self._abandon("the store closed")
         if loop is not None and loop.is_running():
             if _on(loop):
                 stop = loop.create_task(_stop(task, pool))
@@ -409,6 +500,11 @@ def _on(loop: asyncio.AbstractEventLoop) -> bool:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _fail(future: asyncio.Future[None], error: Exception) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 async def _stop(

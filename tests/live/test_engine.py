@@ -42,10 +42,25 @@ def candles() -> pd.DataFrame:
 async def step_until(
     clock: ManualClock, end_ms: int, engine: LiveEngine, ids: list[str] | None = None
 ) -> None:
-    """Move replay time a third of a bar at a time, letting the engine keep up."""
+    """Move replay time a third of a bar at a time, letting the engine keep up: the market
+    waits until the strategies have handled the newest closed bar and placed its orders
+    (a bar takes a few milliseconds here, and on PostgreSQL the engine's commits leave the
+    loop free, so the market would otherwise run ahead of the engine)."""
     while clock.now_ms() < end_ms:
         clock.advance(STEP_MS // 3)
         await asyncio.sleep(0.002)
+        closed = clock.now_ms() - clock.now_ms() % STEP_MS - STEP_MS  # the newest closed bar
+        for _ in range(300):
+            behind = [
+                live
+                for sid, live in engine.strategies.items()
+                if (ids is None or sid in ids)
+                and live.runner.state is not StrategyState.ERROR
+                and ((live.runner.last_close_ms or 0) < closed or live.lock.locked())
+            ]
+            if not behind:
+                break
+            await asyncio.sleep(0.001)
     # The last bar of the data never closes: the one before it is the last the engine sees.
     last_closed = end_ms - 1 - STEP_MS
     runners = [live.runner for sid, live in engine.strategies.items() if ids is None or sid in ids]

@@ -33,7 +33,10 @@ protection resting on the exchange stays), shows `degraded` with the reason, and
 meanwhile, it is left to that engine (`engine.left` says by whom).
 
 Closed candles and equity marks are written in batches every `flush_s` (a restart rebuilds
-what a crash lost: the feed catches up); orders, fills, trades and state changes at once.
+what a crash lost: the feed catches up); orders, fills, trades and state changes at once,
+through the store's writes (journaled on a DuckDB file; on PostgreSQL queued and committed by
+a task on this loop, the order manager awaiting the commit of an order's row before it is
+sent and of a fill before it is booked: `workbench.store.pg_writes`).
 """
 
 from __future__ import annotations
@@ -118,6 +121,7 @@ class LiveEngine:
         if replay_missed and broker.name != "paper":
             raise ValueError("replay_missed is for paper trading: real orders never trade late")
         self.store = store
+        store.use_engine_writes()  # PostgreSQL: committed by a task on this loop
         self.clients = clients
         self.broker = broker
         self.fill_model = fill_model or FillModel()
@@ -409,6 +413,7 @@ class LiveEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self.flush()
+        await self.store.trading.writes.detach()
 
     def flush(self) -> None:
         """Write the buffered equity marks and candles (kept for the next try on failure).
@@ -473,12 +478,14 @@ class LiveEngine:
                     await self.market_clock.sync()
                 except Exception as exc:  # the clock extrapolates on; tried again next time
                     log.warning("market clock not synced: %s", exc)
-            await self._watch_leases()
-            await self._poll_halt()
+            # First: the checks below raise while the database is away.
             trouble = self.store.trading.writes.problem
             for live in list(self.strategies.values()):
+                live.orders.store_problem(trouble)
+            await self._watch_leases()
+            await self._poll_halt()
+            for live in list(self.strategies.values()):
                 orders = live.orders
-                orders.store_problem(trouble)
                 if not (orders.unknown or orders.protect_due or orders.exit_wanted):
                     continue
                 if not self._leased(live):

@@ -226,6 +226,7 @@ class OrderManager:
                 log.warning("%s: %s %s", self.sid, order.client_order_id, late.reason)
                 return late
         self.save(order)
+        await self.store.writes.durable()  # its row is committed before it goes out
         crash_point("order_stored")
         try:
             execution = await self.broker.submit(order)
@@ -264,7 +265,7 @@ class OrderManager:
         if order.client_order_id in self.unknown and order.state is not OrderState.PENDING:
             del self.unknown[order.client_order_id]
             self._settled(f"order:{order.client_order_id}")
-        became_final = self.book(execution)
+        became_final = await self.book(execution)
         wanted = self.exit_wanted is not None or self.late_exit is not None
         if wanted and self.runner.portfolio.is_flat(self.symbol):
             self.exit_wanted = self.late_exit = None
@@ -279,14 +280,16 @@ class OrderManager:
         elif self.exit_wanted is not None and order.purpose.closes:
             self.exit_wanted.retry.due = 0.0  # ended short of flat: the rest goes out next
 
-    def book(self, execution: Execution) -> bool:
+    async def book(self, execution: Execution) -> bool:
         """Store and book an execution's new fills, then its order; give True when the order
         became final now."""
         runner = self.runner
-        for fill in execution.fills:
-            if fill.fill_id in self.booked:
-                continue
+        fills = [fill for fill in execution.fills if fill.fill_id not in self.booked]
+        for fill in fills:
             self.store.save_fill(fill)
+        if fills:
+            await self.store.writes.durable()  # stored before it is booked or reported
+        for fill in fills:
             self.booked.add(fill.fill_id)
             trips_before = len(runner.portfolio.round_trips)
             runner.on_fill(fill)
@@ -435,6 +438,7 @@ class OrderManager:
             return
         for leg in legs:
             self.save(leg)
+        await self.store.writes.durable()
         try:
             if len(legs) == 2:
                 executions = await self.broker.submit_oco((legs[0], legs[1]))
@@ -464,13 +468,13 @@ class OrderManager:
             return
         self.protect_due = None
         for execution in executions:
-            self.book(execution)
+            await self.book(execution)
         self._tell_resting(self.open_legs())
 
     async def unprotect(self) -> None:
         """Cancel the resting protective legs (their fills so far are booked)."""
         for leg in self.open_legs():
-            self.book(await self.broker.cancel(leg))
+            await self.book(await self.broker.cancel(leg))
         self._tell_resting(self.open_legs())
 
     async def restore_protection(self) -> None:

@@ -47,7 +47,7 @@ async def reconcile_balances(
         log.warning("reconcile %s: %s", off.order.strategy_id, off.detail)
         other.orders.notice(NoticeKind.RECONCILE, off.detail)
         other.orders.save(off.order)
-        other.orders.book(Execution(off.order, [off.fill]))
+        await other.orders.book(Execution(off.order, [off.fill]))
         if other is not live and other.lock.locked():
             continue  # busy: its next exit or restart settles its legs
         if other.orders.open_legs():

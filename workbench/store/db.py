@@ -29,7 +29,14 @@ from workbench.store.candles import CandleStore
 from workbench.store.database import Args, Database, DuckDatabase
 from workbench.store.dialect import Backend
 from workbench.store.errors import StoreError, StoreLocked, StrategyLeased
-from workbench.store.journal import JournaledWrites, Writes, has_pending, journal_path, recover
+from workbench.store.journal import (
+    DirectWrites,
+    JournaledWrites,
+    Writes,
+    has_pending,
+    journal_path,
+    recover,
+)
 from workbench.store.lease import Lease, LocalLeases, ServerLeases, this_process
 from workbench.store.markets import MarketRulesStore
 from workbench.store.migrations import check_version, migrate
@@ -295,6 +302,15 @@ class Store:
         self._leases[strategy_id] = lease
         return lease
 
+    def use_engine_writes(self) -> None:
+        """Give the trading writes of this store to the live engine's event loop: on
+        PostgreSQL queued and committed by one task on it (`workbench.store.pg_writes`);
+        elsewhere as they are (a DuckDB file's are journaled already)."""
+        if self.db.dialect.is_postgres and isinstance(self.trading.writes, DirectWrites):
+            from workbench.store.pg_writes import AsyncPgWrites
+
+            self.trading.writes = AsyncPgWrites(cast("PgDatabase", self.db))
+
     @property
     def leases_can_be_lost(self) -> bool:
         """Whether a server holds this store's leases (PostgreSQL), so they can end under it."""
@@ -322,6 +338,7 @@ class Store:
         if self.db.dialect.is_postgres:
             from workbench.store.postgres import release
 
+            self.trading.writes.close()
             release(cast("PgDatabase", self.db))
             return
         if self.owner and self.path is not None:

@@ -23,9 +23,12 @@ process reads its own writes. A write the database refuses is retried with backo
 in the journal; `problem` says why, and reads waiting on it give up with a `StoreError`
 after `drain_timeout_s`: nothing is dropped silently.
 
-PostgreSQL and in-memory databases write directly (`DirectWrites`): a PostgreSQL commit is
-about a millisecond, and an engine that takes a strategy over from a dead one must see every
-row at once, which a journal on the dead engine's disk could not give it.
+PostgreSQL and in-memory databases write directly (`DirectWrites`): an engine that takes a
+strategy over from a dead one must see every row at once, which a journal on the dead
+engine's disk could not give it. The live engine's own PostgreSQL writes are queued and
+committed by a task on its event loop (`workbench.store.pg_writes.AsyncPgWrites`); the engine
+awaits `durable()` where the order of operations needs a commit (an order's row before it is
+sent, a fill before it is booked), a no-op here, where `submit` is durable already.
 
 Writes are named statements (`Write.name`, resolved by the store's `apply`), never SQL text,
 so a journal file cannot carry SQL of its own.
@@ -165,6 +168,16 @@ class Writes(abc.ABC):
 
     def drain(self) -> None:
         """Wait until every unit submitted before is in the database."""
+        return None
+
+    async def durable(self) -> None:
+        """Wait until every unit submitted before survives a killed process (a no-op where
+        `submit` returns once it does: journaled or committed)."""
+        return None
+
+    async def detach(self) -> None:
+        """Stop writing on this event loop, what is pending committed first (the engine's
+        `stop`); a later write starts again where it is made."""
         return None
 
     @property

@@ -7,14 +7,16 @@ fills). Times are epoch milliseconds in, UTC timestamps in the tables.
 
 Every write goes through the store's `Writes` (`workbench.store.journal`): on the DuckDB file
 of the process that owns it, journaled before the call returns and applied by a writer
-thread; elsewhere, committed before it returns. Reads here first wait for the writes made
-before them, so the caller always reads its own writes.
+thread; on PostgreSQL in a live engine, queued and committed by a task on its event loop
+(`workbench.store.pg_writes`; the engine awaits `writes.durable()` where it needs the commit);
+elsewhere, committed before it returns. Reads here first wait for the writes made before
+them, so the caller always reads its own writes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -203,6 +205,28 @@ def apply_writes(session: Session, writes: Sequence[Write]) -> None:
             session.execute(_ROWS[name].one, rows[0])
         else:
             _ROWS[name].many(session, rows)
+
+
+_SAVE_EQUITY = upsert("equity", _EQUITY_COLUMNS, ["strategy_id", "ts"])
+
+
+def write_statements(writes: Sequence[Write]) -> Iterator[tuple[str, list[Any]]]:
+    """Give the statements (`?` placeholders) and arguments that carry out writes one row at
+    a time, in their order: `apply_writes`'s outcome, for a backend that sends many
+    statements in one go (`workbench.store.pg_writes`)."""
+    for write in writes:
+        args = list(write.args)
+        if write.name == "save_fill":
+            yield _FILL_INSERT, [*args[:10], args[2], *args[10:]]
+        elif write.name == "save_equity_rows":
+            for sid, ts_ms, *rest in args:
+                yield _SAVE_EQUITY, [sid, ts_param(int(ts_ms)), *rest]
+        elif write.name in _ROWS:
+            yield _ROWS[write.name].one, args
+        elif write.name in _STATEMENTS:
+            yield _STATEMENTS[write.name], args
+        else:
+            raise StoreError(f"unknown trading write {write.name!r}")
 
 
 def _save_fills(session: Session, rows: list[Sequence[Any]]) -> None:

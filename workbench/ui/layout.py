@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import panel as pn
 
 
+@dataclass(frozen=True)
+class Later:
+    """A tab's view made only when the tab is first shown (`make` gives it): its build is
+    skipped until someone looks."""
+
+    make: Callable[[], Any]
+
+
 def lazy_tabs(*tabs: tuple[str, Any], **params: Any) -> pn.Tabs:
-    """Give tabs whose content is drawn the first time each tab is shown.
+    """Give tabs whose content is drawn the first time each tab is shown (and, for a
+    `Later`, made then).
 
     The page's first render then carries only the active tab, which keeps a page with many
     charts and tables quick to open. Panel's own ``dynamic=True`` is not used: the models it
@@ -25,8 +36,18 @@ def lazy_tabs(*tabs: tuple[str, Any], **params: Any) -> pn.Tabs:
     def show(*_: Any) -> None:
         holder = holders[widget.active]
         if not holder.objects:
-            holder.objects = [tabs[widget.active][1]]
+            view = tabs[widget.active][1]
+            holder.objects = [view.make() if isinstance(view, Later) else view]
 
     widget.param.watch(show, "active")
     show()
     return widget
+
+
+def without_mathjax() -> None:
+    """Leave MathJax out of this process's pages: Panel sends its 1.7 MB bundle with any
+    Markdown or HTML pane in case one holds TeX, and the apps show none (the live page with
+    fifty strategies parsed it before its first chart)."""
+    from panel.io import resources
+
+    resources._panel_use_mathjax = lambda _roots: False  # type: ignore[attr-defined]

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import panel as pn
 
 
-@dataclass(frozen=True)
-class Later:
-    """A tab's view made only when the tab is first shown (`make` gives it): its build is
-    skipped until someone looks."""
-
-    make: Callable[[], Any]
-
-
 def lazy_tabs(*tabs: tuple[str, Any], **params: Any) -> pn.Tabs:
-    """Give tabs whose content is drawn the first time each tab is shown (and, for a
-    `Later`, made then).
+    """Give tabs whose content is drawn the first time each tab is shown.
 
     The page's first render then carries only the active tab, which keeps a page with many
     charts and tables quick to open. Panel's own ``dynamic=True`` is not used: the models it
@@ -36,8 +25,7 @@ def lazy_tabs(*tabs: tuple[str, Any], **params: Any) -> pn.Tabs:
     def show(*_: Any) -> None:
         holder = holders[widget.active]
         if not holder.objects:
-            view = tabs[widget.active][1]
-            holder.objects = [view.make() if isinstance(view, Later) else view]
+            holder.objects = [tabs[widget.active][1]]
 
     widget.param.watch(show, "active")
     show()

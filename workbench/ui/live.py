@@ -26,7 +26,7 @@ from workbench.auth.roles import Action, User
 from workbench.auth.web import LOGIN_URL, LOGOUT_URL, SessionUser, session_address
 from workbench.ui import shared
 from workbench.ui.admin import AuditView, UsersView
-from workbench.ui.layout import Later, lazy_tabs
+from workbench.ui.layout import lazy_tabs
 from workbench.ui.live_alerts import AlertsView, notify
 from workbench.ui.live_market import MarketView
 from workbench.ui.live_orders import OrderTicket
@@ -80,14 +80,7 @@ class LiveDashboard(param.Parameterized):
         self._status_at = 0.0
         self._tables_at = 0.0
         self._stored_states: pd.Series | None = None
-        self._status: pd.DataFrame | None = None  # the engine's, as last drawn
         self._callback: Any = None
-        # The tabs' views besides the market's, made when their tab is first shown.
-        self.tables: LiveTables | None = None
-        self.portfolio: PortfolioView | None = None
-        self.risk: RiskView | None = None
-        self.alerts_view: AlertsView | None = None
-        self.audit_view: AuditView | None = None
 
     # -- session life -------------------------------------------------------------------
     def serve(self) -> None:
@@ -157,18 +150,16 @@ class LiveDashboard(param.Parameterized):
         assert self.buffer is not None
         closed, forming, fills, dirty = self.buffer.drain()
         notify(self.buffer.take_notes())
-        if self.alerts_view is not None:
-            if "alert" in dirty:
-                self.alerts_view.soon()
-            self.alerts_view.tick()
+        if "alert" in dirty:
+            self.alerts_view.soon()
+        self.alerts_view.tick()
         if len(self.service.engine.strategies) != len(self.known):
             self._add_new_strategies()
         self.market.push(closed, forming, fills)
         self.comparison.push(closed)
-        if self.tables is not None and dirty & {"fill", "order", "refused"}:
+        if dirty & {"fill", "order", "refused"}:
             self.tables.refresh_stored()
-        if self.risk is not None:
-            self.risk.update(dirty)
+        self.risk.update(dirty)
         now = time.monotonic()
         if "state" in dirty:
             self._read_stored_states()
@@ -185,27 +176,32 @@ class LiveDashboard(param.Parameterized):
             self.service.engine, self.who, store.audit, self.address
         )
         self.market = MarketView(self.service)
+        self.tables = LiveTables(self.service, acting)
+        self.portfolio = PortfolioView(self.service)
         self.comparison = ComparisonView(self.service)
         self.add_form = AddStrategy(self.service, acting)
         self.ticket = OrderTicket(self.service, acting)
+        self.risk = RiskView(self.service, acting)
+        self.alerts_view = AlertsView(store)
         self.strategies = StrategyTable(acting, self._curve, self._show_strategy)
         self.market.param.watch(lambda e: self.strategies.select(e.new), "strategy")
         self._add_new_strategies()
         self.refresh_status()
-        # Only the market is made now: the other tabs are made when first shown (with fifty
-        # strategies, the page's build is what the first chart waits for).
         tabs: list[tuple[str, Any]] = [
             ("Market", self.market),
-            ("Orders & trades", Later(self._make_tables)),
-            ("Portfolio", Later(self._make_portfolio)),
-            ("Risk", Later(self._make_risk)),
+            ("Orders & trades", self.tables),
+            ("Portfolio", self.portfolio),
+            ("Risk", self.risk),
             ("Comparison", self.comparison),
-            ("Alerts", Later(self._make_alerts)),
+            ("Alerts", self.alerts_view),
         ]
         if acting.may(Action.MANAGE_USERS):
-            tabs.append(("Users", Later(self._make_users)))
+            accounts = accounts_for(self.service.settings, store)
+            tabs.append(("Users", UsersView(accounts, acting)))
         if acting.may(Action.VIEW_AUDIT):
-            tabs.append(("Audit", Later(self._make_audit)))
+            self.audit_view = AuditView(acting)
+            self.audit_view.refresh()
+            tabs.append(("Audit", self.audit_view))
         self.main[:] = [
             pn.Row(
                 self.strategies,
@@ -216,38 +212,6 @@ class LiveDashboard(param.Parameterized):
         self.sidebar[:] = [self.add_form, self.ticket]
         self.buffer = self.service.subscribe()
         log.warning("live page built in %.2f s", time.perf_counter() - began)
-
-    def _make_tables(self) -> LiveTables:
-        assert self.acting is not None
-        self.tables = LiveTables(self.service, self.acting)
-        if self._status is not None:
-            self.tables.refresh_status(self._status)
-        return self.tables
-
-    def _make_portfolio(self) -> PortfolioView:
-        self.portfolio = PortfolioView(self.service)
-        if self._status is not None:
-            self.portfolio.refresh(self._status)
-        return self.portfolio
-
-    def _make_risk(self) -> RiskView:
-        assert self.acting is not None
-        self.risk = RiskView(self.service, self.acting)
-        return self.risk
-
-    def _make_alerts(self) -> AlertsView:
-        self.alerts_view = AlertsView(self.service.store)
-        return self.alerts_view
-
-    def _make_users(self) -> UsersView:
-        assert self.acting is not None
-        return UsersView(accounts_for(self.service.settings, self.service.store), self.acting)
-
-    def _make_audit(self) -> AuditView:
-        assert self.acting is not None
-        self.audit_view = AuditView(self.acting)
-        self.audit_view.refresh()
-        return self.audit_view
 
     def _add_new_strategies(self) -> None:
         self.known = set(self.service.engine.strategies)
@@ -273,14 +237,11 @@ class LiveDashboard(param.Parameterized):
         peaks = {sid: live.risk.state.peak_equity for sid, live in strategies.items()}
         stored = {str(k): str(v) for k, v in self._stored_states.items()}  # type: ignore[union-attr]
         self.strategies.update(status, peaks, stored)
-        self._status = status
         now = time.monotonic()
         if now - self._tables_at >= TABLES_EVERY_S:
             self._tables_at = now
-            if self.tables is not None:
-                self.tables.refresh_status(status)
-            if self.portfolio is not None:
-                self.portfolio.refresh(status)
+            self.tables.refresh_status(status)
+            self.portfolio.refresh(status)
             self.comparison.refresh_metrics(status)
         return status
 

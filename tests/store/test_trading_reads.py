@@ -48,21 +48,3 @@ def test_the_last_equity_mark_among_strategies_is_the_newest_of_theirs(store: St
     assert trading.last_mark_ms(["a"]) == t0 + 4 * STEP_MS
     assert trading.last_mark_ms(["a", "b"]) == t0 + 9 * STEP_MS
     assert trading.last_mark_ms(["zzz"]) is None
-
-
-def test_equity_tails_give_each_strategys_last_marks_in_one_read(store: Store) -> None:
-    t0 = 1_600_000_000_000
-    rng = np.random.default_rng(3)
-    rows = [("a", t0 + k * STEP_MS, float(rng.normal(1, 0.1)), 1.0, 0.0, 1.0) for k in range(9)]
-    rows += [("b", t0 + k * STEP_MS, float(rng.normal(1, 0.1)), 1.0, 0.0, 1.0) for k in range(3)]
-    rows += [("c", t0, 2.0, 1.0, 0.0, 1.0)]
-    store.trading.save_equity_rows(rows)
-    tails = store.trading.equity_tails(["a", "b", "zzz"], 4)
-    for sid, size in (("a", 4), ("b", 3)):
-        whole = store.trading.equity(sid).tail(size)
-        mine = tails[tails["strategy_id"] == sid]
-        ms = pd.DatetimeIndex(whole["ts"]).as_unit("ms").asi8
-        assert list(mine["ts_ms"]) == list(ms)
-        assert list(mine["equity"]) == list(whole["equity"])
-    assert set(tails["strategy_id"]) == {"a", "b"}
-    assert store.trading.equity_tails([], 4).empty

@@ -531,20 +531,6 @@ class TradingStore:
             [strategy_id] if strategy_id else [],
         )
 
-    def equity_tails(self, strategy_ids: Sequence[str], points: int) -> pd.DataFrame:
-        """Give the last ``points`` equity marks of each of these strategies in one read:
-        strategy_id, ts_ms, equity, oldest first per strategy."""
-        if not strategy_ids:
-            return pd.DataFrame({"strategy_id": [], "ts_ms": [], "equity": []})
-        return self._frame(
-            f"SELECT strategy_id, ts_ms, equity FROM (SELECT strategy_id, {self._ms('ts')}, "
-            "equity, row_number() OVER (PARTITION BY strategy_id ORDER BY ts DESC) AS back "
-            "FROM equity WHERE strategy_id IN "
-            f"({', '.join('?' for _ in strategy_ids)})) AS marks "
-            "WHERE back <= ? ORDER BY strategy_id, ts_ms",
-            [*strategy_ids, points],
-        )
-
     def equity_marks(self, strategy_id: str, after_ms: int = -1) -> list[tuple[int, float]]:
         """Give a strategy's (ts_ms, equity) marks after `after_ms`, oldest first."""
         rows = self._fetchall(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -219,9 +219,10 @@ class LiveDashboard(param.Parameterized):
         self.comparison.add_missing()
         self.ticket.refresh_strategies()
 
-    def _curve(self, sid: str) -> Sequence[float]:
+    def _curve(self, sid: str) -> list[float]:
         """Give a strategy's recent return curve (the comparison's, streamed on each bar)."""
-        return self.comparison.curves.ret.get(sid, ())
+        source = self.comparison.sources.get(sid)
+        return [] if source is None else source.data["ret"]
 
     def _show_strategy(self, sid: str) -> None:
         if sid in self.market.param.strategy.objects and self.market.strategy != sid:

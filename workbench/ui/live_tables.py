@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -208,58 +207,11 @@ def max_drawdown(returns: Any) -> float:
     return float(max(0.0, np.max(1.0 - value / np.maximum.accumulate(value))))
 
 
-class ReturnCurves:
-    """Each strategy's recent return curve (equity over its allocation, less one), the last
-    `CURVE_POINTS` marks: read from the store in one query for the strategies not known yet,
-    then extended by the bars that close. The table's sparklines and the comparison chart
-    draw from it (plain lists: no Bokeh model until the chart is shown)."""
-
-    def __init__(self, points: int = CURVE_POINTS) -> None:
-        self.points = points
-        self.ts: dict[str, deque[float]] = {}
-        self.ret: dict[str, deque[float]] = {}
-
-    def load(self, store: Any, cash: dict[str, float]) -> list[str]:
-        """Read the stored curves of the strategies in ``cash`` (id → allocation) not known
-        yet; give their ids, in ``cash``'s order."""
-        new = [sid for sid in cash if sid not in self.ret]
-        if not new:
-            return []
-        tails = store.trading.equity_tails(new, self.points)
-        grouped = {str(sid): frame for sid, frame in tails.groupby("strategy_id", sort=False)}
-        for sid in new:
-            frame = grouped.get(sid)
-            ms = [] if frame is None else frame["ts_ms"].to_numpy(dtype=float).tolist()
-            equity = [] if frame is None else frame["equity"].to_numpy(dtype=float) / cash[sid] - 1
-            self.ts[sid] = deque(ms, maxlen=self.points)
-            self.ret[sid] = deque(list(equity), maxlen=self.points)
-        return new
-
-    def add(self, sid: str, ts: list[float], ret: list[float]) -> None:
-        self.ts[sid].extend(ts)
-        self.ret[sid].extend(ret)
-
-
 class ComparisonView:
-    """Every strategy's return curve on one chart, streaming, beside their metrics.
-
-    The chart (a line and a source per strategy: with fifty strategies, most of the page's
-    build) and the metrics table are made when the tab is first shown; until then only the
-    curves are kept."""
+    """Every strategy's return curve on one chart, streaming, beside their metrics."""
 
     def __init__(self, service: LiveService) -> None:
         self.service = service
-        self.curves = ReturnCurves()
-        self.sources: dict[str, ColumnDataSource] = {}
-        self.figure: Any = None
-        self._status: pd.DataFrame | None = None
-        self.add_missing()
-
-    @property
-    def built(self) -> bool:
-        return self.figure is not None
-
-    def _build(self) -> None:
         self.figure = figure(
             x_axis_type="datetime",
             height=380,
@@ -269,53 +221,48 @@ class ComparisonView:
             name="comparison",
         )
         self.figure.yaxis.formatter = NumeralTickFormatter(format="0.0%")
+        self.sources: dict[str, ColumnDataSource] = {}
         self.metrics = _table(["return", "trades", "win_rate", "max_drawdown"], name="metrics")
         self.pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
-        self._draw_lines(list(self.curves.ret))
-        if self._status is not None:
-            self.refresh_metrics(self._status)
+        self.add_missing()
 
-    def _draw_lines(self, sids: list[str]) -> None:
+    def add_missing(self) -> None:
+        """Give a curve to each strategy not drawn yet (from its stored equity)."""
+        engine = self.service.engine
         colors = Category10_10
-        for sid in sids:
+        for sid, live in engine.strategies.items():
+            if sid in self.sources:
+                continue
+            frame = self.service.store.trading.equity(sid).tail(CURVE_POINTS)
+            ms = pd.DatetimeIndex(frame["ts"]).as_unit("ms").asi8.astype(float)
+            cash = live.runner.initial_cash
             source = ColumnDataSource(
-                {"ts": list(self.curves.ts[sid]), "ret": list(self.curves.ret[sid])}
+                {"ts": list(ms), "ret": list(frame["equity"].to_numpy(dtype=float) / cash - 1)}
             )
             self.sources[sid] = source
             color = colors[(len(self.sources) - 1) % len(colors)]
             self.figure.line("ts", "ret", source=source, color=color, legend_label=sid)
-        if sids and self.figure.legend:
+        if self.figure.legend:
             self.figure.legend.location = "top_left"
             self.figure.legend.click_policy = "hide"
-
-    def add_missing(self) -> None:
-        """Give a curve to each strategy not drawn yet (from its stored equity)."""
-        strategies = self.service.engine.strategies
-        cash = {sid: live.runner.initial_cash for sid, live in strategies.items()}
-        new = self.curves.load(self.service.store, cash)
-        if self.built:
-            self._draw_lines(new)
 
     def push(self, closed: list[Closed]) -> None:
         points: dict[str, tuple[list[float], list[float]]] = {}
         strategies = self.service.engine.strategies
         for event in closed:
             for sid, said in event.strategies.items():
-                if sid in self.curves.ret and "equity" in said:
+                if sid in self.sources and "equity" in said:
                     ts, ret = points.setdefault(sid, ([], []))
                     ts.append(float(event.candle.ts_ms))
                     ret.append(said["equity"] / strategies[sid].runner.initial_cash - 1.0)
         for sid, (ts, ret) in points.items():
-            self.curves.add(sid, ts, ret)
-            if sid in self.sources:
-                self.sources[sid].stream({"ts": ts, "ret": ret}, rollover=CURVE_POINTS)
+            self.sources[sid].stream({"ts": ts, "ret": ret}, rollover=CURVE_POINTS)
 
     def refresh_metrics(self, status: pd.DataFrame) -> None:
-        self._status = status
-        if status.empty or not self.built:
+        if status.empty:
             return
         wins = self.service.store.trading.win_rates()
-        drawdown = {sid: max_drawdown(ret) for sid, ret in self.curves.ret.items()}
+        drawdown = {sid: max_drawdown(s.data["ret"]) for sid, s in self.sources.items()}
         metrics = status[["strategy_id", "state", "symbol", "return", "trades"]].assign(
             win_rate=status["strategy_id"].map(wins),
             max_drawdown=status["strategy_id"].map(drawdown),
@@ -323,6 +270,4 @@ class ComparisonView:
         self.metrics.value = shown(metrics)
 
     def __panel__(self) -> Any:
-        if not self.built:
-            self._build()
         return pn.Column(self.pane, self.metrics, sizing_mode="stretch_width")

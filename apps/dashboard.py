@@ -6,9 +6,11 @@ process, shared by every browser session (see workbench/ui/shared.py).
 
 import panel as pn
 
+from workbench.ui.layout import without_mathjax
 from workbench.ui.live import LiveDashboard
 
 pn.extension("tabulator", notifications=True)
+without_mathjax()
 
 dashboard = LiveDashboard()
 dashboard.serve()

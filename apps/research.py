@@ -8,8 +8,10 @@ that process's connection: `Store.open` of a file this process holds borrows a c
 import panel as pn
 
 from workbench.settings import load_settings
+from workbench.ui.layout import without_mathjax
 from workbench.ui.research import ResearchApp
 
 pn.extension("tabulator")
+without_mathjax()
 
 ResearchApp(load_settings().db).template().servable()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,15 @@ def test_the_page_loads_cleanly_and_its_chart_streams_candles(
     page.screenshot(path=str(ARTIFACTS / "live_dashboard.png"), full_page=True)
     assert problems == []
     page.close()
+
+
+def test_the_page_leaves_mathjax_out(live_dashboard: Any) -> None:
+    # Panel sends MathJax (1.7 MB) with any Markdown pane; the page shows no TeX, and the
+    # browser parsed it before drawing the first chart.
+    with urllib.request.urlopen(live_dashboard.url, timeout=60) as response:
+        html = response.read().decode()
+    assert "bokeh.min.js" in html
+    assert "mathjax" not in html.lower()
 
 
 def test_every_tab_draws_offline(browser: Any, live_dashboard: Any) -> None:

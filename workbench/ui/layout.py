@@ -30,3 +30,12 @@ def lazy_tabs(*tabs: tuple[str, Any], **params: Any) -> pn.Tabs:
     widget.param.watch(show, "active")
     show()
     return widget
+
+
+def without_mathjax() -> None:
+    """Leave MathJax out of this process's pages: Panel sends its 1.7 MB bundle with any
+    Markdown or HTML pane in case one holds TeX, and the apps show none (the live page with
+    fifty strategies parsed it before its first chart)."""
+    from panel.io import resources
+
+    resources._panel_use_mathjax = lambda _roots: False  # type: ignore[attr-defined]

@@ -59,7 +59,7 @@ class MetricsHandler(_Handler):
             self.finish("starting\n")
             return
         self.set_header("Content-Type", CONTENT_TYPE)
-        self.finish(ops.exposition())
+        self.finish(ops.metrics.exposition())
 
 
 ROUTES = [(r"/health", HealthHandler), (r"/ready", ReadyHandler), (r"/metrics", MetricsHandler)]

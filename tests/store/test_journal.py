@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -140,28 +138,3 @@ def test_fsync_puts_each_line_on_disk_before_the_write_returns(
         store.trading.add_event("s", "state", "one")
         store.trading.add_event("s", "state", "two")
     assert len(synced) == 2
-
-
-def test_a_burst_of_writes_is_applied_in_one_transaction_and_a_reader_need_not_wait(
-    tmp_path: Path,
-) -> None:
-    # The writer gathers what follows a write before applying it (a close's burst), so it
-    # does not take the interpreter while the burst's orders go out; a read, or closing,
-    # ends the gathering at once (with an hour's gathering, a read that waited for it would
-    # fail after its 5 s).
-    db = tmp_path / "live.duckdb"
-    with Store.open(db) as store:
-        path = tmp_path / "burst.journal"
-        writes = JournaledWrites(store.db, path, apply_writes, gather_s=3600.0, drain_timeout_s=5.0)
-        batches: list[int] = []
-        real = writes._apply_batch
-        writes._apply_batch = lambda batch: (batches.append(len(batch)), real(batch))[1]  # type: ignore[method-assign]
-        for i in range(5):
-            writes.submit([Write("add_event", ["s", "state", f"burst {i}", datetime(2026, 1, 1)])])
-            time.sleep(0.05)  # a writer that did not gather would have applied it by now
-        writes.drain()
-        assert batches == [5], "the burst's five writes went in one transaction"
-        writes.submit([Write("add_event", ["s", "state", "last", datetime(2026, 1, 1)])])
-        writes.close()  # ends the gathering too: everything applied, the journal emptied
-        assert batches == [5, 1]
-        assert not path.exists()

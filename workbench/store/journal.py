@@ -219,18 +219,13 @@ class JournaledWrites(Writes):
         drain_timeout_s: float = 30.0,
         retry_s: float = 0.05,
         max_retry_s: float = 5.0,
-        gather_s: float = 0.02,
     ) -> None:
-        """`gather_s`: how long the writer waits after a write for the ones that follow it
-        before it applies them (a read waiting for them, or closing, ends the wait)."""
         self.db = db
         self.path = path
         self.apply = apply
         self.fsync = fsync
         self.drain_timeout_s = drain_timeout_s
         self.retry_s, self.max_retry_s = retry_s, max_retry_s
-        self.gather_s = gather_s
-        self._wanted = threading.Event()  # a reader waits for what is journaled
         with db.session() as s:
             self.last_seq = applied_seq(s)
         self.applied = self.last_seq
@@ -273,7 +268,6 @@ class JournaledWrites(Writes):
         deadline = time.monotonic() + self.drain_timeout_s
         with self._done:
             while self.applied < target:
-                self._wanted.set()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise StoreError(
@@ -287,7 +281,6 @@ class JournaledWrites(Writes):
         if self._closed:
             return
         self._closed = True
-        self._wanted.set()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(self.drain_timeout_s)
@@ -316,11 +309,6 @@ class JournaledWrites(Writes):
                 stopping = True
             else:
                 batch.append(first)
-                # The writes of one close come in a burst (every strategy's orders, fills,
-                # marks): applied after it, in one transaction, the writer does not take
-                # the interpreter from the loop while the burst's orders are being sent.
-                self._wanted.wait(self.gather_s)
-                self._wanted.clear()
             while len(batch) < 1000:
                 try:
                     more = self._queue.get_nowait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,12 @@ import pytest
 
 from workbench.store import Store
 from workbench.store.local_postgres import LocalPostgres
+
+# Tests stop servers and engines they start with SIGINT, as Ctrl-C and systemd's KillSignal
+# do. A suite started in the background of a shell (`make test &`, nohup) has SIGINT ignored,
+# and an ignored signal is inherited by every child: they would never stop. A handler set
+# here is reset to the default in each child, which then installs Python's own.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _databases = itertools.count(1)
 

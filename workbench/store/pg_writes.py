@@ -65,9 +65,8 @@ from workbench.store.errors import StoreError
 from workbench.store.journal import Write, Writes
 from workbench.store.postgres import (
     DOWN_WAIT_S,
-    RECONNECT_S,
     PgDatabase,
-    connection_options,
+    pool_options,
     readable,
 )
 from workbench.store.trading import write_statements
@@ -202,15 +201,10 @@ class AsyncPgWrites(Writes):
         config = self.db.config
         self._pool = psycopg_pool.AsyncConnectionPool(
             self.db.target.url,
-            min_size=config.min_size,
-            max_size=max(config.max_size, config.min_size),
-            timeout=config.timeout_s,
-            kwargs={"autocommit": True, **connection_options(config.connect_timeout_s)},
             configure=_configure,
             check=_check,
-            reconnect_timeout=RECONNECT_S,
             name=f"workbench engine writes {self.db.describe()}",
-            open=False,
+            **pool_options(config),
         )
         self._loop = loop
         self._wake = asyncio.Event()

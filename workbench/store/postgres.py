@@ -309,6 +309,18 @@ def _check(conn: psycopg.Connection[Any]) -> None:
         psycopg_pool.ConnectionPool.check_connection(conn)
 
 
+def pool_options(config: PoolConfig) -> dict[str, Any]:
+    """Give what every pool of ours is made with (sync or async): sizes, timeouts, options."""
+    return {
+        "min_size": config.min_size,
+        "max_size": max(config.max_size, config.min_size),
+        "timeout": config.timeout_s,
+        "kwargs": {"autocommit": True, **connection_options(config.connect_timeout_s)},
+        "reconnect_timeout": RECONNECT_S,
+        "open": False,
+    }
+
+
 def connection_options(connect_timeout_s: float) -> dict[str, Any]:
     """Give the connection options that notice a server gone without a word (a cut network)."""
     return {
@@ -379,15 +391,10 @@ class PgDatabase(Database):
         self.config = config
         self.pool = psycopg_pool.ConnectionPool(
             target.url,
-            min_size=config.min_size,
-            max_size=max(config.max_size, config.min_size),
-            timeout=config.timeout_s,
-            kwargs={"autocommit": True, **connection_options(config.connect_timeout_s)},
             configure=_configure,
             check=_check,
-            reconnect_timeout=RECONNECT_S,
             name=f"workbench {target.describe()}",
-            open=False,
+            **pool_options(config),
         )
         self.pool.open(wait=False)
         self.users = 0

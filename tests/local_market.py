@@ -32,15 +32,36 @@ async def open_market(
 STEP_MS = 300_000
 
 
-async def step(clock: ManualClock, engine: Any) -> None:
+async def step(clock: ManualClock, engine: Any, patience_s: float = 5.0) -> None:
     """Move replay time a third of a bar; the market waits while a strategy decides or
-    places orders (as it would at a sane replay speed)."""
+    places orders, and, when a bar closed, until every feed has delivered it and the next
+    bar's open (as it would at a sane replay speed). Without the second wait a loaded
+    machine let the clock run on before the feed saw the new bar: the entry then filled a
+    third of a bar or a whole bar late (test_real_parity under CI load)."""
+    before = clock.now_ms()
     clock.advance(STEP_MS // 3)
+    now = clock.now_ms()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
     await asyncio.sleep(0.004)
-    for _ in range(200):
-        if not any(live.lock.locked() for live in engine.strategies.values()):
-            return
+    while _busy(engine, before, now) and loop.time() < deadline:
         await asyncio.sleep(0.002)
+
+
+def _busy(engine: Any, before_ms: int, now_ms: int) -> bool:
+    """Whether a strategy is deciding, or a feed has not yet opened a bar begun in
+    (before_ms, now_ms]."""
+    strategies = list(engine.strategies.values())
+    if any(live.lock.locked() for live in strategies):
+        return True
+    for key in {live.feed_key for live in strategies}:
+        feed = engine.feeds.get(key)
+        if feed is None:
+            continue
+        opened = now_ms - now_ms % feed.step_ms
+        if opened > before_ms and (feed.forming is None or feed.forming.ts_ms < opened):
+            return True
+    return False
 
 
 async def run_to(clock: ManualClock, engine: Any, end_ms: int, settle_s: float = 1.0) -> None:

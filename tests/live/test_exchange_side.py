@@ -3,7 +3,6 @@ the drawdown guard. Everything goes through the unmodified ccxt / ccxt.pro clien
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from local_market import Market, open_market
+from local_market import STEP_MS, Market, bar_ms, open_market, run_to, step
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.broker.ccxt_broker import CcxtBroker
@@ -24,7 +23,6 @@ from workbench.store import Store
 from workbench.venue.client import ExchangeClients
 from workbench.venue.rules import market_rules
 
-STEP_MS = 300_000
 BARS = 300
 
 
@@ -40,10 +38,6 @@ def spec(**risk: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def candles() -> pd.DataFrame:
     return load_csv_history(CANDLE_DIR, ["ETH/BTC"])["ETH/BTC"].iloc[:BARS]
-
-
-def bar_ms(candles: pd.DataFrame, i: int) -> int:
-    return int(candles.index[i].value // 1_000_000)
 
 
 @pytest.fixture
@@ -62,29 +56,6 @@ async def no_eth(candles: pd.DataFrame) -> AsyncIterator[Market]:
 def engine_on(store: Store, clients: ExchangeClients, **options: Any) -> LiveEngine:
     broker = CcxtBroker(clients, sweep_s=0.5, poll_s=0.2)
     return LiveEngine(store, clients, broker, fill_model=FillModel(), **options)
-
-
-async def step(clock: ManualClock, engine: LiveEngine) -> None:
-    """Move replay time a third of a bar; the market waits while a strategy decides or
-    places orders (as it would at a sane replay speed)."""
-    clock.advance(STEP_MS // 3)
-    await asyncio.sleep(0.004)
-    for _ in range(200):
-        if not any(live.lock.locked() for live in engine.strategies.values()):
-            return
-        await asyncio.sleep(0.002)
-
-
-async def run_to(clock: ManualClock, engine: LiveEngine, end_ms: int) -> None:
-    """Step replay time a third of a bar at a time to `end_ms`, letting the engine keep up."""
-    while clock.now_ms() < end_ms:
-        await step(clock, engine)
-    last_closed = end_ms - end_ms % STEP_MS - STEP_MS
-    for _ in range(500):
-        if all((r.runner.last_close_ms or 0) >= last_closed for r in engine.strategies.values()):
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(1.0)  # the follow-up's last updates
 
 
 async def assert_books_agree(clients: ExchangeClients, store: Store, sid: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +222,27 @@ def test_a_failing_sink_is_retried_until_it_takes_the_alert(setup: Setup) -> Non
     assert len(setup.delivered(1)) == 1
     stored = setup.store.ops.alerts()
     assert list(stored["status"]) == ["sent"] and list(stored["attempts"]) == [3]
+
+
+def test_the_history_hears_each_row_when_it_is_stored_raised_then_delivered(
+    setup: Setup,
+) -> None:
+    """The dashboard reads the alert history when told a row was written: once when the
+    alert is raised (queued), again when a slow sink finally took it (sent). A fixed delay
+    after the raise missed the row on a busy machine and kept showing "queued"."""
+    seen: list[list[str]] = []
+    setup.alerting.sender.stored.append(
+        lambda alert: seen.append(list(setup.store.ops.alerts()["status"]))
+    )
+    setup.receiver.hold = threading.Event()
+    setup.alerting.on_event(StateChanged("s1", StrategyState.ERROR, "boom"))
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert seen == [["queued"]]  # stored and told before the sink answered
+    setup.receiver.hold.set()
+    assert len(setup.delivered(1)) == 1
+    assert seen == [["queued"], ["sent"]]
 
 
 def test_a_hanging_sink_never_holds_up_the_caller(setup: Setup) -> None:

@@ -122,6 +122,8 @@ class AlertSender:
         self.retries = retries
         self.backoff_s = backoff_s
         self.outcome = outcome  # told "sent", "failed" or "no_sink" per alert (metrics)
+        #: called on the sender thread each time an alert's row was written (its history)
+        self.stored: list[Callable[[Alert], None]] = []
         self._queue: queue.Queue[object] = queue.Queue(capacity)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -187,6 +189,8 @@ class AlertSender:
             except Exception:  # the database may be busy or gone: still tell the trader
                 log.exception("storing alert %s failed", alert.title)
                 ops = None
+            else:
+                self._stored(alert)
         if not self.sinks:
             self._tell(alert, "no_sink")
             return
@@ -203,6 +207,8 @@ class AlertSender:
                 ops.set_delivery(alert.alert_id, outcome, attempts, error)
             except Exception:
                 log.exception("storing the delivery of alert %s failed", alert.title)
+            else:
+                self._stored(alert)
         self._tell(alert, outcome)
 
     def _deliver(self, alert: Alert, name: str, sink: apprise.Apprise) -> tuple[bool, int]:
@@ -230,6 +236,13 @@ class AlertSender:
                 delay *= 2
         log.error("alert %r not delivered to %s", alert.title, name)
         return False, attempt
+
+    def _stored(self, alert: Alert) -> None:
+        for listener in list(self.stored):
+            try:
+                listener(alert)
+            except Exception:
+                log.exception("an alert-stored listener failed")
 
     def _tell(self, alert: Alert, outcome: str) -> None:
         if self.outcome is not None:

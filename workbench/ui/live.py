@@ -151,8 +151,7 @@ class LiveDashboard(param.Parameterized):
         closed, forming, fills, dirty = self.buffer.drain()
         notify(self.buffer.take_notes())
         if "alert" in dirty:
-            self.alerts_view.soon()
-        self.alerts_view.tick()
+            self.alerts_view.refresh()
         if len(self.service.engine.strategies) != len(self.known):
             self._add_new_strategies()
         self.market.push(closed, forming, fills)

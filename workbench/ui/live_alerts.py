@@ -8,11 +8,12 @@ Panel notifications (toasts) at the session's next tick.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pandas as pd
 import panel as pn
+
+from workbench.ui.stat_tables import refill
 
 ALERT_ROWS = 200
 LEVELS = {"info": "info", "success": "success", "warning": "warning", "error": "error"}
@@ -46,22 +47,11 @@ class AlertsView:
             pagination="local",
             page_size=25,
         )
-        self.due: float | None = None
         self.refresh()
 
     def refresh(self) -> None:
         frame = self.store.ops.alerts(limit=ALERT_ROWS)
-        self.table.value = frame.drop(columns=["alert_id"], errors="ignore")
-        self.due = None
-
-    def soon(self, after_s: float = 1.0) -> None:
-        """Refresh after a moment (an alert is stored by the sender thread, just after)."""
-        if self.due is None:
-            self.due = time.monotonic() + after_s
-
-    def tick(self) -> None:
-        if self.due is not None and time.monotonic() >= self.due:
-            self.refresh()
+        refill(self.table, frame.drop(columns=["alert_id"], errors="ignore"))
 
     def __panel__(self) -> Any:
         return pn.Column(

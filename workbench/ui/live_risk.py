@@ -35,6 +35,7 @@ from workbench.ui.live_risk_rows import (
     usage_rows,
 )
 from workbench.ui.shared import LiveService
+from workbench.ui.stat_tables import refill
 
 USAGE_EVERY_S = 2.0  # the bars and the halt state, read again from the engine
 BAR_COLORS = ["#16a34a", "#65a30d", "#ca8a04", "#ea580c", "#dc2626"]
@@ -158,15 +159,13 @@ class RiskView:
         self.state.object = halt_text(halt)
         self.state.alert_type = "danger" if halt is not None else "success"
         rows = usage_rows(engine.risk_usage())
-        if not rows.equals(self.usage.value):
-            self.usage.value = rows
+        refill(self.usage, rows)
         self.usage.visible = not rows.empty
         self.no_limits.object = (
             "" if not rows.empty else "No account limit is set: each strategy's own limits apply."
         )
         limits = strategy_limit_rows(engine.strategies)
-        if not limits.equals(self.strategy_limits.value):
-            self.strategy_limits.value = limits
+        refill(self.strategy_limits, limits)
         self._show_permissions()
 
     def refresh_form(self) -> None:
@@ -206,8 +205,8 @@ class RiskView:
             while True:
                 self._again = False
                 halts, refused = await asyncio.to_thread(self._stored)
-                self.history.value = history_rows(halts)
-                self.refusals.value = refusal_rows(refused)
+                refill(self.history, history_rows(halts))
+                refill(self.refusals, refusal_rows(refused))
                 if not self._again:
                     break
         finally:

@@ -19,7 +19,7 @@ from workbench.ui.formats import percent, quote_of
 from workbench.ui.live_risk_rows import limits_text
 from workbench.ui.live_strategy_table import drawdown
 from workbench.ui.shared import Closed, LiveService
-from workbench.ui.stat_tables import display_frame, stat_table
+from workbench.ui.stat_tables import display_frame, refill, stat_table
 
 CURVE_POINTS = 2000  # points kept per equity curve in the comparison
 POSITION_NUMBERS = ["position", "average_price", "unrealized_pnl", "equity"]
@@ -92,13 +92,13 @@ class LiveTables:
         if status.empty:
             return
         held = status[status["position"] != 0]
-        self.positions.value = shown(held[["strategy_id", "symbol", *POSITION_NUMBERS]])
+        refill(self.positions, shown(held[["strategy_id", "symbol", *POSITION_NUMBERS]]))
 
     def refresh_stored(self) -> None:
         """Read orders, trades and refusals from the store (after an event changed them)."""
         trading = self.service.store.trading
         orders = trading.orders(open_only=True)
-        self.orders.value = pd.DataFrame(
+        orders_frame = pd.DataFrame(
             [
                 {
                     "client_order_id": o.client_order_id,
@@ -125,9 +125,10 @@ class LiveTables:
                 "filled",
             ],
         )
+        refill(self.orders, orders_frame)
         # The newest rows only: a long run's whole history is not sent on every fill.
-        self.trades.value = shown(trading.round_trips(latest=TABLE_ROWS))
-        self.refusals.value = trading.refusals(latest=TABLE_ROWS)
+        refill(self.trades, shown(trading.round_trips(latest=TABLE_ROWS)))
+        refill(self.refusals, trading.refusals(latest=TABLE_ROWS))
 
     async def _on_order_click(self, event: Any) -> None:
         if event.column != "cancel":
@@ -170,8 +171,8 @@ class PortfolioView:
         engine = self.service.engine
         allocations = {sid: live.runner.initial_cash for sid, live in engine.strategies.items()}
         totals, allocation = portfolio_frames(status, allocations)
-        self.totals.value = shown(totals, "quote")
-        self.allocation.value = shown(allocation, "quote")
+        refill(self.totals, shown(totals, "quote"))
+        refill(self.allocation, shown(allocation, "quote"))
         rows = []
         for sid, live in engine.strategies.items():
             state = live.risk.state
@@ -184,7 +185,7 @@ class PortfolioView:
                     "limits": limits_text(live.risk.limits),  # its own; the account's: Risk tab
                 }
             )
-        self.risk.value = pd.DataFrame(rows)
+        refill(self.risk, pd.DataFrame(rows))
 
     def __panel__(self) -> Any:
         return pn.Column(
@@ -267,7 +268,7 @@ class ComparisonView:
             win_rate=status["strategy_id"].map(wins),
             max_drawdown=status["strategy_id"].map(drawdown),
         )
-        self.metrics.value = shown(metrics)
+        refill(self.metrics, shown(metrics))
 
     def __panel__(self) -> Any:
         return pn.Column(self.pane, self.metrics, sizing_mode="stretch_width")

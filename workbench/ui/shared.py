@@ -181,6 +181,7 @@ class LiveService:
             engine.subscribe(self._on_event)
             if self.live.ops is not None:  # alerts, shown on the open pages as they come
                 self.live.ops.alert_listeners.append(self._on_alert)
+                self.live.ops.alert_stored_listeners.append(self._on_alert_stored)
             if not await engine.resume():
                 await self._add_demo(engine)
             await engine.start()
@@ -253,6 +254,10 @@ class LiveService:
         level = {"critical": "error", "warning": "warning"}.get(str(alert.level), "info")
         for buffer in self._buffers.values():
             buffer.notes.append((level, f"{alert.title}: {alert.body.splitlines()[0]}"[:300]))
+
+    def _on_alert_stored(self, _alert: Any) -> None:
+        # The history is read once its row is there (raised, then again when delivered).
+        for buffer in self._buffers.values():
             buffer.dirty.add("alert")
 
     def _snapshot(self, key: Key) -> dict[str, dict[str, Any]]:

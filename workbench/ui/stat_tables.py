@@ -94,3 +94,16 @@ def stat_table(
         **params,
     )
     return colour_signed(table)
+
+
+def refill(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:
+    """Show ``frame`` in ``table`` unless it shows that already: a replaced value is drawn
+    again in the browser, which detaches the rows (and their buttons) under the pointer."""
+    old = table.value
+    same = (
+        isinstance(old, pd.DataFrame)
+        and list(old.columns) == list(frame.columns)
+        and old.reset_index(drop=True).equals(frame.reset_index(drop=True))
+    )
+    if not same:
+        table.value = frame

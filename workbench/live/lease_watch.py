@@ -54,7 +54,8 @@ class LeaseWatch:
             )
         try:
             # A tick waits a little; the check goes on over the next ticks until answer_s.
-            lost = await asyncio.wait_for(asyncio.shield(self._pending), min(self._left_s(), 0.25))
+            async with asyncio.timeout(min(self._left_s(), 0.25)):
+                lost = await asyncio.shield(self._pending)
         except TimeoutError:
             waited = time.monotonic() - self._since
             if waited < self.answer_s:

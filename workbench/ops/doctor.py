@@ -167,7 +167,8 @@ async def _exchange_time(settings: Settings, timeout_s: float) -> tuple[float, f
     clients = connect(settings.exchange, settings=settings, port=port)
     try:
         sent = time.time()
-        server_ms = await asyncio.wait_for(clients.rest.fetch_time(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            server_ms = await clients.rest.fetch_time()
         back = time.time()
     finally:
         await clients.close()

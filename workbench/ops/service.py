@@ -87,6 +87,8 @@ class OpsService:
         )
         #: called on the loop with each alert let through (the dashboard's notifications)
         self.alert_listeners = self.alerting.listeners
+        #: called on the sender thread when an alert's row (raised, then delivered) is stored
+        self.alert_stored_listeners = self.alerting.sender.stored
         self.raise_alert = self.alerting.raise_alert
         self.started_at = time.time()
         self.loop_lag_s: float | None = None
@@ -184,9 +186,8 @@ class OpsService:
     async def _probe_database(self) -> Probe:
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(
-                asyncio.to_thread(self.store.ops.beat, self.run_id), PROBE_TIMEOUT_S
-            )
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                await asyncio.to_thread(self.store.ops.beat, self.run_id)
         except Exception as exc:  # /ready is public: the text (paths, SQL) goes to the log only
             log.warning("readiness: the database write failed: %s", exc)
             return Probe(False, f"write failed: {type(exc).__name__}")
@@ -197,7 +198,8 @@ class OpsService:
         rest = self.engine.clients.rest
         sent = time.time()
         try:
-            server_ms = await asyncio.wait_for(rest.fetch_time(), PROBE_TIMEOUT_S)
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                server_ms = await rest.fetch_time()
         except Exception as exc:
             return Probe(False, f"{self.engine.exchange} unreachable: {type(exc).__name__}")
         back = time.time()
@@ -219,7 +221,10 @@ class OpsService:
         if clock is None or clock.moves_alone:
             return
         try:
-            await asyncio.wait_for(clock.sync(), PROBE_TIMEOUT_S)
+            # Not wait_for: on 3.11 it swallows a cancel that meets an answer, and the
+            # tick that asked then never stops (a stop that hung for good under load).
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                await clock.sync()
         except Exception as exc:  # the last time told stands; feeds look no more behind
             log.debug("market time not asked: %s", exc)
 

@@ -230,7 +230,8 @@ class ReadServer:
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self._pool, self._select, cursor, sql, params)
         try:
-            answer = await asyncio.wait_for(asyncio.shield(work), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                answer = await asyncio.shield(work)
         except TimeoutError:
             cursor.interrupt()
             with contextlib.suppress(duckdb.Error, StoreError):

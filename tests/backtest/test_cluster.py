@@ -116,6 +116,42 @@ def test_a_sweep_on_two_workers_equals_the_one_in_process_custom_indicator_and_a
     assert here["trades"].sum() > 0 and here["total_return"].nunique() > 1
 
 
+def falling(source: np.ndarray, period: int) -> np.ndarray:
+    """The momentum kind, redefined: the price's fall over ``period`` bars."""
+    return -momentum(source, period)
+
+
+class Falling(Momentum):
+    def update(self, x: float) -> tuple[float]:
+        return (-super().update(x)[0],)
+
+
+def test_a_kind_redefined_between_sweeps_of_one_spec_is_the_new_one_on_the_workers(
+    address: str, custom_spec, eth
+) -> None:
+    """Workers keep a spec parsed for every sweep of it, by its content and its kinds'
+    code: a notebook that redefines a kind and sweeps again gets the new one there too."""
+    grid = {"fast": [6, 12], "slow": [30, 45], "lookback": [6, 12]}
+    first = sweep(custom_spec, eth, grid, SETTINGS, cluster=address)
+    again = sweep(custom_spec, eth, grid, SETTINGS, cluster=address)  # the parsed one kept
+    pd.testing.assert_frame_equal(again, first, check_exact=True)
+    register_indicator(
+        "test_cluster_momentum", falling, Falling, args={"period": 10},
+        first_value=lambda period: period, replace=True,
+    )  # fmt: skip
+    redefined = load_spec(custom_spec.raw)
+    here = sweep(redefined, eth, grid, SETTINGS)
+    there = sweep(redefined, eth, grid, SETTINGS, cluster=address)
+    pd.testing.assert_frame_equal(there, here, check_exact=True)
+    assert not there["total_return"].equals(first["total_return"])
+    register_indicator(
+        "test_cluster_momentum", momentum, Momentum, args={"period": 10},
+        first_value=lambda period: period, replace=True,
+    )  # fmt: skip
+    back = sweep(custom_spec, eth, grid, SETTINGS, cluster=address)  # parsed before, kept
+    pd.testing.assert_frame_equal(back, first, check_exact=True)
+
+
 def test_the_sweep_command_runs_on_a_cluster_address(address: str, eth, tmp_path: Path) -> None:
     db = tmp_path / "wb.duckdb"
     with Store.open(db) as store:

@@ -11,10 +11,12 @@ workers need not be able to import the notebook, script or module they were writ
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ from workbench.strategy.model import Spec
 # Specs parsed on this worker, by job: a sweep's tasks parse its spec once per process.
 _parsed: OrderedDict[str, Spec] = OrderedDict()
 _PARSED_KEPT = 8
+_kinds_in_force: bytes | None = None  # the packed kinds installed last on this worker
 CONNECT_TIMEOUT_S = 10.0  # for a scheduler address to answer
 
 
@@ -38,24 +41,39 @@ class SweepJob:
     kinds: bytes  # the custom indicator kinds the spec uses (`pack_kinds`)
     candles: dict[str, pd.DataFrame]
     settings: Any  # SweepSettings
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    token: str  # names the spec and its kinds (`of`): parsed once per worker for all
 
     @classmethod
     def of(cls, spec: Spec, candles: Mapping[str, pd.DataFrame], settings: Any) -> SweepJob:
         names = {ind.kind for ind in spec.indicators.values()}
-        return cls(spec.raw, pack_kinds(names), dict(candles), settings)
+        kinds = pack_kinds(names)
+        return cls(spec.raw, kinds, dict(candles), settings, _token(spec.raw, kinds))
 
     def spec(self) -> Spec:
-        """Give the job's spec, parsed once per process after its custom kinds are known."""
+        """Give the job's spec, parsed once per process, with its custom kinds in force
+        (indicators find their kind by name when computed: another job's may be there)."""
+        global _kinds_in_force
+        if _kinds_in_force != self.kinds:
+            install_kinds(self.kinds)
+            _kinds_in_force = self.kinds
         found = _parsed.get(self.token)
         if found is None:
             from workbench.strategy.loader import load_spec
 
-            install_kinds(self.kinds)
             found = _parsed[self.token] = load_spec(self.spec_raw)
             while len(_parsed) > _PARSED_KEPT:
                 _parsed.popitem(last=False)
         return found
+
+
+def _token(spec_raw: dict[str, Any], kinds: bytes) -> str:
+    """Name a spec and the custom kinds it uses by their content: a worker parses it once
+    for every sweep of it (walk-forward windows, Optuna rounds, a benchmark's rounds)."""
+    try:
+        text = json.dumps(spec_raw, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError):  # not plain JSON: parsed once per sweep
+        return uuid.uuid4().hex
+    return hashlib.sha256(text.encode() + b"\0" + kinds).hexdigest()
 
 
 def run_task(job: SweepJob, grid: pd.DataFrame) -> np.ndarray:

@@ -49,3 +49,7 @@ def gone(pid: int, within_s: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def niceness(report: Report) -> int:
+    return os.nice(0)

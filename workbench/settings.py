@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     research_cluster: str | None = Field(
         None, description="Dask scheduler address for the research app's sweeps (unset: local)"
     )
+    research_nice: int = Field(
+        19,
+        ge=0,
+        le=19,
+        description="CPU niceness of the research workers (19: trading always first; "
+        "0 on a machine that does not trade)",
+    )
 
     @field_validator("alert_urls", mode="before")
     @classmethod

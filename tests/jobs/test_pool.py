@@ -86,3 +86,31 @@ async def test_a_worker_that_dies_fails_its_job_and_is_replaced(pool: JobPool) -
 def test_a_pool_needs_a_worker() -> None:
     with pytest.raises(ValueError, match="workers must be at least 1"):
         JobPool(workers=0)
+
+
+@pytest.mark.parametrize(("setting", "lower_by"), [(None, 19), ("0", 0), ("7", 7)])
+async def test_research_workers_run_at_the_research_nice_setting(
+    setting: str | None, lower_by: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default research yields every core to trading (niceness 19); a machine that does
+    not trade sets WORKBENCH_RESEARCH_NICE=0."""
+    from workbench.jobs import research
+
+    if setting is None:
+        monkeypatch.delenv("WORKBENCH_RESEARCH_NICE", raising=False)
+    else:
+        monkeypatch.setenv("WORKBENCH_RESEARCH_NICE", setting)
+    monkeypatch.setattr(research, "_pool", None)
+    workers = research.research_pool()
+    try:
+        nice = await workers.submit("nice", pool_work.niceness).wait()
+    finally:
+        workers.close()
+    assert nice == min(19, os.nice(0) + lower_by)
+
+
+def test_a_research_nice_out_of_range_is_named() -> None:
+    from workbench.settings import Settings
+
+    with pytest.raises(ValueError, match="research_nice"):
+        Settings(research_nice=20)

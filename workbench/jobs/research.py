@@ -26,9 +26,9 @@ from workbench.backtest.walkforward import WalkForwardResult, walk_forward
 from workbench.jobs.pool import JobPool, Report
 from workbench.strategy import load_spec
 
-# Research yields the cores to trading: on a busy machine the server's process runs first
-# (nice 10 still took a visible share from the engine's loop on 2 saturated cores).
-WORKER_NICE = 19
+# Research yields the cores to trading (the `research_nice` setting, 19 by default): on a
+# busy machine the server's process runs first (nice 10 still took a visible share from the
+# engine's loop on 2 saturated cores).
 _pool: JobPool | None = None
 _pool_lock = threading.Lock()
 
@@ -40,7 +40,8 @@ def research_pool() -> JobPool:
         if _pool is None:
             from workbench.settings import load_settings
 
-            _pool = JobPool(load_settings().research_workers, warm=[__name__], nice=WORKER_NICE)
+            settings = load_settings()
+            _pool = JobPool(settings.research_workers, warm=[__name__], nice=settings.research_nice)
             atexit.register(_pool.close)
         return _pool
 

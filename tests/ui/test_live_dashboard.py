@@ -246,7 +246,18 @@ def test_a_limit_order_from_the_ticket_rests_and_is_cancelled_from_the_table(
     page.locator(".bk-tab", has_text="Open orders").click()
     row = page.locator(".tabulator-row", has_text=cid)
     row.wait_for(timeout=30_000)
-    row.locator(".tabulator-cell", has_text="Cancel").click()
+    # A click picks the order and names it; Confirm cancels the one named. The table is
+    # drawn again when the open orders change, so a click may pick the row that took this
+    # one's place (named: nothing is cancelled), and the trader clicks again.
+    picked = page.get_by_text(f"Cancel {cid} (ema_cross_rsi-ETHBTC: buy 0.5 ETH/BTC @ 0.001)?")
+    for _ in range(5):
+        row.locator(".tabulator-cell", has_text="Cancel").dispatch_event("click")
+        try:
+            picked.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    page.get_by_role("button", name="Confirm cancel").click()
     page.locator(f"text=/Cancel sent for {cid}/").wait_for(timeout=30_000)
     state = query("SELECT state FROM orders WHERE client_order_id = ?", [cid], db=live_dashboard.db)
     assert state["state"].tolist() == ["canceled"]

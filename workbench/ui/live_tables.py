@@ -86,6 +86,13 @@ class LiveTables:
         self.trades = _table(TRADE_NUMBERS, name="trades")
         self.refusals = _table(name="refusals")
         self.message = pn.pane.Markdown("")
+        # A click picks an order and says which; Confirm cancels that one. The table may have
+        # changed in the browser's hands (a row is clicked by position), so what is
+        # cancelled is what the trader read, never a row that moved under the pointer.
+        self.confirm = pn.widgets.Button(name="Confirm cancel", button_type="danger")
+        self.confirm.visible = False
+        self.confirm.on_click(self._on_confirm)
+        self._picked: str | None = None
         self.refresh_stored()
 
     def refresh_status(self, status: pd.DataFrame) -> None:
@@ -134,9 +141,22 @@ class LiveTables:
         if event.column != "cancel":
             return
         try:
-            client_order_id = self.orders.value.iloc[event.row]["client_order_id"]
+            row = self.orders.value.iloc[event.row]
         except (IndexError, KeyError, TypeError):
             self.message.object = f"No open order at row {event.row!r}."
+            return
+        self._picked = str(row["client_order_id"])
+        price = "market" if pd.isna(row["price"]) else f"@ {row['price']:g}"
+        self.message.object = (
+            f"Cancel {self._picked} ({row['strategy_id']}: {row['side']} {row['amount']:g} "
+            f"{row['symbol']} {price})?"
+        )
+        self.confirm.visible = True
+
+    async def _on_confirm(self, _event: Any = None) -> None:
+        client_order_id, self._picked = self._picked, None
+        self.confirm.visible = False
+        if client_order_id is None:
             return
         try:
             await self.acting.cancel_order(client_order_id)
@@ -149,7 +169,12 @@ class LiveTables:
     def __panel__(self) -> Any:
         return pn.Tabs(
             ("Positions", self.positions),
-            ("Open orders", pn.Column(self.message, self.orders, sizing_mode="stretch_width")),
+            (
+                "Open orders",
+                pn.Column(
+                    pn.Row(self.message, self.confirm), self.orders, sizing_mode="stretch_width"
+                ),
+            ),
             ("Trades", self.trades),
             ("Refused orders", self.refusals),
             sizing_mode="stretch_width",

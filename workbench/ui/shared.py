@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,11 +252,34 @@ class LiveService:
 
     def _on_alert(self, alert: Any) -> None:
         level = {"critical": "error", "warning": "warning"}.get(str(alert.level), "info")
-        for buffer in self._buffers.values():
-            buffer.notes.append((level, f"{alert.title}: {alert.body.splitlines()[0]}"[:300]))
+        text = f"{alert.title}: {alert.body.splitlines()[0]}"[:300]
+        self._on_loop(self._note_alert, (level, text))
 
     def _on_alert_stored(self, _alert: Any) -> None:
         # The history is read once its row is there (raised, then again when delivered).
+        self._on_loop(self._alert_dirty)
+
+    def _on_loop(self, work: Callable[..., None], *args: Any) -> None:
+        """Run `work` on the server's loop: alerts are raised and stored on other threads,
+        and a mark added to a page's buffer while the page swaps it out would be lost."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            work(*args)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (at exit)
+                loop.call_soon_threadsafe(work, *args)
+
+    def _note_alert(self, note: tuple[str, str]) -> None:
+        for buffer in self._buffers.values():
+            buffer.notes.append(note)
+
+    def _alert_dirty(self) -> None:
         for buffer in self._buffers.values():
             buffer.dirty.add("alert")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.candles import Candle
 from workbench.strategy.fields import OHLCV, check_candles, derived_fields
 from workbench.strategy.indicators.registry import SOURCE
 from workbench.strategy.model import IndicatorDef, Spec
@@ -52,17 +53,16 @@ class _Node:
         self.obj = kind.incremental(ind.bound_args(dict(params)))
         self.inputs = tuple(ind.source if n == SOURCE else n for n in kind.inputs)
         self.outputs = tuple(ind.output_names())
+        if len(self.inputs) == 1 and len(self.outputs) == 1:
+            self.step = self._step_one  # type: ignore[method-assign]  # the common case, cheap
 
     def step(self, values: dict[str, float]) -> None:
-        if len(self.inputs) == 1:  # the common case, kept cheap
-            outs = self.obj.update(values[self.inputs[0]])
-        else:
-            outs = self.obj.update(*[values[name] for name in self.inputs])
-        if len(outs) == 1:
-            values[self.outputs[0]] = outs[0]
-            return
+        outs = self.obj.update(*[values[name] for name in self.inputs])
         for name, value in zip(self.outputs, outs, strict=True):
             values[name] = value
+
+    def _step_one(self, values: dict[str, float]) -> None:
+        values[self.outputs[0]] = self.obj.update(values[self.inputs[0]])[0]
 
 
 class _HigherTimeframe:
@@ -105,6 +105,10 @@ class _HigherTimeframe:
         self.closed = True
 
 
+def _never(values: Mapping[str, float]) -> bool:
+    return False
+
+
 class IncrementalStrategy:
     """Evaluates a spec one closed candle at a time with fixed parameter values."""
 
@@ -123,10 +127,12 @@ class IncrementalStrategy:
                 by_tf.setdefault(ind.timeframe, []).append(node)
         self._htf = [_HigherTimeframe(tf, base, nodes) for tf, nodes in by_tf.items()]
         self._outputs = [n for ind in spec.indicators.values() for n in ind.output_names()]
-        self._rules = {
-            key: compile_rule(rule, self.params) if rule is not None else None
+        rules = {
+            key: compile_rule(rule, self.params) if rule is not None else _never
             for key, rule in spec.rules.items()
         }
+        self._entry, self._exit = rules["entries"], rules["exits"]
+        self._short_entry, self._short_exit = rules["short_entries"], rules["short_exits"]
         self.bars_seen = 0
         self.last_ts_ns: int | None = None
 
@@ -145,6 +151,15 @@ class IncrementalStrategy:
         """Consume one closed candle: a mapping, a pandas row (named by its time) or an object
         with ``ts`` (open time) or ``ts_ms`` (open time, ms since epoch) and OHLCV fields, such
         as ``workbench.candles.Candle``."""
+        if type(candle) is Candle:  # the live path, kept cheap
+            return self._step(
+                candle.ts_ms * 1_000_000,
+                float(candle.open),
+                float(candle.high),
+                float(candle.low),
+                float(candle.close),
+                float(candle.volume),
+            )
         get = candle.get if isinstance(candle, Mapping) else lambda k: getattr(candle, k, None)
         ts_ms = get("ts_ms")
         if ts_ms is not None:
@@ -172,14 +187,13 @@ class IncrementalStrategy:
             values.update(htf.current)
         for node in self._nodes:
             node.step(values)
-        flags = {k: (bool(r(values)) if r is not None else False) for k, r in self._rules.items()}
         self.bars_seen += 1
         return SignalEvent(
             ts_ns=ts_ns,
-            entry=flags["entries"],
-            exit=flags["exits"],
-            short_entry=flags["short_entries"],
-            short_exit=flags["short_exits"],
+            entry=bool(self._entry(values)),
+            exit=bool(self._exit(values)),
+            short_entry=bool(self._short_entry(values)),
+            short_exit=bool(self._short_exit(values)),
             values={name: values[name] for name in self._outputs},
             ready=self.bars_seen >= self.warmup_bars,
         )

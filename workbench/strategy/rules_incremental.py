@@ -64,13 +64,14 @@ def _bars(bars: Num | ParamRef, params: Mapping[str, float]) -> int:
     return int(bars.value if isinstance(bars, Num) else params[bars.name])
 
 
+def _const(node: Num | ParamRef, params: Mapping[str, float]) -> float:
+    return node.value if isinstance(node, Num) else float(params[node.name])
+
+
 def compile_value(node: Any, params: Mapping[str, float]) -> Step:
     """Give a function of the current bar's series values that yields the node's value."""
-    if isinstance(node, Num):
-        const = node.value
-        return lambda v: const
-    if isinstance(node, ParamRef):
-        const = float(params[node.name])
+    if isinstance(node, Num | ParamRef):
+        const = _const(node, params)
         return lambda v: const
     if isinstance(node, Series):
         name = node.name
@@ -111,8 +112,14 @@ def compile_rule(node: Any, params: Mapping[str, float]) -> Step:
         const = node.value
         return lambda v: const
     if isinstance(node, Compare):
-        left, right = compile_value(node.left, params), compile_value(node.right, params)
         cmp = _COMPARE[node.op]
+        if isinstance(node.left, Series) and isinstance(node.right, Series):  # kept cheap
+            a, b = node.left.name, node.right.name
+            return lambda v: cmp(v[a], v[b])
+        if isinstance(node.left, Series) and isinstance(node.right, Num | ParamRef):
+            name, const = node.left.name, _const(node.right, params)
+            return lambda v: cmp(v[name], const)
+        left, right = compile_value(node.left, params), compile_value(node.right, params)
         return lambda v: bool(cmp(left(v), right(v)))
     if isinstance(node, Cross):
         return _cross(node.op, compile_value(node.left, params), compile_value(node.right, params))
@@ -131,15 +138,19 @@ def compile_rule(node: Any, params: Mapping[str, float]) -> Step:
 def _cross(op: str, left: Step, right: Step) -> Step:
     prev = [NAN, NAN]
 
-    def cross(v: Mapping[str, float]) -> bool:
+    def above(v: Mapping[str, float]) -> bool:
         a, b = left(v), right(v)
         pa, pb = prev
         prev[0], prev[1] = a, b
-        if op == "crosses_above":
-            return a > b and pa <= pb
+        return a > b and pa <= pb
+
+    def below(v: Mapping[str, float]) -> bool:
+        a, b = left(v), right(v)
+        pa, pb = prev
+        prev[0], prev[1] = a, b
         return a < b and pa >= pb
 
-    return cross
+    return above if op == "crosses_above" else below
 
 
 def _trend(op: str, inner: Step, n: int) -> Step:

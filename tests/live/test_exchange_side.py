@@ -14,7 +14,7 @@ from local_market import STEP_MS, Market, bar_ms, open_market, run_to, step
 from shipped import CANDLE_DIR, ROOT
 
 from workbench.broker.ccxt_broker import CcxtBroker
-from workbench.broker.models import PROTECTIVE, OrderState, OrderType
+from workbench.broker.models import PROTECTIVE, Order, OrderState, OrderType
 from workbench.fills import FeeIn, FillModel, Side, StopKind
 from workbench.live.engine import LiveEngine
 from workbench.localexchange import ManualClock, load_csv_history
@@ -123,6 +123,10 @@ async def test_stops_rest_on_the_exchange_as_oco_and_the_books_agree(
     assert runner.portfolio.is_flat("ETH/BTC") or runner.portfolio.position("ETH/BTC").amount > 0
 
 
+def by_id(orders: list[Order]) -> dict[str, Order]:
+    return {o.client_order_id: o for o in orders}
+
+
 async def run_until_legs_rest(
     clock: ManualClock, clients: ExchangeClients, db: Path, raw: dict[str, Any], legs: int = 2
 ) -> tuple[float, set[str]]:
@@ -142,6 +146,9 @@ async def run_until_legs_rest(
                 break
         await engine.stop()
         position = engine.strategies[sid].runner.portfolio.position("ETH/BTC").amount
+        # The manager's working orders (kept apart from its history) are the store's open ones.
+        working = engine.strategies[sid].orders.open_orders()
+        assert by_id(working) == by_id(store.trading.orders(sid, open_only=True))
     resting = {o["clientOrderId"] for o in await clients.rest.fetch_open_orders("ETH/BTC")}
     assert position > 0 and len(resting) == legs
     return position, resting
@@ -163,12 +170,14 @@ async def test_a_restart_with_resting_legs_follows_them_and_places_nothing_again
         assert live.runner.trader.exchange_side == {StopKind.STOP_LOSS, StopKind.TAKE_PROFIT}
         assert isinstance(engine.broker, CcxtBroker)
         assert {o.client_order_id for o in engine.broker.followed} == resting
+        assert {o.client_order_id for o in live.orders.open_orders()} == resting
         assert len(await clients.rest.fetch_orders("ETH/BTC", limit=1000)) == placed_before
         await engine.start()
         await run_to(clock, engine, bar_ms(candles, BARS - 1) + 1)
         await engine.stop()
         await assert_books_agree(clients, store, sid)
         legs = {o.client_order_id: o for o in store.trading.orders(sid)}
+        assert by_id(live.orders.open_orders()) == by_id(store.trading.orders(sid, open_only=True))
     # The legs resting at the restart ended, and the engine knows how.
     assert all(legs[cid].state.is_final for cid in resting)
 

@@ -132,6 +132,10 @@ class OrderManager:
         # The strategy's orders as stored, kept in step with every write (this manager makes
         # them all): the store is the durable record, this the fast read of the hot path.
         self.known: dict[str, Order] = {o.client_order_id: o for o in store.orders(self.sid)}
+        # Those not final yet: what the hot path asks about, whatever the history's length.
+        self.working: dict[str, Order] = {
+            cid: o for cid, o in self.known.items() if not o.state.is_final
+        }
         # The fills booked, by id: a replayed update (a stream repeating itself, a lookup
         # after a restart) books nothing twice.
         self.booked: set[str] = {f.fill_id for f in store.fills(self.sid)}
@@ -577,7 +581,12 @@ class OrderManager:
     # -- helpers --------------------------------------------------------------------------
     def save(self, order: Order) -> None:
         self.store.save_order(order, self.exchange)
-        self.known[order.client_order_id] = order
+        cid = order.client_order_id
+        self.known[cid] = order
+        if order.state.is_final:
+            self.working.pop(cid, None)
+        else:
+            self.working[cid] = order
         self.emit(OrderChanged(order))
 
     def order(self, client_order_id: str) -> Order | None:
@@ -586,7 +595,7 @@ class OrderManager:
 
     def open_orders(self) -> list[Order]:
         """Give the strategy's orders not final yet, oldest first (as stored)."""
-        return [o for o in self.known.values() if not o.state.is_final]
+        return list(self.working.values())
 
     def _unknown(self, order: Order, reason: str) -> None:
         retry = self.unknown.setdefault(

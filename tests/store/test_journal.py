@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from workbench.broker.models import Order, OrderState, OrderType
 from workbench.fills import Side
 from workbench.store import Store, StoreError
+from workbench.store.dialect import ts_param
 from workbench.store.journal import JournaledWrites, Write, journal_path, read_journal
 from workbench.store.trading import apply_writes
 
@@ -138,3 +140,26 @@ def test_fsync_puts_each_line_on_disk_before_the_write_returns(
         store.trading.add_event("s", "state", "one")
         store.trading.add_event("s", "state", "two")
     assert len(synced) == 2
+
+
+def test_a_burst_of_writes_is_applied_after_it_in_one_transaction(tmp_path: Path) -> None:
+    # The writer thread's work holds the interpreter lock: applied while a bar's orders were
+    # still being decided, it slowed them. Woken by a write, it gathers first.
+    batches: list[int] = []
+
+    def counted(session, writes) -> None:  # type: ignore[no-untyped-def]
+        batches.append(len(writes))
+        apply_writes(session, writes)
+
+    with Store.open(tmp_path / "live.duckdb") as store:
+        writes = JournaledWrites(store.db, tmp_path / "burst.journal", counted, gather_s=2.0)
+        for i in range(5):
+            writes.submit([Write("add_event", ["s", "state", f"event {i}", ts_param(1_000 + i)])])
+            time.sleep(0.05)  # the writer thread gets the interpreter meanwhile
+        started = time.monotonic()
+        writes.drain()  # a reader waiting does not wait out the gathering
+        waited = time.monotonic() - started
+        writes.close()
+        assert batches == [5]
+        assert waited < 1.5
+        assert list(store.trading.events("s")["detail"]) == [f"event {i}" for i in range(5)]

@@ -176,7 +176,7 @@ async def test_a_restart_with_resting_legs_follows_them_and_places_nothing_again
         await run_to(clock, engine, bar_ms(candles, BARS - 1) + 1)
         await engine.stop()
         await assert_books_agree(clients, store, sid)
-        legs = {o.client_order_id: o for o in store.trading.orders(sid)}
+        legs = by_id(store.trading.orders(sid))
         assert by_id(live.orders.open_orders()) == by_id(store.trading.orders(sid, open_only=True))
     # The legs resting at the restart ended, and the engine knows how.
     assert all(legs[cid].state.is_final for cid in resting)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from workbench.broker.models import Order, OrderState, OrderType
 from workbench.fills import Side
 from workbench.store import Store, StoreError
+from workbench.store.database import Session
 from workbench.store.dialect import ts_param
 from workbench.store.journal import JournaledWrites, Write, journal_path, read_journal
 from workbench.store.trading import apply_writes
@@ -147,7 +149,7 @@ def test_a_burst_of_writes_is_applied_after_it_in_one_transaction(tmp_path: Path
     # still being decided, it slowed them. Woken by a write, it gathers first.
     batches: list[int] = []
 
-    def counted(session, writes) -> None:  # type: ignore[no-untyped-def]
+    def counted(session: Session, writes: Sequence[Write]) -> None:
         batches.append(len(writes))
         apply_writes(session, writes)
 

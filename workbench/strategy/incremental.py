@@ -153,7 +153,7 @@ class IncrementalStrategy:
         as ``workbench.candles.Candle``."""
         if type(candle) is Candle:  # the live path, kept cheap
             return self._step(
-                candle.ts_ms * 1_000_000,
+                int(candle.ts_ms) * 1_000_000,
                 float(candle.open),
                 float(candle.high),
                 float(candle.low),

@@ -137,20 +137,17 @@ def compile_rule(node: Any, params: Mapping[str, float]) -> Step:
 
 def _cross(op: str, left: Step, right: Step) -> Step:
     prev = [NAN, NAN]
+    # Chosen once, not on every bar: above now and not above before (below: mirrored).
+    above = op == "crosses_above"
+    now, before = (operator.gt, operator.le) if above else (operator.lt, operator.ge)
 
-    def above(v: Mapping[str, float]) -> bool:
+    def cross(v: Mapping[str, float]) -> bool:
         a, b = left(v), right(v)
         pa, pb = prev
         prev[0], prev[1] = a, b
-        return a > b and pa <= pb
+        return now(a, b) and before(pa, pb)
 
-    def below(v: Mapping[str, float]) -> bool:
-        a, b = left(v), right(v)
-        pa, pb = prev
-        prev[0], prev[1] = a, b
-        return a < b and pa >= pb
-
-    return above if op == "crosses_above" else below
+    return cross
 
 
 def _trend(op: str, inner: Step, n: int) -> Step:

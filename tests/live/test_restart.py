@@ -188,3 +188,37 @@ async def test_candles_stored_past_a_strategy_never_make_it_skip_bars(
     ts = pd.to_datetime(marks["ts"], utc=True)
     assert ts.iloc[-1] == candles.index[199]
     assert (ts.diff().dropna() == pd.Timedelta(minutes=5)).all()
+
+
+async def test_a_trade_whose_row_a_killed_process_never_stored_is_stored_at_the_restart(
+    market: Market, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    # A trade's row follows its fill and waits to be journaled with the next order's row
+    # (DuckDB) or queued for a commit (PostgreSQL): a killed process can leave the fill
+    # stored and the trade not. The fills are the record: the restart books the trade from
+    # them, and stores it.
+    _, clock, _ = market
+    db = tmp_path / "trips.duckdb"
+    with Store.open(db) as store:
+        first = real(store, market)
+        sid = await first.add_strategy(spec(), allocation=0.8, strategy_id="t")
+        await first.start()
+        start = clock.now_ms()
+        for _ in range(3 * BARS):
+            await step(clock, first)
+            if len(first.strategies[sid].runner.portfolio.round_trips) >= 2:
+                break
+        await run_to(clock, first, clock.now_ms() + STEP_MS, settle_s=0.3)
+        await first.stop()
+        assert clock.now_ms() > start
+        trips = store.trading.round_trips(sid)
+        assert len(trips) >= 2
+        store.trading.db.execute(
+            "DELETE FROM round_trips WHERE strategy_id = ? AND trade_no = ?",
+            [sid, int(trips["trade_no"].max())],
+        )
+    with Store.open(db) as store:
+        second = real(store, market)
+        await second.add_strategy(spec(), allocation=0.8, strategy_id="t")
+        pd.testing.assert_frame_equal(store.trading.round_trips(sid), trips)
+        await second.stop()

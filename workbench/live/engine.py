@@ -729,6 +729,10 @@ class LiveEngine:
         if self._opened.get(key, -1) >= candle.ts_ms:
             return
         self._opened[key] = candle.ts_ms
+        with self.store.trading.writes.grouped():
+            await self._open_orders(key, candle, current)
+
+    async def _open_orders(self, key: FeedKey, candle: Candle, current: bool) -> None:
         feed = self.feeds[key]
         fresh = self.replay_missed or (
             current
@@ -746,17 +750,19 @@ class LiveEngine:
 
     async def _on_closed(self, key: FeedKey, candle: Candle, fresh: bool) -> None:
         t0 = time.perf_counter()
-        await self._open_bar(key, candle, current=False)  # a bar caught up was never forming
-        await self._report_all(self.broker.on_price(key[1], candle.close, candle.ts_ms))
-        # Resting paper limits fill on the bars after the one they were placed in.
-        await self._report_all(self.broker.on_bar(key[1], candle))
-        acted = False
-        for live in list(self.strategies.values()):
-            if live.feed_key == key and not _seen(live.runner, candle):
-                await self._close_for(live, candle, fresh or self.replay_missed)
-                acted = True
-        if acted and (fresh or self.replay_missed) and self._running:
-            await self._account_bar(key, candle.ts_ms)
+        # A strategy's rows wait to be journaled with the next order's (store.journal).
+        with self.store.trading.writes.grouped():
+            await self._open_bar(key, candle, current=False)  # caught up: never forming
+            await self._report_all(self.broker.on_price(key[1], candle.close, candle.ts_ms))
+            # Resting paper limits fill on the bars after the one they were placed in.
+            await self._report_all(self.broker.on_bar(key[1], candle))
+            acted = False
+            for live in list(self.strategies.values()):
+                if live.feed_key == key and not _seen(live.runner, candle):
+                    await self._close_for(live, candle, fresh or self.replay_missed)
+                    acted = True
+            if acted and (fresh or self.replay_missed) and self._running:
+                await self._account_bar(key, candle.ts_ms)
         # Stored after the decisions on it: a stored bar is a bar fully acted on.
         self._candles.setdefault(key, []).append(candle)
         latency_ms = (time.perf_counter() - t0) * 1000

@@ -124,6 +124,11 @@ class OrderManager:
         self.clock = clock
         self.market_now = market_now  # the market's time, when it can be told without IO
         self.trades = len(runner.portfolio.round_trips)
+        # The trades booked from the stored fills and not stored themselves (a trade's row
+        # follows its fill, and a killed process may have had it still waiting: grouped on
+        # DuckDB, queued on PostgreSQL): stored again, so none is lost.
+        for n in range(store.trade_count(self.sid), self.trades):
+            store.save_round_trip(self.sid, n + 1, runner.portfolio.round_trips[n])
         self.exit_wanted: ExitWanted | None = None
         self.late_exit: OrderIntent | None = None
         self.unknown: dict[str, Retry] = {}  # client ids whose outcome is not known yet

@@ -520,6 +520,14 @@ class TradingStore:
             ],
         )
 
+    def trade_count(self, strategy_id: str) -> int:
+        """Give the number of the strategy's last stored closed trade (0: none)."""
+        row = self._fetchone(
+            "SELECT coalesce(max(trade_no), 0) FROM round_trips WHERE strategy_id = ?",
+            [strategy_id],
+        )
+        return int(row[0]) if row else 0
+
     def round_trips(
         self, strategy_id: str | None = None, latest: int | None = None
     ) -> pd.DataFrame:

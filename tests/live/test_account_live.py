@@ -308,3 +308,56 @@ async def test_flat_strategies_capital_is_shared_again_by_inverse_volatility(
     for detail in moves:
         at = int(detail.rsplit(" ", 1)[1].rstrip(")"))
         assert at // every_ms > (at - STEP_MS) // every_ms, at
+
+
+async def test_entries_still_working_count_against_the_account_limits(
+    market: Market, candles: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    # An entry sent and not filled yet (a resting limit; a market order at a paper close,
+    # filled at the next open; a real venue's fill on its way) is a position about to be:
+    # counted as none, every strategy of a bar could enter past the account's caps at once.
+    _, clock, clients = market
+    with Store.open(tmp_path / "working.duckdb") as store:
+        limits = AccountLimits(max_open_positions=1)
+        engine = engine_on(store, clients, account_limits=limits)
+        await add_all(engine)
+        await engine.start()
+        for _ in range(6):
+            await step(clock, engine)
+        assert not holding(engine), "every strategy flat: the slow averages are not ready"
+        price = engine.strategies["ltc"].runner.last_price
+        eth = engine.strategies["eth-fast"].runner.last_price
+        assert price and eth
+        # 0.02 BTC's worth each, at half the price: 0.01 BTC (over the market's minimums).
+        eth_amount, ltc_amount = 0.02 / eth, 0.02 / price
+        # A buy far under the market rests on the exchange.
+        resting = await engine.place_order("eth-fast", "buy", eth_amount, order_type="limit",
+                                           price=eth * 0.5)  # fmt: skip
+        assert resting is not None and resting.state is OrderState.OPEN
+        refused = await engine.place_order(
+            "ltc", "buy", ltc_amount, order_type="limit", price=price * 0.5
+        )
+        assert refused is None, "the resting entry holds the one open position allowed"
+        [row] = store.trading.refusals("ltc").itertuples()
+        detail = json.loads(row.detail) if isinstance(row.detail, str) else row.detail
+        assert row.rule == "max_open_positions" and detail["open_positions"] == 1
+        assert detail["others"] == {"eth-fast": pytest.approx(0.01, rel=1e-3)}  # lot-rounded
+        # Cancelled, it holds nothing: the next entry goes through.
+        await engine.cancel_order(resting.client_order_id)
+        again = await engine.place_order(
+            "ltc", "buy", ltc_amount, order_type="limit", price=price * 0.5
+        )
+        assert again is not None and again.state is OrderState.OPEN
+
+        # The same on one symbol's cap: two resting buys of 60 % of it each.
+        await engine.cancel_order(again.client_order_id)
+        cap = 0.01 / 0.6
+        engine.set_account_limits(AccountLimits(max_symbol_position=cap), by="test")
+        first = await engine.place_order("eth-fast", "buy", eth_amount, order_type="limit",
+                                         price=eth * 0.5)  # fmt: skip
+        assert first is not None
+        second = await engine.place_order("eth-slow", "buy", eth_amount, order_type="limit",
+                                          price=eth * 0.5)  # fmt: skip
+        assert second is None, "the first buy's 60 % and this one's pass the symbol's cap"
+        assert list(store.trading.refusals("eth-slow")["rule"]) == ["max_symbol_position"]
+        await engine.stop()

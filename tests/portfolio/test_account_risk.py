@@ -246,3 +246,27 @@ def test_the_books_are_taken_only_when_a_limit_in_force_reads_them() -> None:
     reading = AccountLimits(max_exposure=1e9, max_open_positions=99, daily_loss_fraction=0.5)
     assert AccountRisk(reading).check(buy(10.0), price=ETH, holdings=counted, now_ms=NOW) is None
     assert asked == [1]  # once per check, however many limits read them
+
+
+def test_an_entry_still_working_counts_as_the_position_it_is_about_to_be() -> None:
+    # c is flat but has 1 000 USDT of a buy working (sent, not filled): it holds a place
+    # among the open positions and adds to the exposure and to its symbol's position.
+    working = [*BOOKS[:2], BOOKS[2]._replace(working=1_000.0), BOOKS[3]]
+    other = Holding("e", "ETH/USDT", 0.0, ETH, 5_000.0, 5_000.0, True)
+    positions = AccountRisk(AccountLimits(max_open_positions=3))
+    assert check(positions, buy(100.0, sid="e"), books=[*BOOKS, other]) is None
+    refused = check(positions, buy(100.0, sid="e"), books=[*working, other])
+    assert refused is not None and refused.rule == "max_open_positions"
+    assert refused.detail["open_positions"] == 3 and set(refused.detail["others"]) == {
+        "a",
+        "b",
+        "c",
+    }
+    exposure = AccountRisk(AccountLimits(max_exposure=EXPOSURE + 1_500.0))
+    assert check(exposure, buy(1_000.0, sid="e"), books=[*BOOKS, other]) is None
+    refused = check(exposure, buy(1_000.0, sid="e"), books=[*working, other])
+    assert refused is not None and refused.detail["exposure"] == pytest.approx(EXPOSURE + 1_000.0)
+    symbol = AccountRisk(AccountLimits(max_symbol_position=1.0 * ETH + 1_500.0))
+    assert check(symbol, buy(1_000.0, sid="e"), books=[*BOOKS, other]) is None
+    refused = check(symbol, buy(1_000.0, sid="e"), books=[*working, other])
+    assert refused is not None and refused.rule == "max_symbol_position"

@@ -69,20 +69,27 @@ class AccountGuard:
 
     # -- the books ------------------------------------------------------------------------
     def holdings(self) -> list[Holding]:
-        """Give every strategy's books at its last price."""
+        """Give every strategy's books at its last price, with its entries still working."""
         books = []
         for live in self.strategies.values():
             runner = live.runner
             position = runner.portfolio.position(runner.symbol)
+            price = runner.last_price or 0.0
+            working = sum(
+                order.remaining * (order.price or price)
+                for order in live.orders.working.values()
+                if order.purpose.opens
+            )
             books.append(
                 Holding(
                     runner.strategy_id,
                     runner.symbol,
                     position.amount,
-                    runner.last_price or 0.0,
+                    price,
                     runner.initial_cash,
                     runner.equity(),
                     runner.portfolio.is_flat(runner.symbol),
+                    working,
                 )
             )
         return books

@@ -96,7 +96,8 @@ class AccountLimits:
 
 
 class Holding(NamedTuple):
-    """One strategy's book as the account sees it: its position at the last price.
+    """One strategy's book as the account sees it: its position at the last price, and the
+    entries it has working (sent, not filled yet: a position about to be, counted as one).
 
     A named tuple, not a frozen dataclass: every strategy's books are taken at each bar,
     and a frozen dataclass takes ~2 us to build against ~0.3 us."""
@@ -108,14 +109,20 @@ class Holding(NamedTuple):
     capital: float  # its allocation
     equity: float
     flat: bool
+    working: float = 0.0  # quote value of its opening orders' unfilled amounts
 
     @property
     def quote(self) -> str:
         return quote_of(self.symbol)
 
     @property
+    def open(self) -> bool:
+        """Tell whether it holds a position, or has an entry working."""
+        return not self.flat or self.working > 0
+
+    @property
     def notional(self) -> float:
-        return 0.0 if self.flat else abs(self.amount) * self.price
+        return (0.0 if self.flat else abs(self.amount) * self.price) + self.working
 
 
 def quote_of(symbol: str) -> str:
@@ -277,7 +284,7 @@ class AccountRisk:
             others = {
                 h.strategy_id: round(h.notional, 10)
                 for h in taken()
-                if h.quote == quote and h.strategy_id != intent.strategy_id and not h.flat
+                if h.quote == quote and h.strategy_id != intent.strategy_id and h.open
             }
             return Refusal(rule, {"scope": "account", "quote": quote, **numbers, "others": others})
 
@@ -326,8 +333,8 @@ class AccountRisk:
                 )
         if limits.max_open_positions is not None:
             mine = next((h for h in taken() if h.strategy_id == intent.strategy_id), None)
-            if mine is None or mine.flat:
-                open_count = sum(1 for h in taken() if h.quote == quote and not h.flat)
+            if mine is None or not mine.open:
+                open_count = sum(1 for h in taken() if h.quote == quote and h.open)
                 if open_count >= limits.max_open_positions:
                     return refuse(
                         "max_open_positions",
@@ -379,7 +386,7 @@ class AccountRisk:
             if allowed is not None:
                 shown.append(Usage("exposure", quote, exposure, allowed))
             if limits.max_open_positions is not None:
-                count = sum(1 for h in holdings if h.quote == quote and not h.flat)
+                count = sum(1 for h in holdings if h.quote == quote and h.open)
                 shown.append(Usage("open positions", quote, count, limits.max_open_positions))
             if limits.max_symbol_position is not None:
                 for symbol in sorted({h.symbol for h in holdings if h.quote == quote}):

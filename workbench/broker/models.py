@@ -8,10 +8,12 @@ the exchange about the same order instead of placing a second one.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 from workbench.fills import FeeIn, Side
+from workbench.records import evolve
 
 
 class OrderType(StrEnum):
@@ -114,6 +116,7 @@ class OrderTransitionError(ValueError):
     """An order was asked to move backwards in its life (a bug, never an exchange answer)."""
 
 
+@lru_cache(maxsize=4096)  # asked several times per order, on the live path
 def client_order_id(strategy_id: str, bar_ts_ms: int, purpose: str, attempt: int = 0) -> str:
     """Give a deterministic client order id: the same decision always gets the same id.
 
@@ -199,7 +202,7 @@ class Order:
             raise OrderTransitionError(
                 f"order {self.client_order_id} cannot go from {self.state} to {state}"
             )
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return evolve(self, **changes)
 
     def advanced(self, news: Order) -> Order | None:
         """Give this order moved forward by what a broker says of it (``news``), or None
@@ -207,7 +210,7 @@ class Order:
         filled amount never shrinks."""
         state = news.state if self.state.can_become(news.state) else self.state
         filled = max(self.filled, news.filled)
-        moved = replace(
+        moved = evolve(
             news,
             state=state,
             filled=filled,

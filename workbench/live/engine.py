@@ -88,6 +88,7 @@ from workbench.live.runner import StrategyRunner
 from workbench.live.running import LiveStrategy
 from workbench.lots import LotRules
 from workbench.portfolio.allocation import allocate
+from workbench.records import evolve
 from workbench.risk.account import AccountLimits, Halt, Usage
 from workbench.risk.limits import Refusal, RiskLimits, RiskManager
 from workbench.risk.volatility import RealizedVolatility, entry_scale
@@ -909,7 +910,7 @@ class LiveEngine:
             scale = entry_scale(target, realized)
             if scale < 1.0:
                 why = f"volatility target {target:g}: x{scale:.6g} (realized {realized:.6g})"
-                intent = replace(intent, amount=intent.amount * scale, reason=why)
+                intent = evolve(intent, amount=intent.amount * scale, reason=why)
         shaped = live.orders.shape(intent, price)
         if isinstance(shaped, Refusal):
             self._refuse(live, intent, shaped)

@@ -59,6 +59,7 @@ from workbench.live.protection import protective_legs
 from workbench.live.runner import StrategyRunner
 from workbench.live.trader import ProtectionChanged
 from workbench.lots import LotRules
+from workbench.records import evolve
 from workbench.risk.limits import Refusal
 from workbench.store.trading import TradingStore
 
@@ -169,7 +170,7 @@ class OrderManager:
                 "market_rules",
                 {"amount": intent.amount, "rounded": amount, "price": price, "why": why},
             )
-        return replace(intent, amount=amount)
+        return evolve(intent, amount=amount)
 
     def blocks_entry(self) -> str | None:
         """Give why no new entry may go out now (an earlier one's fate is unknown), or None."""

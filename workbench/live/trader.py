@@ -25,7 +25,7 @@ disarms the stops). `on_fill` takes the position as booked.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from workbench.broker.models import Fill, OrderIntent, OrderPurpose, OrderType
 from workbench.candles import Candle
 from workbench.fills import Exit, FillModel, Protection, Side, StopKind, bar_path, first_exit
 from workbench.fills_nb import entry_levels_nb, walk_nb
+from workbench.records import evolve
 from workbench.risk.sizing import EntrySizer
 from workbench.signals_nb import OPEN_EXIT, OPEN_LONG, OPEN_NONE, open_action_nb
 from workbench.strategy.incremental import SignalEvent
@@ -180,7 +181,7 @@ class SignalTrader:
         """Walk a path through the watched levels; keep the new peak; give the exit, if any."""
         watched = self.protection
         if self.exchange_side:
-            watched = replace(
+            watched = evolve(
                 watched,
                 stop_loss=None if StopKind.STOP_LOSS in self.exchange_side else watched.stop_loss,
                 take_profit=(
@@ -188,7 +189,7 @@ class SignalTrader:
                 ),
             )
         hit, walked = first_exit(self._position_side, watched, path)
-        self.protection = replace(self.protection, peak=walked.peak)
+        self.protection = evolve(self.protection, peak=walked.peak)
         return hit
 
     @property

@@ -71,6 +71,7 @@ async def run(
     windows: list[tuple[float, float]] | None = None,
     *,
     flood: bool = False,
+    mixed: bool = False,
 ) -> dict[str, float]:
     """Give the figures of `strategies` on `markets` over `bars` bars; with `load`, entered
     on the engine's store just before the engine starts and left after it stops (work the
@@ -83,7 +84,13 @@ async def run(
     taken it and the engine's background writes are done, as a market does between closes;
     with `flood` it steps half a bar every 2 ms whether the engine keeps up or not (its
     throughput: candles/s, the queue included). The local exchange runs in a process of its
-    own (`exchange_process`), as a venue is another machine."""
+    own (`exchange_process`), as a venue is another machine.
+
+    Strategy i trades market i % markets with spec i % 10: with 10 markets, each market's
+    strategies are copies of one spec, which decide alike, so every bar with an order is a
+    burst of one order per strategy of the market, one after the other (the worst case).
+    With `mixed`, each market's strategies run different specs (spec (i + i // markets) % 10),
+    as a portfolio of rules would."""
     symbols = MARKETS[:markets]
     history = load_csv_history(ROOT / "data" / "candles", symbols)
     history = {s: f.iloc[: bars + 1] for s, f in history.items()}
@@ -126,7 +133,8 @@ async def run(
             detach = await attach(engine, store) if attach is not None else None
             before = rss_mb()
             for i in range(strategies):
-                spec = load_spec(SPECS[i % len(SPECS)])
+                which = (i + i // markets) if mixed else i
+                spec = load_spec(SPECS[which % len(SPECS)])
                 await engine.add_strategy(
                     spec, allocation=1.0, symbol=symbols[i % markets], strategy_id=f"s{i}"
                 )
@@ -281,14 +289,20 @@ def main() -> None:
         f"offline replay (runner + paper broker + portfolio): {offline(args.bars):,.0f} candles/s"
     )
     with LocalPostgres(durable=True) as server:
-        runs = [(1, 1, "duckdb", None), (50, 10, "duckdb", None)]
-        runs += [(50, 10, "postgres", server.create_database("bench_live"))]
-        results = [(backend, asyncio.run(run(n, m, args.bars, db))) for n, m, backend, db in runs]
-    for backend, r in results:
+        runs = [(1, 1, "duckdb", None, False), (50, 10, "duckdb", None, False)]
+        runs += [(50, 10, "duckdb", None, True)]
+        runs += [(50, 10, "postgres", server.create_database("bench_live"), False)]
+        results = [
+            (backend, mixed, asyncio.run(run(n, m, args.bars, db, mixed=mixed)))
+            for n, m, backend, db, mixed in runs
+        ]
+    for backend, mixed, r in results:
+        kind = "different specs" if mixed else "one spec"
         print(
-            f"{backend:<8} {r['strategies']:>3} strategies on {r['markets']:>2} markets, all "
-            f"closing at once: close -> order submitted p50 {r['order_p50_ms']:.2f} ms, p99 "
-            f"{r['order_p99_ms']:.2f} ms from its market's close reaching the engine; p50 "
+            f"{backend:<8} {r['strategies']:>3} strategies on {r['markets']:>2} markets ({kind} "
+            f"per market), all closing at once: close -> order submitted p50 "
+            f"{r['order_p50_ms']:.2f} ms, p99 {r['order_p99_ms']:.2f} ms from its market's "
+            f"close reaching the engine; p50 "
             f"{r['burst_p50_ms']:.2f} ms, p99 {r['burst_p99_ms']:.2f} ms from the bar's first "
             f"close ({r['orders']} orders); closed bar handled p50 {r['p50_ms']:.2f} ms, p99 "
             f"{r['p99_ms']:.2f} ms per market ({r['per_strategy_us']:.0f} us per strategy); "

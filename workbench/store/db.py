@@ -107,7 +107,7 @@ class Store:
         self.trading = TradingStore(db, writes)
         self.runs = RunStore(db)
         self.markets = MarketRulesStore(db)
-        self.risk = RiskStore(db)
+        self.risk = RiskStore(db, self.trading)
         self.users = UserStore(db)
         self.audit = AuditLog(db)
         self.studies = StudyStore(db)

@@ -12,6 +12,8 @@ from workbench.risk.account import AccountLimits, Halt, QuoteState
 from workbench.risk.limits import RiskLimits
 from workbench.store.database import Database
 from workbench.store.dialect import ms_of
+from workbench.store.journal import Write
+from workbench.store.trading import TradingStore
 
 
 def _now() -> object:
@@ -23,10 +25,16 @@ def account_scope(exchange: str) -> str:
 
 
 class RiskStore:
-    """Reads and writes the ``risk_limits``, ``account_risk`` and ``halts`` tables."""
+    """Reads and writes the ``risk_limits``, ``account_risk`` and ``halts`` tables.
 
-    def __init__(self, db: Database) -> None:
+    The guard's memory changes with the account's peak, at nearly every bar, and the engine
+    stores it from its event loop: it goes with the trading writes (`trading.writes`,
+    journaled on DuckDB, queued on PostgreSQL), not through a commit of its own that held
+    the loop for a millisecond or more."""
+
+    def __init__(self, db: Database, trading: TradingStore) -> None:
         self.db = db
+        self.trading = trading
 
     # -- limits ---------------------------------------------------------------------------
     def save_limits(self, scope: str, limits: AccountLimits | RiskLimits, by: str) -> None:
@@ -51,16 +59,16 @@ class RiskStore:
 
     # -- the account guard ----------------------------------------------------------------
     def save_states(self, exchange: str, states: dict[str, QuoteState]) -> None:
-        with self.db.transaction() as tx:
-            for quote, state in states.items():
-                tx.execute(
-                    "INSERT INTO account_risk (exchange, quote, state, updated_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (exchange, quote) DO UPDATE SET"
-                    " state = excluded.state, updated_at = excluded.updated_at",
-                    [exchange, quote, json.dumps(state.as_dict()), _now()],
-                )
+        now = _now()
+        self.trading.writes.submit(
+            [
+                Write("save_account_state", [exchange, quote, json.dumps(state.as_dict()), now])
+                for quote, state in states.items()
+            ]
+        )
 
     def states(self, exchange: str) -> dict[str, QuoteState]:
+        self.trading.writes.drain()
         rows = self.db.fetchall(
             "SELECT quote, state FROM account_risk WHERE exchange = ?", [exchange]
         )

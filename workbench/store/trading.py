@@ -141,6 +141,12 @@ _STATEMENTS = {
     "set_seed_from": "UPDATE strategies SET seed_from = ? WHERE strategy_id = ?",
     "save_round_trip": _SAVE_ROUND_TRIP,
     "save_risk_state": _SAVE_RISK_STATE,
+    # The account guard's memory of one quote currency (`workbench.store.risk`).
+    "save_account_state": (
+        "INSERT INTO account_risk (exchange, quote, state, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (exchange, quote) DO UPDATE SET state = excluded.state, "
+        "updated_at = excluded.updated_at"
+    ),
 }
 
 

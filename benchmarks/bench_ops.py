@@ -1,7 +1,7 @@
 """Overhead of operations on the live path: metrics, structured (JSON) logging of every engine
 event and alert rules, on bar close → order submitted p99 with 50 strategies on 10 markets.
 
-Run: .venv/bin/python benchmarks/bench_ops.py [--bars 200] [--rounds 5] [--debug]
+Run: .venv/bin/python benchmarks/bench_ops.py [--bars 200] [--rounds 5] [--debug] [--in-line]
 The same run (benchmarks/bench_live.py's: the local exchange on 127.0.0.1, a hand-stepped
 replay clock, a DuckDB file) goes without the ops service twice (the second is the noise
 floor: the same code measured again) and with it, in turns, `--rounds` times each (the order
@@ -13,9 +13,16 @@ closed bar logged as well). Figures: each side's median over the rounds and its 
 "without", and the percentiles of every order of every round pooled (a run has ~150 orders,
 so one run's p99 is its second-slowest order).
 
-Then the listeners alone, per event kind, with no loop and no exchange: each listener's cost
-on the calling thread (the loop's), and the logging writer thread's share (rendering and
-writing each record) measured by draining its queue.
+The ops service's one engine listener only keeps each event (in line, on the loop); the
+metrics, event records and alert rules get them after the burst, in a loop callback
+(`workbench.ops.deferred`). Both are timed, and counted inside an order's close -> order wait
+wherever they fall in it. "first close -> order" is from the first market's close of that bar
+(the other markets' handling before this one's included): work deferred to between two
+markets' closes would show there.
+
+Then the listeners alone, per event kind, with no loop and no exchange: the in-line keeping,
+each listener's cost when handed the events (on the loop, after the burst), and the logging
+writer thread's share (rendering and writing each record) measured by draining its queue.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from workbench.live.events import (
     OrderChanged,
 )
 from workbench.ops.alerts import AlertRules
+from workbench.ops.deferred import AfterBurst, TimedListener
 from workbench.ops.eventlog import EventLog
 from workbench.ops.logs import live_context, setup_logging, stop_logging
 from workbench.ops.metrics import EngineMetrics
@@ -60,9 +68,11 @@ CALLS: dict[str, list[tuple[float, float]]] = {}
 #: per level, (listener, event kind) -> [seconds, calls]: where the listeners' time goes
 KINDS: dict[str, dict[tuple[str, str], list[float]]] = {}
 WITHOUT, AGAIN = "without", "without again"
+IN_LINE = "in line"
 
 
 def timed(listener: Callable[[EngineEvent], None], level: str) -> Callable[[EngineEvent], None]:
+    """Time the engine listener, in line with each event."""
     spent = SPENT.setdefault(level, [0.0, 0.0, 0.0])
     calls = CALLS.setdefault(level, [])
 
@@ -78,28 +88,60 @@ def timed(listener: Callable[[EngineEvent], None], level: str) -> Callable[[Engi
     return call
 
 
-async def with_ops(engine: LiveEngine, store: Store, log_file: Path, level: str) -> object:
+def timed_later(flush: Callable[[], int], level: str) -> Callable[[], int]:
+    """Time the hand-on after the burst (a loop callback, or a scrape's or the stop's)."""
+    spent = SPENT.setdefault(level, [0.0, 0.0, 0.0])
+    calls = CALLS.setdefault(level, [])
+
+    def call() -> int:
+        began = time.perf_counter()
+        handed = flush()
+        ended = time.perf_counter()
+        spent[0] += ended - began
+        calls.append((ended, ended - began))
+        return handed
+
+    return call
+
+
+async def with_ops(engine: LiveEngine, store: Store, log_file: Path, side: str) -> object:
+    """Attach the ops service at the side's log level; on an "in line" side its three
+    listeners are called in line with each event, as they were before `AfterBurst`."""
+    level, _, how = side.partition(" ")
     settings = Settings(log_file=log_file, log_format="json", log_level=level)
     setup_logging(settings, io.StringIO(), exchange="local")
     ops = await OpsService(engine, store, settings, role="bench").start()
-    # The same three listeners, timed together: each event's cost to the loop, which calls
-    # them in line; and each one by event kind.
-    listeners = {"metrics": ops.metrics, "event log": ops.event_log}
-    listeners["alerts"] = ops.alerting.on_event
-    for listener in listeners.values():
-        engine.unsubscribe(listener)
-    kinds = KINDS.setdefault(level, {})
+    # Its engine listener timed in line, its hand-on after the burst timed where the loop
+    # runs it; and each of the three listeners it hands events to, by event kind.
+    after = ops.after
+    engine.unsubscribe(after)
+    if how == IN_LINE:
 
-    def all_three(event: EngineEvent) -> None:
-        kind = type(event).__name__
-        for name, listener in listeners.items():
+        def all_three(event: EngineEvent) -> None:
+            at = time.perf_counter()
+            for listener in after.listeners:
+                listener(event, at)
+
+        engine.subscribe(timed(all_three, side))
+    else:
+        engine.subscribe(timed(after, side))
+    after.flush = timed_later(after.flush, side)  # type: ignore[method-assign]
+    kinds = KINDS.setdefault(side, {})
+
+    def by_kind(name: str, listener: TimedListener) -> TimedListener:
+        def call(event: EngineEvent, at: float) -> None:
             began = time.perf_counter()
-            listener(event)
-            spent = kinds.setdefault((name, kind), [0.0, 0.0])
+            listener(event, at)
+            spent = kinds.setdefault((name, type(event).__name__), [0.0, 0.0])
             spent[0] += time.perf_counter() - began
             spent[1] += 1
 
-    engine.subscribe(timed(all_three, level))
+        return call
+
+    names = ("metrics", "event log", "alerts")
+    after.listeners = [
+        by_kind(n, listener) for n, listener in zip(names, after.listeners, strict=True)
+    ]
 
     async def detach() -> None:
         await ops.stop()
@@ -122,10 +164,8 @@ def side_by_side(bars: int, rounds: int, levels: list[str]) -> None:
                     continue
                 log_file = Path(folder) / f"{side}.jsonl"
 
-                def attach(
-                    e: LiveEngine, s: Store, f: Path = log_file, level: str = side
-                ) -> object:
-                    return with_ops(e, s, f, level)
+                def attach(e: LiveEngine, s: Store, f: Path = log_file, at: str = side) -> object:
+                    return with_ops(e, s, f, at)
 
                 windows: list[tuple[float, float]] = []
                 figures = run(50, 10, bars, attach=attach, samples=pooled[side], windows=windows)  # type: ignore[arg-type]
@@ -144,11 +184,13 @@ def side_by_side(bars: int, rounds: int, levels: list[str]) -> None:
     for key, what in (
         ("order_p99_ms", "close -> order p99"),
         ("order_p50_ms", "close -> order p50"),
+        ("burst_p99_ms", "first close -> order p99"),
+        ("burst_p50_ms", "first close -> order p50"),
         ("p99_ms", "closed bar handled p99"),
         ("p50_ms", "closed bar handled p50"),
     ):
         base = median(WITHOUT, key)
-        shown = [f"{what:<23} without ops {base:8.2f} ms"]
+        shown = [f"{what:<24} without ops {base:8.2f} ms"]
         for side in sides[1:]:
             name = "again" if side == AGAIN else f"ops {side}"
             value = median(side, key)
@@ -178,7 +220,8 @@ def side_by_side(bars: int, rounds: int, levels: list[str]) -> None:
         print(
             f"ops listeners at {level}: {seconds / events * 1e6:.1f} us per event, "
             f"{seconds / closed * 1e6:.0f} us per closed market bar ({events / closed:.1f} "
-            "events per bar), on the loop; by listener and event kind (share, us per call):"
+            "events per bar), on the loop (kept in line, handed on after the burst); by "
+            "listener and event kind (share, us per call):"
         )
         ranked = sorted(KINDS[level].items(), key=lambda item: -item[1][0])
         print(
@@ -235,17 +278,20 @@ def listeners_alone(count: int, levels: list[str]) -> None:
             for name, events in sample_events().items():
                 setup_logging(settings, io.StringIO(), exchange="local")
                 metrics, event_log = EngineMetrics(), EventLog()
+                kept = AfterBurst(())
                 shown = []
                 began = time.perf_counter()
+                at = time.perf_counter()
                 for label, listener in (
-                    ("metrics", metrics),
-                    ("alert rules", lambda e: rules.on_event(e, time.monotonic())),
+                    ("kept in line", lambda e, _at, k=kept: k(e)),
+                    ("after: metrics", metrics),
+                    ("alert rules", lambda e, _at: rules.on_event(e, time.monotonic())),
                     ("event log", event_log),
                 ):
                     t0 = time.perf_counter()
                     for _ in range(count):
                         for event in events:
-                            listener(event)
+                            listener(event, at)
                     shown.append(
                         f"{label} {(time.perf_counter() - t0) / count / len(events) * 1e6:5.1f}"
                     )
@@ -255,7 +301,7 @@ def listeners_alone(count: int, levels: list[str]) -> None:
                 per = count * len(events)
                 print(
                     f"  {level:<5} {name:<13} " + ", ".join(shown)
-                    + f"; all three {loop_s / per * 1e6:5.1f} on the loop"
+                    + f"; all {loop_s / per * 1e6:5.1f} on the loop"
                     f" + {writer_s / per * 1e6:5.1f} left for the writer thread"
                 )  # fmt: skip
 
@@ -266,10 +312,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--debug", action="store_true", help="also measure at DEBUG")
     parser.add_argument("--events", type=int, default=20_000, help="of each kind, alone")
+    parser.add_argument(
+        "--in-line",
+        action="store_true",
+        help="also the ops listeners called in line with each event (as before AfterBurst)",
+    )
     args = parser.parse_args()
     levels = ["INFO", "DEBUG"] if args.debug else ["INFO"]
+    sides = [*levels, *(f"{level} {IN_LINE}" for level in levels)] if args.in_line else levels
     if args.rounds:
-        side_by_side(args.bars, args.rounds, levels)
+        side_by_side(args.bars, args.rounds, sides)
     listeners_alone(args.events, levels)
 
 

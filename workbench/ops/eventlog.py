@@ -3,12 +3,14 @@
 Each record carries the event's kind and its ids as fields (`strategy_id`, `client_order_id`,
 `symbol`, and the process's `exchange`), so a JSON log can be searched by strategy or order
 without parsing messages. Fills, orders, refusals, state changes, notices and dead tasks are
-INFO or WARNING; closed bars DEBUG; forming bars are not logged.
+INFO or WARNING; closed bars DEBUG; forming bars are not logged. The ops service hands the
+events on after the burst (`workbench.ops.deferred`); each record has the time its event came.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from workbench.broker.models import OrderState
@@ -109,12 +111,13 @@ def record_of(event: EngineEvent) -> tuple[int, str, dict[str, Any]] | None:
 
 
 class EventLog:
-    """A listener that logs each engine event with its fields."""
+    """A listener that logs each engine event with its fields, timed when the event came."""
 
     def __init__(self, context: LiveContext = live_context) -> None:
         self.context = context
 
-    def __call__(self, event: EngineEvent) -> None:
+    def __call__(self, event: EngineEvent, at: float | None = None) -> None:
+        """Log an event that came at `at` (perf_counter seconds; None: now)."""
         kind = type(event)
         if kind is CandleForming or (kind is CandleClosed and not log.isEnabledFor(logging.DEBUG)):
             return  # not logged (at this level): nothing built
@@ -125,5 +128,15 @@ class EventLog:
         if found is None:
             return
         level, message, fields = found
-        if log.isEnabledFor(level):
-            log.log(level, message, extra=fields)
+        if not log.isEnabledFor(level):
+            return
+        # Built here, not by log.log: no look up the stack for the caller (no format shows
+        # it), and the record's time is the event's, however late it is handed on.
+        record = log.makeRecord(log.name, level, __file__, 0, message, (), None,
+                                extra=fields)  # fmt: skip
+        if at is not None:
+            late = time.perf_counter() - at
+            record.created -= late
+            record.msecs = int((record.created - int(record.created)) * 1000) + 0.0
+            record.relativeCreated -= late * 1000
+        log.handle(record)

@@ -108,4 +108,4 @@ class OpsHttpServer:
         ops = self.service()
         if ops is None:
             return web.Response(status=503, text="starting\n")
-        return web.Response(body=ops.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=ops.exposition(), headers={"Content-Type": CONTENT_TYPE})

@@ -1,7 +1,8 @@
 """Prometheus metrics of one engine, with prometheus-client, on a registry of its own.
 
-Two halves. `EngineMetrics` is a listener of the engine's events: it counts candles, orders
-by state and purpose, rejections and refusals by reason, errors by kind, and observes the
+Two halves. `EngineMetrics` is a listener of the engine's events, handed them after the burst
+with the time each came (`workbench.ops.deferred`): it counts candles, orders by state and
+purpose, rejections and refusals by reason, errors by kind, and observes the
 bar-handling and close → order latencies; each event costs a few dictionary lookups and
 counter increments, nothing else (a labelled child is looked up once per label values:
 prometheus-client's `labels()` checks its arguments and takes a lock on every call, which
@@ -10,8 +11,9 @@ engine holds when /metrics is asked (feed lag and reconnects, equity, drawdown a
 per strategy, strategies by state, open orders), so nothing is computed per bar for it.
 
 Close → order latency: from a closed bar's arrival at the engine (`CandleClosed` minus its
-`latency_ms`) to each order decided on that bar first being stored (its `OrderChanged`,
-stored just before it goes to the broker), as `benchmarks/bench_live.py` measures it.
+`latency_ms`) to each order decided on that bar first being stored (the time its
+`OrderChanged` came, stored just before it goes to the broker), as
+`benchmarks/bench_live.py` measures it.
 """
 
 from __future__ import annotations
@@ -182,7 +184,8 @@ class EngineMetrics:
         self._early: dict[str, list[tuple[int, float]]] = {}
         self._steps: dict[str, int] = {}
 
-    def __call__(self, event: EngineEvent) -> None:
+    def __call__(self, event: EngineEvent, at: float | None = None) -> None:
+        """Count an event that came at `at` (perf_counter seconds; None: now)."""
         match event:
             case CandleForming() | FillBooked():
                 return  # most events of a bar: nothing counted
@@ -191,7 +194,7 @@ class EngineMetrics:
                 self._candles.of(symbol, key[2], "true" if fresh else "false").inc()
                 seconds = latency_ms / 1000
                 self.bar_seconds.observe(seconds)
-                arrived = time.perf_counter() - seconds
+                arrived = (time.perf_counter() if at is None else at) - seconds
                 if symbol not in self._steps:
                     self._steps[symbol] = timeframe_ms(key[2])
                 self._closes[symbol] = (candle.ts_ms, arrived)
@@ -205,7 +208,7 @@ class EngineMetrics:
                 if seen is state:
                     return
                 if seen is None and state is OrderState.PENDING:
-                    self._new_order(o)
+                    self._new_order(o, time.perf_counter() if at is None else at)
                 self._orders.of(state, o.purpose).inc()
                 if state is OrderState.REJECTED:
                     self._rejections.of(rejection_kind(o.reason), o.purpose).inc()
@@ -220,11 +223,10 @@ class EngineMetrics:
                 if kind is not None:
                     self._errors.of(kind).inc()
 
-    def _new_order(self, order: Any) -> None:
-        """Time an order from the close of the bar it was decided on: the bar before the open
-        it is placed at (signals), or the bar it was placed at (a stop found on its path,
-        placed while that bar is handled, before the bar's event)."""
-        now = time.perf_counter()
+    def _new_order(self, order: Any, now: float) -> None:
+        """Time an order stored at `now` from the close of the bar it was decided on: the bar
+        before the open it is placed at (signals), or the bar it was placed at (a stop found on
+        its path, placed while that bar is handled, before the bar's event)."""
         last = self._closes.get(order.symbol)
         if last is not None and order.created_ms == last[0] + self._steps.get(order.symbol, -1):
             self.close_to_order.observe(now - last[1])

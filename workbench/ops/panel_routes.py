@@ -59,7 +59,7 @@ class MetricsHandler(_Handler):
             self.finish("starting\n")
             return
         self.set_header("Content-Type", CONTENT_TYPE)
-        self.finish(ops.metrics.exposition())
+        self.finish(ops.exposition())
 
 
 ROUTES = [(r"/health", HealthHandler), (r"/ready", ReadyHandler), (r"/metrics", MetricsHandler)]

@@ -2,9 +2,11 @@
 readiness probes, the loop-lag probe, systemd's watchdog, the daily summary.
 
 Everything here listens (`engine.subscribe`) or runs in tasks and threads of its own; none
-of it is on the engine's path from a bar to an order. Alerts go through a queue to a sender
-thread (`workbench.ops.notify`); database reads and writes of the probes and the summary run
-in worker threads, never on the loop.
+of it is on the engine's path from a bar to an order: its one engine listener keeps each event
+with the time it came and hands it to the metrics, the event log and the alert rules after
+the burst (`workbench.ops.deferred`); a scrape and the stop hand on what is kept. Alerts go
+through a queue to a sender thread (`workbench.ops.notify`); database reads and writes of the
+probes and the summary run in worker threads, never on the loop.
 
     ops = await OpsService(live.engine, live.store, settings, role="live").start()
     ...
@@ -27,9 +29,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from workbench.live.events import EngineEvent
 from workbench.ops import systemd
 from workbench.ops.alerting import Alerting, AuditWatch
 from workbench.ops.alerts import Alert, restarted_alert
+from workbench.ops.deferred import AfterBurst
 from workbench.ops.eventlog import EventLog
 from workbench.ops.health import Probe, Readiness, assess
 from workbench.ops.metrics import EngineMetrics
@@ -85,6 +89,8 @@ class OpsService:
         self.alerting = Alerting(
             store, settings, where=self.where, clock=clock, outcome=self._outcome, held=self._held
         )
+        #: the engine listener: events handed to these three after the burst
+        self.after = AfterBurst((self.metrics, self.event_log, self._alert_rules))
         #: called on the loop with each alert let through (the dashboard's notifications)
         self.alert_listeners = self.alerting.listeners
         #: called on the sender thread when an alert's row (raised, then delivered) is stored
@@ -103,8 +109,8 @@ class OpsService:
         """Listen to the engine, start the sender and the probes; raise a restart alert when
         the previous run of this role on this host never stopped cleanly."""
         global _current
-        for listener in (self.metrics, self.event_log, self.alerting.on_event):
-            self.engine.subscribe(listener)
+        self.after.bind(asyncio.get_running_loop())
+        self.engine.subscribe(self.after)
         self.alerting.start()
         previous = await asyncio.to_thread(
             self.store.ops.start_run, self.run_id, self.role, self.host, os.getpid()
@@ -124,12 +130,13 @@ class OpsService:
         """Stop the probes, record a clean stop, send what is queued (a few seconds at most)."""
         global _current
         systemd.notify("STOPPING=1")
+        self.engine.unsubscribe(self.after)
+        self.after.bind(None)
+        self.after.flush()  # what the last burst brought: counted, logged, alerted
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        for listener in (self.metrics, self.event_log, self.alerting.on_event):
-            self.engine.unsubscribe(listener)
         self.metrics.up.set(0)
         # In line, not in worker threads: at a server's exit the loop's executor may be shut
         # down already. One row, and a sender given a few seconds.
@@ -143,6 +150,9 @@ class OpsService:
             _current = None
 
     # -- alerts -----------------------------------------------------------------------------
+    def _alert_rules(self, event: EngineEvent, at: float) -> None:
+        self.alerting.on_event(event)
+
     def _outcome(self, alert: Alert, outcome: str) -> None:
         self.metrics.alerts.labels(str(alert.rule), str(alert.level), outcome).inc()
 
@@ -153,6 +163,11 @@ class OpsService:
     def view(self) -> EngineView | None:
         """Give the engine's state now (None before start)."""
         return view_of(self.engine) if self._started else None
+
+    def exposition(self) -> bytes:
+        """Give /metrics: every event so far counted (those kept are handed on first)."""
+        self.after.flush()
+        return self.metrics.exposition()
 
     def health(self) -> dict[str, Any]:
         """Give /health: the process answers (nothing else is checked)."""

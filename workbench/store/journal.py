@@ -13,6 +13,8 @@ So the process that owns a DuckDB file writes the trading tables through a journ
    `os.write` on an O_APPEND descriptor: once the call returns, a killed process (SIGKILL, an
    out-of-memory kill, a crash) keeps it. With `fsync` on, the line is also on the disk
    before the call returns, which a power cut needs; it costs a disk flush per write.
+   Inside a group (`grouped`, the engine's bar on a market) a write waits for the group's
+   next `durable()`, read or end, and goes with the others in one line.
 2. One writer thread applies lines to the database in order, many per transaction, and
    records the last sequence number it applied (`journal_applied`) in the same transaction.
    Woken by a write, it first gathers for `gather_s` (a reader waiting cuts that short):

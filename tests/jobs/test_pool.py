@@ -67,6 +67,7 @@ async def test_a_running_job_is_cancelled_by_stopping_its_worker(pool: JobPool) 
 async def test_cancelling_the_awaiting_task_cancels_the_job(pool: JobPool) -> None:
     job = pool.submit("long count", pool_work.count, 10_000, 0.01)
     waiting = asyncio.create_task(job.wait(poll_s=0.02))
+    await asyncio.sleep(0)  # awaiting: a task cancelled before it ever ran never awaited
     while job.pid is None:
         await asyncio.sleep(0.02)
     worker = job.pid

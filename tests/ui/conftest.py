@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from shipped import ARTIFACTS, ROOT
@@ -38,15 +40,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+class PortTaken(RuntimeError):
+    """Another process took the port between `free_port` and the server's bind."""
+
+
+def wait_for(
+    url: str, process: subprocess.Popen[bytes], timeout_s: float = 90, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            said = log.read_text(errors="replace") if log is not None else ""
+            if "already in use" in said:
+                raise PortTaken(f"{url}: the port was taken before panel serve bound it")
             raise RuntimeError(f"panel serve exited with {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
                     return
+        except http.client.HTTPException as exc:  # not HTTP: another server holds the port
+            raise PortTaken(f"{url} is answered by another process ({exc!r:.80})") from exc
         except OSError:
             time.sleep(0.5)
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
@@ -84,8 +97,40 @@ def serve(
 ) -> Iterator[str]:
     """Serve one app (and the apps in ``also``) with `panel serve` on 127.0.0.1 against
     ``db``; give the first app's URL (with ``setup``, the live engine starts with the server,
-    as `workbench demo` does)."""
-    port = free_port()
+    as `workbench demo` does). A port another process takes between `free_port` and the
+    server's bind (a Dask cluster of a test on the other worker, seen) is given up for a
+    new one."""
+    for _attempt in range(3):
+        port = free_port()
+        process, log = _start(app, db, log_name, env, port, setup=setup, args=args, also=also)
+        url = f"http://127.0.0.1:{port}/{app.stem}"
+        try:
+            wait_for(f"http://127.0.0.1:{port}/liveness", process, log=Path(log.name))
+        except PortTaken:
+            _stop(process, log)
+            continue
+        except BaseException:
+            _stop(process, log)
+            raise
+        try:
+            yield url
+        finally:
+            _stop(process, log)
+        return
+    raise RuntimeError("three ports in a row were taken before panel serve bound them")
+
+
+def _start(
+    app: Path,
+    db: Path | str,
+    log_name: str,
+    env: dict[str, str] | None,
+    port: int,
+    *,
+    setup: bool,
+    args: list[str] | None,
+    also: tuple[Path, ...],
+) -> tuple[subprocess.Popen[bytes], BinaryIO]:
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / worker_log_name(log_name)).open("wb")
     process = subprocess.Popen(
@@ -113,17 +158,16 @@ def serve(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}/{app.stem}"
+    return process, log
+
+
+def _stop(process: subprocess.Popen[bytes], log: BinaryIO) -> None:
+    process.terminate()
     try:
-        wait_for(f"http://127.0.0.1:{port}/liveness", process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
 
 
 # The live dashboard trades on the local exchange replaying the shipped candles: fast, so

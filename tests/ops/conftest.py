@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from alert_receiver import Receiver, receiving
 from shipped import CANDLE_DIR
 
 from workbench.localexchange import load_csv_history
+from workbench.ops.logs import stop_logging
 
 
 @pytest.fixture
@@ -28,3 +30,17 @@ def eth() -> pd.DataFrame:
 @pytest.fixture
 def db_file(tmp_path: Path) -> Path:
     return tmp_path / "ops.duckdb"
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    """Give the root logger back as it was (handlers, level) after a test set logging up."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    stop_logging()
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)

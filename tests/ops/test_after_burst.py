@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +36,6 @@ from workbench.store import Store
 
 SPECS = sorted((ROOT / "data" / "strategies").glob("*.json"))
 KEY = ("local", "ETH/BTC", "5m")
-
-
-@pytest.fixture
-def restore_root() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    stop_logging()
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
 
 
 async def taken(engine: LiveEngine, closed_ms: int, timeout_s: float = 30.0) -> None:

@@ -160,11 +160,20 @@ class LocalExchange:
 
     async def stop(self) -> None:
         """Close every connection and release the port."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            # The Ctrl-C that stopped a server (`workbench serve`, systemd's stop) may have
+            # landed in the ticker, which then ended with it: raised again here, it cut the
+            # engine's close short and left the store open (seen in tests/ops/test_deployed).
+            ended_by_interrupt = (
+                ticker.done()
+                and not ticker.cancelled()
+                and isinstance(ticker.exception(), KeyboardInterrupt)
+            )
+            if not ended_by_interrupt:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
         await self.engine.hub.drop_all()
         if self._runner is not None:
             await self._runner.cleanup()
